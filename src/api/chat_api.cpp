@@ -1,0 +1,450 @@
+#include "api/chat_api.hpp"
+
+#include "api/http_error.hpp"
+#include "api/json_codec.hpp"
+#include "core/log.hpp"
+
+#include <boost/json/serialize.hpp>
+#include <boost/url/parse.hpp>
+
+#include <charconv>
+
+namespace chatd::api {
+namespace {
+
+using http::Status;
+using V = http::bhttp::verb;
+namespace field = http::bhttp;
+
+const UserId kLocalUser{"usr_local"};
+
+bool iequals_prefix(std::string_view text, std::string_view prefix) {
+    if (text.size() < prefix.size()) return false;
+    for (std::size_t i = 0; i < prefix.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(text[i])) != prefix[i]) return false;
+    return true;
+}
+
+std::optional<std::string> query_value(const boost::urls::params_view& q, std::string_view key) {
+    auto it = q.find(key);
+    if (it == q.end() || !(*it).has_value) return std::nullopt;
+    return std::string((*it).value);
+}
+
+std::optional<std::string> header(const http::Request& r, http::bhttp::field f) {
+    auto it = r.find(f);
+    if (it == r.end()) return std::nullopt;
+    return std::string(it->value());
+}
+
+// Idempotency: a send is "the same" when it targets the same session with the
+// same content.
+std::string fingerprint(const SessionId& session, std::string_view content) {
+    std::uint64_t h = 14695981039346656037ull;
+    for (unsigned char c : content) {
+        h ^= c;
+        h *= 1099511628211ull;
+    }
+    return session.value + ":" + std::to_string(content.size()) + ":" + std::to_string(h);
+}
+
+bool wants_event_stream(const http::Request& r) {
+    auto accept = header(r, field::field::accept);
+    return accept && accept->find("text/event-stream") != std::string::npos;
+}
+
+}  // namespace
+
+ChatApi::ChatApi(engine::Engine& engine, store::ChatStore& store, ApiConfig config)
+    : engine_(engine), store_(store), config_(std::move(config)) {
+    const std::string p = "/api/v1/chat";
+    router_.add(V::get, "/healthz", &ChatApi::healthz);
+    router_.add(V::get, "/readyz", &ChatApi::readyz);
+    router_.add(V::post, p + "/sessions", &ChatApi::create_session);
+    router_.add(V::get, p + "/sessions", &ChatApi::list_sessions);
+    router_.add(V::get, p + "/sessions/{}", &ChatApi::get_session);
+    router_.add(V::delete_, p + "/sessions/{}", &ChatApi::delete_session);
+    router_.add(V::get, p + "/sessions/{}/messages", &ChatApi::list_messages);
+    router_.add(V::post, p + "/sessions/{}/messages", &ChatApi::send_message);
+    router_.add(V::get, p + "/messages/stream", &ChatApi::stream_session);
+    router_.add(V::get, p + "/messages/{}/status", &ChatApi::session_status);
+    router_.add(V::get, p + "/messages/{}/content", &ChatApi::message_content);
+    router_.add(V::post, p + "/messages/{}/cancel", &ChatApi::cancel_message);
+    router_.add(V::get, p + "/messages/{}/stream", &ChatApi::stream_message);
+    router_.add(V::get, p + "/messages/{}/poll", &ChatApi::poll);
+}
+
+http::Response ChatApi::reject(Status status, std::string_view code, std::string_view message) {
+    return error_response(status, code, message, 11, false);
+}
+
+net::awaitable<http::After> ChatApi::handle(http::Request request,
+                                            http::beast::tcp_stream& stream) {
+    Call c{std::move(request), stream, {}, {}, kLocalUser};
+    // The parsed target views the request's own storage, so parse it in place.
+    auto target = boost::urls::parse_origin_form(c.request.target());
+    if (!target)
+        co_return co_await fail(c, Status::bad_request, "invalid_request",
+                                "malformed request target");
+    c.query = target->params();
+    auto match = router_.match(c.request.method(), target->path());
+    if (!match.target) {
+        if (match.allow.empty())
+            co_return co_await fail(c, Status::not_found, "not_found", "no such endpoint");
+        auto res = error_response(Status::method_not_allowed, "method_not_allowed",
+                                  "method not allowed here", c.request.version(),
+                                  c.request.keep_alive());
+        res.set(field::field::allow, match.allow);
+        co_return co_await reply(c, std::move(res));
+    }
+    if (c.request.method() == V::post && !c.request.body().empty()) {
+        auto type = header(c.request, field::field::content_type);
+        if (!type || !iequals_prefix(*type, "application/json"))
+            co_return co_await fail(c, Status::unsupported_media_type, "unsupported_media_type",
+                                    "request body must be application/json");
+    }
+    c.params = std::move(match.params);
+    co_return co_await (this->*(*match.target))(c);
+}
+
+net::awaitable<http::After> ChatApi::reply(Call& c, Status status, std::string body) {
+    co_return co_await reply(
+        c, json_response(status, std::move(body), c.request.version(), c.request.keep_alive()));
+}
+
+net::awaitable<http::After> ChatApi::reply(Call& c, http::Response response) {
+    bool keep = response.keep_alive();
+    if (!co_await http::write_response(c.stream, std::move(response), config_.write_timeout))
+        co_return http::After::close;
+    co_return keep ? http::After::keep_alive : http::After::close;
+}
+
+net::awaitable<http::After> ChatApi::fail(Call& c, Status status, std::string_view code,
+                                          std::string_view message) {
+    co_return co_await reply(c, error_response(status, code, message, c.request.version(),
+                                               c.request.keep_alive()));
+}
+
+net::awaitable<http::After> ChatApi::fail(Call& c, boost::system::error_code ec) {
+    co_return co_await reply(c, error_response(ec, c.request.version(), c.request.keep_alive()));
+}
+
+net::awaitable<http::After> ChatApi::healthz(Call& c) {
+    co_return co_await reply(c, Status::ok, R"({"status":"ok"})");
+}
+
+net::awaitable<http::After> ChatApi::readyz(Call& c) {
+    auto ok = co_await store_.ping();
+    if (!ok || !engine_.accepting())
+        co_return co_await fail(c, Status::service_unavailable, "not_ready",
+                                ok ? "shutting down" : "store unreachable");
+    co_return co_await reply(c, Status::ok, R"({"status":"ready"})");
+}
+
+net::awaitable<http::After> ChatApi::create_session(Call& c) {
+    auto parsed = parse_object(c.request.body());
+    if (!parsed.object) co_return co_await fail(c, Status::bad_request, "invalid_json", parsed.problem);
+    std::string problem;
+    auto title = optional_string(*parsed.object, "title", problem);
+    auto system_prompt = optional_string(*parsed.object, "system_prompt", problem);
+    auto model = optional_string(*parsed.object, "model", problem);
+    if (problem.empty() && title && count_code_points(*title) > config_.max_title_chars)
+        problem = "`title` is longer than " + std::to_string(config_.max_title_chars) +
+                  " characters";
+    if (problem.empty() && system_prompt &&
+        system_prompt->size() > config_.max_system_prompt_bytes)
+        problem = "`system_prompt` is too long";
+    if (problem.empty() && model && (model->empty() || model->size() > 200))
+        problem = "`model` must be a non-empty string of at most 200 bytes";
+    if (!problem.empty())
+        co_return co_await fail(c, Status::bad_request, "invalid_request", problem);
+    // Arguments of co_awaited calls are named objects: GCC 12 destroys braced
+    // temporaries inside co_await expressions at the wrong address.
+    store::NewSession fields{.title = title.value_or("New chat"),
+                             .system_prompt = system_prompt.value_or(""),
+                             .model = model.value_or(config_.default_model)};
+    auto session = co_await store_.create_session(c.user, std::move(fields));
+    if (!session) co_return co_await fail(c, session.error());
+    co_return co_await reply(c, Status::created, json::serialize(to_json(*session)));
+}
+
+net::awaitable<http::After> ChatApi::list_sessions(Call& c) {
+    std::size_t limit = 50;
+    if (auto text = query_value(c.query, "limit")) {
+        std::size_t v = 0;
+        auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
+        if (ec != std::errc{} || ptr != text->data() + text->size() || v < 1 || v > 200)
+            co_return co_await fail(c, Status::bad_request, "invalid_request",
+                                    "`limit` must be an integer from 1 to 200");
+        limit = v;
+    }
+    std::optional<SessionId> before;
+    if (auto text = query_value(c.query, "before")) {
+        if (!is_well_formed_id(*text, "ses_"))
+            co_return co_await fail(c, Status::bad_request, "invalid_request",
+                                    "`before` must be a `next` value from an earlier page");
+        before = SessionId{*text};
+    }
+    auto page = co_await store_.list_sessions(c.user, limit, before);
+    if (!page) co_return co_await fail(c, page.error());
+    json::array sessions;
+    for (const auto& s : page->sessions) sessions.push_back(to_json(s));
+    json::object body{{"sessions", std::move(sessions)}};
+    if (page->next)
+        body["next"] = page->next->value;
+    else
+        body["next"] = nullptr;
+    co_return co_await reply(c, Status::ok, json::serialize(body));
+}
+
+net::awaitable<http::After> ChatApi::get_session(Call& c) {
+    if (!is_well_formed_id(c.params[0], "ses_")) co_return co_await fail(c, Error::not_found);
+    SessionId id{c.params[0]};
+    auto session = co_await store_.get_session(c.user, id);
+    if (!session) co_return co_await fail(c, session.error());
+    co_return co_await reply(c, Status::ok, json::serialize(to_json(*session)));
+}
+
+net::awaitable<http::After> ChatApi::delete_session(Call& c) {
+    if (!is_well_formed_id(c.params[0], "ses_")) co_return co_await fail(c, Error::not_found);
+    SessionId id{c.params[0]};
+    auto session = co_await store_.get_session(c.user, id);
+    if (!session) co_return co_await fail(c, session.error());
+    if (auto active = engine_.active_in(id); active && active->user() == c.user)
+        (void)co_await engine_.cancel(c.user, active->id());
+    auto deleted = co_await store_.delete_session(c.user, id);
+    if (!deleted) co_return co_await fail(c, deleted.error());
+    http::Response res{Status::no_content, c.request.version()};
+    res.keep_alive(c.request.keep_alive());
+    co_return co_await reply(c, std::move(res));
+}
+
+net::awaitable<http::After> ChatApi::list_messages(Call& c) {
+    if (!is_well_formed_id(c.params[0], "ses_")) co_return co_await fail(c, Error::not_found);
+    SessionId id{c.params[0]};
+    auto messages = co_await store_.list_messages(c.user, id);
+    if (!messages) co_return co_await fail(c, messages.error());
+    json::array out;
+    for (const auto& m : *messages) out.push_back(to_json(m));
+    json::object body;
+    body["messages"] = std::move(out);
+    co_return co_await reply(c, Status::ok, json::serialize(body));
+}
+
+net::awaitable<http::After> ChatApi::send_message(Call& c) {
+    if (!is_well_formed_id(c.params[0], "ses_")) co_return co_await fail(c, Error::not_found);
+    SessionId session{c.params[0]};
+    auto parsed = parse_object(c.request.body());
+    if (!parsed.object) co_return co_await fail(c, Status::bad_request, "invalid_json", parsed.problem);
+    auto* content = parsed.object->if_contains("content");
+    if (!content)
+        co_return co_await fail(c, Status::bad_request, "invalid_request", "`content` is required");
+    if (!content->is_string())
+        co_return co_await fail(c, Status::bad_request, "invalid_request",
+                                "`content` must be a string");
+    std::string text(content->as_string());
+    if (text.empty())
+        co_return co_await fail(c, Status::bad_request, "invalid_request",
+                                "`content` must not be empty");
+    if (text.size() > config_.max_message_bytes)
+        co_return co_await fail(c, Status::payload_too_large, "message_too_long",
+                                "`content` is longer than " +
+                                    std::to_string(config_.max_message_bytes) + " bytes");
+    std::optional<std::string> key;
+    if (auto it = c.request.find("Idempotency-Key"); it != c.request.end()) {
+        key = std::string(it->value());
+        if (key->empty() || count_code_points(*key) > config_.max_idempotency_key_chars)
+            co_return co_await fail(c, Status::bad_request, "invalid_request",
+                                    "`Idempotency-Key` must have 1 to 255 characters");
+    }
+    if (!engine_.accepting()) co_return co_await fail(c, Error::shutting_down);
+    auto session_row = co_await store_.get_session(c.user, session);
+    if (!session_row) co_return co_await fail(c, session_row.error());
+    auto fp = fingerprint(session, text);
+    store::NewTurn new_turn{.content = std::move(text),
+                            .model = session_row->model,
+                            .idempotency_key = key,
+                            .request_fingerprint = std::move(fp)};
+    auto outcome = co_await store_.begin_turn(c.user, session, std::move(new_turn));
+    if (!outcome) co_return co_await fail(c, outcome.error());
+    if (outcome->active_message) {
+        json::object error;
+        error["code"] = "generation_in_progress";
+        error["message"] = "a generation is already in progress in this session";
+        error["active_message_id"] = outcome->active_message->value;
+        json::object body;
+        body["error"] = std::move(error);
+        co_return co_await reply(c, Status::conflict, json::serialize(body));
+    }
+    const auto& turn = *outcome->turn;
+    if (!turn.replayed) engine_.start(c.user, turn);
+    if (wants_event_stream(c.request))
+        co_return co_await stream_one(c, turn.assistant_message.id, 0, true);
+    json::object body;
+    body["user_message"] = to_json(turn.user_message);
+    body["assistant_message"] = to_json(turn.assistant_message);
+    co_return co_await reply(c, Status::accepted, json::serialize(body));
+}
+
+net::awaitable<Result<store::Message>> ChatApi::find_message(const UserId& user,
+                                                             const MessageId& id) {
+    if (!is_well_formed_id(id.value, "msg_")) co_return Error::not_found;
+    if (auto g = engine_.find(id)) {
+        if (g->user() != user) co_return Error::not_found;
+        co_return g->message();
+    }
+    co_return co_await store_.get_message(user, id);
+}
+
+net::awaitable<http::After> ChatApi::session_status(Call& c) {
+    if (!is_well_formed_id(c.params[0], "ses_")) co_return co_await fail(c, Error::not_found);
+    SessionId session{c.params[0]};
+    auto messages = co_await store_.list_messages(c.user, session);
+    if (!messages) co_return co_await fail(c, messages.error());
+    json::object body{{"has_active_generation", false},
+                      {"generating_message_id", nullptr},
+                      {"last_updated", nullptr}};
+    if (auto g = engine_.active_in(session)) {
+        body["has_active_generation"] = true;
+        body["generating_message_id"] = g->id().value;
+        body["last_updated"] = format_iso8601(g->message().last_updated);
+    } else {
+        UnixMillis latest = -1;
+        for (const auto& m : *messages) {
+            if (m.status == store::MessageStatus::generating) {
+                body["has_active_generation"] = true;
+                body["generating_message_id"] = m.id.value;
+                latest = m.last_updated;
+                break;
+            }
+            latest = std::max(latest, m.last_updated);
+        }
+        if (latest >= 0) body["last_updated"] = format_iso8601(latest);
+    }
+    co_return co_await reply(c, Status::ok, json::serialize(body));
+}
+
+net::awaitable<http::After> ChatApi::message_content(Call& c) {
+    MessageId id{c.params[0]};
+    auto m = co_await find_message(c.user, id);
+    if (!m) co_return co_await fail(c, m.error());
+    json::object body{
+        {"id", m->id.value},
+        {"content", m->content},
+        {"status", to_string(m->status)},
+        {"last_updated", format_iso8601(m->last_updated)},
+        {"cursor", engine::encode_cursor({m->id, static_cast<std::int64_t>(m->content.size())})}};
+    co_return co_await reply(c, Status::ok, json::serialize(body));
+}
+
+net::awaitable<http::After> ChatApi::cancel_message(Call& c) {
+    MessageId id{c.params[0]};
+    if (!is_well_formed_id(id.value, "msg_")) co_return co_await fail(c, Error::not_found);
+    auto m = co_await engine_.cancel(c.user, id);
+    if (!m) co_return co_await fail(c, m.error());
+    co_return co_await reply(c, Status::ok, json::serialize(to_json(*m)));
+}
+
+net::awaitable<http::After> ChatApi::poll(Call& c) {
+    if (!is_well_formed_id(c.params[0], "ses_")) co_return co_await fail(c, Error::not_found);
+    store::Since since;
+    if (auto text = query_value(c.query, "since")) {
+        std::int64_t seq = 0;
+        if (text->size() > 1 && (*text)[0] == 'c') {
+            auto [ptr, ec] = std::from_chars(text->data() + 1, text->data() + text->size(), seq);
+            if (ec == std::errc{} && ptr == text->data() + text->size() && seq >= 0)
+                since.seq = seq;
+        } else {
+            since.time = parse_iso8601(*text);
+        }
+        if (!since.seq && !since.time)
+            co_return co_await fail(c, Status::bad_request, "invalid_since",
+                                    "`since` must be an ISO-8601 time or a `next_since` value");
+    }
+    SessionId id{c.params[0]};
+    auto changes = co_await store_.changed_since(c.user, id, since);
+    if (!changes) co_return co_await fail(c, changes.error());
+    json::array messages;
+    for (const auto& m : changes->messages) messages.push_back(to_json(m));
+    json::object body{{"messages", std::move(messages)},
+                      {"has_more_generating", changes->has_more_generating},
+                      {"next_since", "c" + std::to_string(changes->next_seq)}};
+    co_return co_await reply(c, Status::ok, json::serialize(body));
+}
+
+namespace {
+
+// Last-Event-ID wins over the `last_event_id` query parameter.
+std::optional<std::string> cursor_text(const http::Request& r, const boost::urls::params_view& q) {
+    if (auto it = r.find("Last-Event-ID"); it != r.end() && !it->value().empty())
+        return std::string(it->value());
+    return query_value(q, "last_event_id");
+}
+
+}  // namespace
+
+net::awaitable<http::After> ChatApi::stream_message(Call& c) {
+    MessageId id{c.params[0]};
+    std::optional<engine::Cursor> cursor;
+    if (auto text = cursor_text(c.request, c.query)) {
+        auto decoded = engine::decode_cursor(*text);
+        if (!decoded)
+            co_return co_await fail(c, Status::bad_request, "invalid_cursor", "malformed cursor");
+        cursor = *decoded;
+    }
+    auto m = co_await find_message(c.user, id);
+    if (!m) co_return co_await fail(c, m.error());
+    std::int64_t offset = 0;
+    if (cursor) {
+        if (cursor->message != id)
+            co_return co_await fail(c, Status::bad_request, "invalid_cursor",
+                                    "the cursor belongs to another message");
+        if (!engine::check_cursor_offset(m->content, cursor->offset))
+            co_return co_await fail(c, Status::bad_request, "invalid_cursor",
+                                    "the cursor is past the committed content or inside a "
+                                    "character");
+        offset = cursor->offset;
+    }
+    co_return co_await stream_one(c, id, offset, !cursor);
+}
+
+net::awaitable<http::After> ChatApi::stream_one(Call& c, MessageId id, std::int64_t offset,
+                                                bool announce) {
+    EventStream events(c.stream, engine_, store_, c.user, config_.stream);
+    if (co_await events.open()) co_await events.follow(std::move(id), offset, announce);
+    co_return http::After::close;
+}
+
+net::awaitable<http::After> ChatApi::stream_session(Call& c) {
+    auto session_text = query_value(c.query, "session_id");
+    if (!session_text)
+        co_return co_await fail(c, Status::bad_request, "invalid_request",
+                                "`session_id` is required");
+    if (!is_well_formed_id(*session_text, "ses_")) co_return co_await fail(c, Error::not_found);
+    SessionId session{*session_text};
+    std::optional<engine::Cursor> cursor;
+    if (auto text = cursor_text(c.request, c.query)) {
+        auto decoded = engine::decode_cursor(*text);
+        if (!decoded)
+            co_return co_await fail(c, Status::bad_request, "invalid_cursor", "malformed cursor");
+        cursor = *decoded;
+    }
+    auto s = co_await store_.get_session(c.user, session);
+    if (!s) co_return co_await fail(c, s.error());
+    if (cursor) {
+        auto m = co_await find_message(c.user, cursor->message);
+        if (!m) co_return co_await fail(c, m.error());
+        if (m->session_id != session)
+            co_return co_await fail(c, Status::bad_request, "invalid_cursor",
+                                    "the cursor belongs to another session");
+        if (!engine::check_cursor_offset(m->content, cursor->offset))
+            co_return co_await fail(c, Status::bad_request, "invalid_cursor",
+                                    "the cursor is past the committed content or inside a "
+                                    "character");
+    }
+    EventStream events(c.stream, engine_, store_, c.user, config_.stream);
+    if (co_await events.open()) co_await events.follow_session(session, cursor);
+    co_return http::After::close;
+}
+
+}  // namespace chatd::api

@@ -1,0 +1,77 @@
+#pragma once
+// The chat API (DESIGN §4): routes, request validation, and the mapping of
+// engine and store results to responses. One instance serves every connection
+// on the I/O thread. Until authentication lands every request acts for one
+// local user; all store calls are already scoped by that user.
+#include "api/event_stream.hpp"
+#include "engine/engine.hpp"
+#include "http/router.hpp"
+#include "http/server.hpp"
+#include "store/chat_store.hpp"
+
+#include <boost/url/params_view.hpp>
+
+namespace chatd::api {
+
+struct ApiConfig {
+    std::size_t max_message_bytes = 256 * 1024;
+    std::size_t max_title_chars = 200;
+    std::size_t max_system_prompt_bytes = 256 * 1024;
+    std::size_t max_idempotency_key_chars = 255;
+    std::string default_model = "simulated";
+    std::chrono::milliseconds write_timeout{10000};
+    StreamConfig stream;
+};
+
+class ChatApi final : public http::Handler {
+public:
+    ChatApi(engine::Engine& engine, store::ChatStore& store, ApiConfig config);
+
+    net::awaitable<http::After> handle(http::Request request,
+                                       http::beast::tcp_stream& stream) override;
+    http::Response reject(http::Status status, std::string_view code,
+                          std::string_view message) override;
+
+    struct Call {
+        http::Request request;
+        http::beast::tcp_stream& stream;
+        std::vector<std::string> params;
+        boost::urls::params_view query;
+        UserId user;
+    };
+    using Route = net::awaitable<http::After> (ChatApi::*)(Call&);
+
+private:
+    net::awaitable<http::After> healthz(Call& c);
+    net::awaitable<http::After> readyz(Call& c);
+    net::awaitable<http::After> create_session(Call& c);
+    net::awaitable<http::After> list_sessions(Call& c);
+    net::awaitable<http::After> get_session(Call& c);
+    net::awaitable<http::After> delete_session(Call& c);
+    net::awaitable<http::After> list_messages(Call& c);
+    net::awaitable<http::After> send_message(Call& c);
+    net::awaitable<http::After> session_status(Call& c);
+    net::awaitable<http::After> message_content(Call& c);
+    net::awaitable<http::After> cancel_message(Call& c);
+    net::awaitable<http::After> poll(Call& c);
+    net::awaitable<http::After> stream_session(Call& c);
+    net::awaitable<http::After> stream_message(Call& c);
+
+    net::awaitable<http::After> reply(Call& c, http::Status status, std::string body);
+    net::awaitable<http::After> reply(Call& c, http::Response response);
+    net::awaitable<http::After> fail(Call& c, http::Status status, std::string_view code,
+                                     std::string_view message);
+    net::awaitable<http::After> fail(Call& c, boost::system::error_code ec);
+    // Streams one message from `offset` over SSE, then closes.
+    net::awaitable<http::After> stream_one(Call& c, MessageId id, std::int64_t offset,
+                                           bool announce);
+    // The live or stored message, or not_found.
+    net::awaitable<Result<store::Message>> find_message(const UserId& user, const MessageId& id);
+
+    engine::Engine& engine_;
+    store::ChatStore& store_;
+    ApiConfig config_;
+    http::Router<Route> router_;
+};
+
+}  // namespace chatd::api

@@ -1,0 +1,134 @@
+#include "api/event_stream.hpp"
+
+#include "api/json_codec.hpp"
+#include "core/utf8.hpp"
+
+#include <boost/json/serialize.hpp>
+
+namespace chatd::api {
+
+std::string format_deltas(const MessageId& id, std::string_view content, std::size_t from,
+                          std::size_t max_bytes) {
+    std::string out;
+    while (from < content.size()) {
+        std::size_t end = utf8_floor(content, std::min(content.size(), from + max_bytes));
+        if (end <= from) end = std::min(content.size(), from + 4);  // one character at least
+        auto data = json::serialize(json::object{{"message_id", id.value},
+                                                 {"offset", static_cast<std::int64_t>(from)},
+                                                 {"text", content.substr(from, end - from)}});
+        out += http::format_sse_event(
+            "delta", engine::encode_cursor({id, static_cast<std::int64_t>(end)}), data);
+        from = end;
+    }
+    return out;
+}
+
+std::string format_status(const store::Message& m, std::int64_t offset) {
+    return http::format_sse_event("status", engine::encode_cursor({m.id, offset}),
+                                  json::serialize(to_json(m, WithContent::no)));
+}
+
+EventStream::EventStream(http::beast::tcp_stream& stream, engine::Engine& engine,
+                         store::ChatStore& store, UserId user, const StreamConfig& config)
+    : writer_(stream, config.sse),
+      engine_(engine),
+      store_(store),
+      user_(std::move(user)),
+      config_(config),
+      wake_(std::make_shared<Wakeup>(stream.get_executor())),
+      next_ping_(std::chrono::steady_clock::now() + config.heartbeat) {}
+
+net::awaitable<bool> EventStream::open() { co_return co_await writer_.open(config_.retry); }
+
+net::awaitable<bool> EventStream::write(std::string bytes) {
+    if (bytes.empty()) co_return true;
+    co_return co_await writer_.write(bytes);
+}
+
+net::awaitable<bool> EventStream::idle(std::chrono::steady_clock::time_point until) {
+    auto deadline = std::min(until, next_ping_);
+    co_await wake_->wait_until(deadline);
+    if (std::chrono::steady_clock::now() >= next_ping_) {
+        next_ping_ = std::chrono::steady_clock::now() + config_.heartbeat;
+        co_return co_await write(http::format_sse_comment("ping"));
+    }
+    co_return true;
+}
+
+net::awaitable<bool> EventStream::follow(MessageId id, std::int64_t offset, bool announce) {
+    auto g = engine_.find(id);
+    if (g) g->subscribe(wake_);
+    for (;;) {
+        // A live generation is read from memory; once we hold it, it stays
+        // readable after it ends, so there is no gap between memory and store.
+        store::Message stored;
+        const store::Message* m = nullptr;
+        if (g) {
+            m = &g->message();
+        } else {
+            auto r = co_await store_.get_message(user_, id);
+            if (!r) co_return false;
+            if ((g = engine_.find(id))) {  // it started while we read
+                g->subscribe(wake_);
+                continue;
+            }
+            stored = std::move(*r);
+            m = &stored;
+        }
+        if (announce) {
+            announce = false;
+            if (!co_await write(format_status(*m, offset))) co_return false;
+        }
+        auto size = static_cast<std::int64_t>(m->content.size());
+        if (offset < size) {
+            auto bytes = format_deltas(id, m->content, static_cast<std::size_t>(offset),
+                                       config_.max_delta_bytes);
+            auto ended_now = m->status != store::MessageStatus::generating;
+            auto snapshot_status = ended_now ? std::optional(*m) : std::nullopt;
+            offset = size;
+            if (!co_await write(std::move(bytes))) co_return false;
+            if (snapshot_status) co_return co_await write(format_status(*snapshot_status, offset));
+            continue;  // more may have been committed while we wrote
+        }
+        if (m->status != store::MessageStatus::generating)
+            co_return co_await write(format_status(*m, offset));
+        auto until = g ? std::chrono::steady_clock::time_point::max()
+                       : std::chrono::steady_clock::now() + config_.store_poll;
+        if (!co_await idle(until)) co_return false;
+    }
+}
+
+net::awaitable<void> EventStream::follow_session(SessionId session,
+                                                 std::optional<engine::Cursor> cursor) {
+    engine_.watch_session(session, wake_);
+    // Without a cursor, "later" means created after this stream opened; ids
+    // sort by creation, so a fresh id marks the moment.
+    auto floor = new_message_id();
+    std::optional<MessageId> last;  // the message followed last
+    if (cursor) {
+        if (!co_await follow(cursor->message, cursor->offset, false)) co_return;
+        last = floor = cursor->message;
+    }
+    for (;;) {
+        auto active = engine_.active_in(session);
+        if (active && (!last || last->value < active->id().value)) {
+            auto id = active->id();
+            if (!co_await follow(id, 0, true)) co_return;
+            last = id;
+            if (floor.value < id.value) floor = id;
+            continue;
+        }
+        auto next = co_await store_.next_assistant_message(user_, session, floor);
+        if (!next) co_return;  // the session was deleted
+        if (*next) {
+            auto id = (*next)->id;
+            if (!co_await follow(id, 0, true)) co_return;
+            last = floor = id;
+            continue;
+        }
+        // The engine wakes us when a generation starts in this session.
+        if (!co_await idle(std::chrono::steady_clock::time_point::max())) co_return;
+    }
+}
+
+}  // namespace chatd::api

@@ -1,0 +1,58 @@
+#pragma once
+// The text side of one SSE connection (DESIGN §4, "Which text a stream
+// carries"): follows messages from a cursor, writes delta and status events,
+// and pings while idle. Live messages are read from the engine's memory, ended
+// ones from the store. Runs on the I/O thread; holds at most one write's bytes.
+#include "engine/cursor.hpp"
+#include "engine/engine.hpp"
+#include "http/sse.hpp"
+#include "store/chat_store.hpp"
+
+#include <chrono>
+#include <memory>
+
+namespace chatd::api {
+
+struct StreamConfig {
+    std::chrono::milliseconds heartbeat{15000};
+    std::chrono::milliseconds retry{1000};
+    std::chrono::milliseconds store_poll{250};  // messages this node does not run
+    std::size_t max_delta_bytes = 16 * 1024;
+    http::SseConfig sse;
+};
+
+// Splits `text` (a slice of a message starting at byte `offset`) into delta
+// events of at most `max_bytes` each, cut only between UTF-8 characters.
+std::string format_deltas(const MessageId& id, std::string_view content, std::size_t from,
+                          std::size_t max_bytes);
+std::string format_status(const store::Message& m, std::int64_t offset);
+
+class EventStream {
+public:
+    EventStream(http::beast::tcp_stream& stream, engine::Engine& engine,
+                store::ChatStore& store, UserId user, const StreamConfig& config);
+
+    net::awaitable<bool> open();
+    // Writes a message from `offset` to its end and its terminal status event.
+    // `announce` first writes its current status (a stream starting at 0).
+    // False when the connection is gone or the message disappeared.
+    net::awaitable<bool> follow(MessageId id, std::int64_t offset, bool announce);
+    // Session stream: the rest of `cursor`'s message (if any), then every
+    // later assistant message of the session, forever.
+    net::awaitable<void> follow_session(SessionId session, std::optional<engine::Cursor> cursor);
+
+private:
+    net::awaitable<bool> write(std::string bytes);
+    // Waits for a wake-up, writing a ping when the heartbeat is due.
+    net::awaitable<bool> idle(std::chrono::steady_clock::time_point until);
+
+    http::SseWriter writer_;
+    engine::Engine& engine_;
+    store::ChatStore& store_;
+    UserId user_;
+    const StreamConfig& config_;
+    std::shared_ptr<Wakeup> wake_;
+    std::chrono::steady_clock::time_point next_ping_;
+};
+
+}  // namespace chatd::api

@@ -1,0 +1,90 @@
+// The composition root: the only place concrete types meet. One I/O thread runs
+// the HTTP server, the engine and the persister; SQLite runs on its own threads.
+#include "config/config.hpp"
+#include "core/log.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+namespace {
+
+namespace net = boost::asio;
+using namespace chatd;
+
+struct App {
+    config::Config config;
+    net::io_context io{1};
+    store::sqlite::SqliteStore store{config.sqlite};
+    llm::simulated::SimulatedProvider provider{config.simulated};
+    engine::Engine engine{io.get_executor(), store, provider, config.engine};
+    api::ChatApi api{engine, store, config.api};
+    http::Server server{io.get_executor(), config.server, api};
+    net::signal_set signals{io, SIGINT, SIGTERM};
+
+    explicit App(config::Config c) : config(std::move(c)) {}
+
+    net::awaitable<void> start() {
+        // I5: whatever a dead process left generating ends now, content kept.
+        auto closed = co_await store.close_interrupted();
+        if (!closed) throw std::runtime_error("cannot close interrupted messages");
+        if (*closed > 0) log::warn("closed {} messages interrupted by a previous stop", *closed);
+        auto port = server.listen();
+        std::cout << "chatd listening on http://" << config.server.host << ":" << port
+                  << std::endl;
+        log::info("listening on {}:{} (model {}, commit mode {})", config.server.host, port,
+                  config.api.default_model,
+                  config.engine.persister.mode == engine::CommitMode::group ? "group"
+                                                                            : "per-chunk");
+        net::co_spawn(io, server.run(), rethrow);
+    }
+
+    net::awaitable<void> stop() {
+        log::info("stopping: ending live generations");
+        server.stop();
+        co_await engine.shutdown();
+    }
+
+    static void rethrow(std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);
+    }
+
+    int run() {
+        net::co_spawn(io, engine.run(), [this](std::exception_ptr e) {
+            rethrow(e);
+            io.stop();  // the persister drained: every live generation is stored
+        });
+        net::co_spawn(io, start(), rethrow);
+        signals.async_wait([this](boost::system::error_code ec, int) {
+            if (!ec) net::co_spawn(io, stop(), rethrow);
+        });
+        io.run();
+        log::info("stopped");
+        return 0;
+    }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    auto parsed = config::parse(argc, argv);
+    if (!parsed.config) {
+        (parsed.exit_code == 0 ? std::cout : std::cerr) << parsed.message;
+        return parsed.exit_code;
+    }
+    std::signal(SIGPIPE, SIG_IGN);
+    log::init(parsed.config->log_level);
+    try {
+        std::filesystem::create_directories(parsed.config->data_dir);
+        App app(std::move(*parsed.config));
+        return app.run();
+    } catch (const std::exception& e) {
+        log::error("fatal: {}", e.what());
+        return 1;
+    }
+}

@@ -1,0 +1,37 @@
+#pragma once
+// chatd's error vocabulary. Expected failures travel as Result<T> values carrying
+// an error_code of this category (or a foreign one: asio, sqlite). The API layer
+// maps each code to an HTTP status in one place (api/http_error.cpp).
+#include <boost/system/error_code.hpp>
+#include <boost/system/result.hpp>
+
+#include <string>
+
+namespace chatd {
+
+enum class Error {
+    not_found = 1,
+    conflict,           // a generation is already active in the session
+    not_generating,     // cancel of a message that is not generating
+    invalid_request,
+    invalid_cursor,
+    invalid_since,
+    idempotency_key_reused,
+    provider_failed,
+    store_failure,
+    shutting_down,
+};
+
+const boost::system::error_category& chatd_category() noexcept;
+
+inline boost::system::error_code make_error_code(Error e) noexcept {
+    return {static_cast<int>(e), chatd_category()};
+}
+
+template <class T>
+using Result = boost::system::result<T>;
+
+}  // namespace chatd
+
+template <>
+struct boost::system::is_error_code_enum<chatd::Error> : std::true_type {};

@@ -1,0 +1,43 @@
+#pragma once
+// Runs a blocking function on another executor (a store thread) and resumes the
+// awaiting coroutine on its own executor with the result. This is how the event
+// loop stays free of blocking calls.
+#include "core/net.hpp"
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+namespace chatd {
+
+// Deliberately not a coroutine: GCC 12 mishandles coroutine parameters of
+// closure type, so the function object travels through async_initiate only.
+template <class Executor, class F>
+net::awaitable<std::invoke_result_t<F&>> offload(Executor target, F fn) {
+    using R = std::invoke_result_t<F&>;
+    auto initiate = [target](auto handler, F f) {
+        auto work = net::make_work_guard(net::get_associated_executor(handler));
+        net::post(target, [handler = std::move(handler), f = std::move(f),
+                           work = std::move(work)]() mutable {
+            std::optional<R> result;
+            result.emplace(f());
+            auto home = work.get_executor();
+            net::post(home, [handler = std::move(handler), result = std::move(result),
+                             work = std::move(work)]() mutable {
+                std::move(handler)(std::move(*result));
+            });
+        });
+    };
+    return net::async_initiate<const net::use_awaitable_t<>&, void(R)>(
+        initiate, net::use_awaitable, std::move(fn));
+}
+
+}  // namespace chatd

@@ -1,0 +1,26 @@
+#pragma once
+// Stream cursors (SSE event ids): a message and a committed byte offset in its
+// content. Encoded as `<message id>.<offset>`; clients treat them as opaque.
+#include "core/error.hpp"
+#include "core/ids.hpp"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace chatd::engine {
+
+struct Cursor {
+    MessageId message;
+    std::int64_t offset = 0;
+    friend bool operator==(const Cursor&, const Cursor&) = default;
+};
+
+std::string encode_cursor(const Cursor& c);
+// invalid_cursor unless `text` is exactly what encode_cursor makes.
+[[nodiscard]] Result<Cursor> decode_cursor(std::string_view text);
+// invalid_cursor unless `offset` is within `content` and not inside a UTF-8
+// character.
+[[nodiscard]] Result<void> check_cursor_offset(std::string_view content, std::int64_t offset);
+
+}  // namespace chatd::engine

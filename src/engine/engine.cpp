@@ -1,0 +1,187 @@
+#include "engine/engine.hpp"
+
+#include "core/log.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+namespace chatd::engine {
+namespace {
+
+llm::PromptRole prompt_role(store::Role r) {
+    switch (r) {
+        case store::Role::system: return llm::PromptRole::system;
+        case store::Role::assistant: return llm::PromptRole::assistant;
+        case store::Role::user: break;
+    }
+    return llm::PromptRole::user;
+}
+
+store::Terminal failure(std::string code, std::string message) {
+    return store::Terminal{.status = store::MessageStatus::error,
+                           .error = store::MessageError{std::move(code), std::move(message)},
+                           .finish_reason = "error"};
+}
+
+}  // namespace
+
+Engine::Engine(net::any_io_executor ex, store::ChatStore& store, llm::Provider& provider,
+               EngineConfig config)
+    : ex_(ex),
+      store_(store),
+      provider_(provider),
+      persister_(ex, store, config.persister,
+                 [this](const std::shared_ptr<Generation>& g) { on_ended(g); }) {}
+
+net::awaitable<void> Engine::run() { co_await persister_.run(); }
+
+std::shared_ptr<Generation> Engine::start(const UserId& user, const store::Turn& turn) {
+    auto g = std::make_shared<Generation>(turn.assistant_message, user);
+    live_[g->id().value] = g;
+    by_session_[g->session_id().value] = g;
+    ++starts_;
+    if (auto it = watchers_.find(g->session_id().value); it != watchers_.end()) {
+        std::erase_if(it->second, [](const std::weak_ptr<Wakeup>& w) {
+            auto s = w.lock();
+            if (s) s->notify();
+            return !s;
+        });
+        if (it->second.empty()) watchers_.erase(it);
+    }
+    net::co_spawn(ex_, drive(g), [id = g->id().value](std::exception_ptr e) {
+        if (!e) return;
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+            log::error("generation {} crashed: {}", id, ex.what());
+        }
+    });
+    return g;
+}
+
+std::shared_ptr<Generation> Engine::find(const MessageId& id) const {
+    auto it = live_.find(id.value);
+    return it == live_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<Generation> Engine::active_in(const SessionId& session) const {
+    auto it = by_session_.find(session.value);
+    return it == by_session_.end() ? nullptr : it->second;
+}
+
+void Engine::watch_session(const SessionId& session, std::weak_ptr<Wakeup> w) {
+    auto& list = watchers_[session.value];
+    std::erase_if(list, [](const std::weak_ptr<Wakeup>& x) { return x.expired(); });
+    list.push_back(std::move(w));
+}
+
+net::awaitable<Result<llm::GenerationRequest>> Engine::build_request(const Generation& g) {
+    auto session = co_await store_.get_session(g.user(), g.session_id());
+    if (!session) co_return session.error();
+    auto history = co_await store_.list_messages(g.user(), g.session_id());
+    if (!history) co_return history.error();
+    llm::GenerationRequest request{.model = g.message().model};
+    if (!session->system_prompt.empty())
+        request.prompt.push_back({llm::PromptRole::system, session->system_prompt});
+    for (auto& m : *history) {
+        if (m.id == g.id()) break;  // history is what came before this answer
+        if (m.content.empty()) continue;
+        request.prompt.push_back({prompt_role(m.role), std::move(m.content)});
+    }
+    request.partial = g.committed();
+    co_return request;
+}
+
+net::awaitable<void> Engine::drive(std::shared_ptr<Generation> g) {
+    auto request = co_await build_request(*g);
+    if (!request) {
+        end_with(g, failure("store_failure", "could not read the conversation history"));
+        co_return;
+    }
+    if (g->finishing()) co_return;  // cancelled while the history loaded
+    auto stream = provider_.start(ex_, std::move(*request));
+    g->attach_stream(stream.get());
+    for (;;) {
+        auto event = co_await stream->next();
+        if (g->finishing()) break;  // cancelled or shut down: nothing more is appended
+        if (event.kind == llm::StreamEvent::Kind::text) {
+            g->append(std::move(event.text));
+            persister_.mark_dirty(g);
+            continue;
+        }
+        if (event.kind == llm::StreamEvent::Kind::done) {
+            std::optional<store::Usage> usage;
+            if (event.usage) usage = store::Usage{event.usage->input_tokens, event.usage->output_tokens};
+            end_with(g, store::Terminal{.status = store::MessageStatus::completed,
+                                        .finish_reason = event.finish_reason,
+                                        .usage = usage});
+        } else {
+            end_with(g, failure(event.error_code, event.error_message));
+        }
+        break;
+    }
+    g->attach_stream(nullptr);
+}
+
+void Engine::end_with(const std::shared_ptr<Generation>& g, store::Terminal terminal) {
+    if (g->finishing()) return;
+    if (auto* stream = g->stream()) stream->cancel();
+    g->finish(std::move(terminal));
+    persister_.mark_dirty(g);
+}
+
+void Engine::on_ended(const std::shared_ptr<Generation>& g) {
+    live_.erase(g->id().value);
+    if (auto it = by_session_.find(g->session_id().value);
+        it != by_session_.end() && it->second == g)
+        by_session_.erase(it);
+}
+
+net::awaitable<void> Engine::wait_ended(const std::shared_ptr<Generation>& g) {
+    auto w = std::make_shared<Wakeup>(ex_);
+    g->subscribe(w);
+    while (!g->ended()) co_await w->wait();
+}
+
+net::awaitable<Result<store::Message>> Engine::cancel(UserId user, MessageId id) {
+    auto g = find(id);
+    if (!g) {
+        // A send registers its generation right after its turn commits; a
+        // cancel that reads the turn in that moment waits for it (bounded).
+        auto stored = co_await store_.get_message(user, id);
+        if (!stored) co_return stored.error();
+        g = find(id);
+        for (int i = 0; !g && i < 100 && stored->status == store::MessageStatus::generating; ++i) {
+            net::steady_timer timer(ex_, std::chrono::milliseconds(10));
+            co_await timer.async_wait(net::as_tuple(net::use_awaitable));
+            g = find(id);
+        }
+        if (!g) {
+            if (stored->role == store::Role::assistant &&
+                stored->status == store::MessageStatus::cancelled)
+                co_return std::move(*stored);
+            co_return Error::not_generating;
+        }
+    }
+    if (g->user() != user) co_return Error::not_found;
+    end_with(g, store::Terminal{.status = store::MessageStatus::cancelled,
+                                .finish_reason = "cancelled"});
+    co_await wait_ended(g);
+    if (g->message().status != store::MessageStatus::cancelled) co_return Error::not_generating;
+    co_return g->message();
+}
+
+net::awaitable<void> Engine::shutdown() {
+    shutting_down_ = true;
+    auto live = live_;
+    for (auto& [id, g] : live) {
+        auto terminal =
+            failure("interrupted", "the server stopped while this message was generating");
+        terminal.finish_reason = "interrupted";
+        end_with(g, std::move(terminal));
+    }
+    for (auto& [id, g] : live) co_await wait_ended(g);
+    persister_.stop();
+}
+
+}  // namespace chatd::engine

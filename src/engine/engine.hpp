@@ -1,0 +1,72 @@
+#pragma once
+// The generation engine: owns every live generation (the registry), drives each
+// one from its provider into the persister, and tells session streams when a
+// generation starts. Generations belong to the engine, not to the HTTP request
+// that started them (I3). Everything here runs on the I/O thread.
+#include "core/error.hpp"
+#include "core/wakeup.hpp"
+#include "engine/generation.hpp"
+#include "engine/persister.hpp"
+#include "llm/provider.hpp"
+#include "store/chat_store.hpp"
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+namespace chatd::engine {
+
+struct EngineConfig {
+    PersisterConfig persister;
+};
+
+class Engine {
+public:
+    Engine(net::any_io_executor ex, store::ChatStore& store, llm::Provider& provider,
+           EngineConfig config);
+
+    // Runs the persister until shutdown() has drained it.
+    net::awaitable<void> run();
+
+    // Registers and starts the generation of a freshly created turn.
+    std::shared_ptr<Generation> start(const UserId& user, const store::Turn& turn);
+    // The live generation of a message, if this engine runs it.
+    std::shared_ptr<Generation> find(const MessageId& id) const;
+    std::shared_ptr<Generation> active_in(const SessionId& session) const;
+
+    // Cancels a generation and returns the message once its end is committed
+    // (I4). not_found for unknown or foreign ids; not_generating for messages
+    // that are not generating (a cancelled one is returned as it is).
+    net::awaitable<Result<store::Message>> cancel(UserId user, MessageId id);
+
+    // Session streams: `w` is woken whenever a generation starts in `session`.
+    // starts() counts every start ever, so a watcher can tell it missed none.
+    void watch_session(const SessionId& session, std::weak_ptr<Wakeup> w);
+    std::uint64_t starts() const { return starts_; }
+
+    // Graceful stop: every live generation ends as error/interrupted with its
+    // content kept, then the persister drains.
+    net::awaitable<void> shutdown();
+    bool accepting() const { return !shutting_down_; }
+    std::size_t live_count() const { return live_.size(); }
+    const PersisterStats& persister_stats() const { return persister_.stats(); }
+
+private:
+    net::awaitable<void> drive(std::shared_ptr<Generation> g);
+    net::awaitable<Result<llm::GenerationRequest>> build_request(const Generation& g);
+    void end_with(const std::shared_ptr<Generation>& g, store::Terminal terminal);
+    void on_ended(const std::shared_ptr<Generation>& g);
+    net::awaitable<void> wait_ended(const std::shared_ptr<Generation>& g);
+
+    net::any_io_executor ex_;
+    store::ChatStore& store_;
+    llm::Provider& provider_;
+    Persister persister_;
+    std::unordered_map<std::string, std::shared_ptr<Generation>> live_;        // by message id
+    std::unordered_map<std::string, std::shared_ptr<Generation>> by_session_;  // by session id
+    std::unordered_map<std::string, std::vector<std::weak_ptr<Wakeup>>> watchers_;
+    std::uint64_t starts_ = 0;
+    bool shutting_down_ = false;
+};
+
+}  // namespace chatd::engine

@@ -1,0 +1,76 @@
+#include "engine/generation.hpp"
+
+#include <algorithm>
+
+namespace chatd::engine {
+
+Generation::Generation(store::Message message, UserId user)
+    : message_(std::move(message)), user_(std::move(user)) {}
+
+void Generation::subscribe(std::weak_ptr<Wakeup> w) { subscribers_.push_back(std::move(w)); }
+
+void Generation::append(std::string text) {
+    if (finishing() || text.empty()) return;
+    pending_bytes_ += text.size();
+    pending_.push_back(std::move(text));
+}
+
+void Generation::finish(store::Terminal terminal) {
+    if (finishing()) return;
+    terminal_ = std::move(terminal);
+}
+
+store::MessageWrite Generation::take(CommitMode mode) {
+    store::MessageWrite w{.id = message_.id,
+                          .offset = static_cast<std::int64_t>(message_.content.size())};
+    if (mode == CommitMode::per_chunk) {
+        if (!pending_.empty()) {
+            w.text = std::move(pending_.front());
+            pending_.pop_front();
+        }
+        w.rewrite_content = true;
+    } else {
+        for (auto& piece : pending_) w.text += piece;
+        pending_.clear();
+    }
+    pending_bytes_ -= w.text.size();
+    if (pending_.empty() && terminal_) {
+        w.terminal = std::move(terminal_);
+        terminal_.reset();
+    }
+    if (w.rewrite_content || w.terminal) w.full_content = message_.content + w.text;
+    return w;
+}
+
+void Generation::restore(store::MessageWrite w) {
+    if (w.terminal) terminal_ = std::move(w.terminal);
+    if (!w.text.empty()) {
+        pending_bytes_ += w.text.size();
+        pending_.push_front(std::move(w.text));
+    }
+}
+
+void Generation::committed(const store::MessageWrite& w, UnixMillis at) {
+    message_.content += w.text;
+    message_.version += 1;
+    message_.last_updated = at;
+    if (w.terminal) {
+        const auto& t = *w.terminal;
+        message_.status = t.status;
+        message_.is_streaming = false;
+        message_.error = t.error;
+        message_.finish_reason = t.finish_reason;
+        message_.usage = t.usage;
+    }
+    notify();
+}
+
+void Generation::notify() {
+    std::erase_if(subscribers_, [](const std::weak_ptr<Wakeup>& w) {
+        auto s = w.lock();
+        if (s) s->notify();
+        return !s;
+    });
+}
+
+}  // namespace chatd::engine

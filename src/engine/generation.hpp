@@ -1,0 +1,77 @@
+#pragma once
+// One live assistant message: the text it has committed (visible) and the text
+// produced but not yet committed (invisible, I1). Lives on the I/O thread; the
+// engine's registry owns it while it runs, subscribers hold shared_ptrs to read
+// it, and it never owns its subscribers: it only wakes them.
+#include "core/wakeup.hpp"
+#include "llm/provider.hpp"
+#include "store/model.hpp"
+
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace chatd::engine {
+
+enum class CommitMode {
+    group,      // one commit for every generation's pending text (DESIGN §5)
+    per_chunk,  // the seed's baseline: one commit per token, content rewritten
+};
+
+class Generation {
+public:
+    Generation(store::Message message, UserId user);
+
+    const MessageId& id() const { return message_.id; }
+    const SessionId& session_id() const { return message_.session_id; }
+    const UserId& user() const { return user_; }
+
+    // Committed text only; grows after each commit of this message.
+    const std::string& committed() const { return message_.content; }
+    // The message as stored: committed content, current status and version.
+    const store::Message& message() const { return message_; }
+    // True once the terminal state is committed.
+    bool ended() const { return message_.status != store::MessageStatus::generating; }
+    // True once a terminal state is requested (committed or not).
+    bool finishing() const { return terminal_.has_value() || ended(); }
+
+    // Wakes `w` on every commit of this message, until it expires.
+    void subscribe(std::weak_ptr<Wakeup> w);
+
+    // Producer side. append() after finishing() is ignored.
+    void append(std::string text);
+    // Requests the terminal state; the first request wins.
+    void finish(store::Terminal terminal);
+    // The provider stream the engine is reading, while it reads it (the
+    // engine's coroutine owns the stream); cancel() goes through it.
+    void attach_stream(llm::ProviderStream* stream) { stream_ = stream; }
+    llm::ProviderStream* stream() const { return stream_; }
+
+    // Persister side.
+    bool has_pending() const { return !pending_.empty() || terminal_.has_value(); }
+    // Takes pending text (all of it, or one token in per-chunk mode) and, when
+    // nothing else is pending, the terminal state.
+    store::MessageWrite take(CommitMode mode);
+    // The commit of `w` failed: put it back in front of what is pending.
+    void restore(store::MessageWrite w);
+    // The commit of `w` succeeded: make it visible and wake subscribers.
+    void committed(const store::MessageWrite& w, UnixMillis at);
+
+    std::size_t queued_bytes() const { return pending_bytes_; }
+    bool queued_for_commit = false;  // persister bookkeeping
+
+private:
+    void notify();
+
+    store::Message message_;
+    UserId user_;
+    std::deque<std::string> pending_;
+    std::size_t pending_bytes_ = 0;
+    std::optional<store::Terminal> terminal_;
+    llm::ProviderStream* stream_ = nullptr;
+    std::vector<std::weak_ptr<Wakeup>> subscribers_;
+};
+
+}  // namespace chatd::engine

@@ -1,0 +1,112 @@
+#include "engine/persister.hpp"
+
+#include "core/log.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+
+namespace chatd::engine {
+namespace {
+
+constexpr std::chrono::milliseconds kMinBackoff{50};
+constexpr std::chrono::milliseconds kMaxBackoff{2000};
+
+net::awaitable<void> sleep_for(net::any_io_executor ex, std::chrono::milliseconds d) {
+    net::steady_timer timer(ex, d);
+    co_await timer.async_wait(net::as_tuple(net::use_awaitable));
+}
+
+}  // namespace
+
+Persister::Persister(net::any_io_executor ex, store::ChatStore& store, PersisterConfig config,
+                     EndedHandler on_ended)
+    : ex_(ex), store_(store), config_(config), on_ended_(std::move(on_ended)), wake_(ex) {}
+
+void Persister::mark_dirty(const std::shared_ptr<Generation>& g) {
+    if (g->queued_for_commit) return;
+    g->queued_for_commit = true;
+    dirty_.push_back(g);
+    wake_.notify();
+}
+
+void Persister::stop() {
+    stopping_ = true;
+    wake_.notify();
+}
+
+net::awaitable<void> Persister::run() {
+    for (;;) {
+        while (dirty_.empty()) {
+            if (stopping_) co_return;
+            co_await wake_.wait();
+        }
+        if (config_.commit_delay.count() > 0) co_await sleep_for(ex_, config_.commit_delay);
+        if (config_.mode == CommitMode::group)
+            co_await commit_group();
+        else
+            co_await commit_one_chunk();
+    }
+}
+
+net::awaitable<void> Persister::commit_group() {
+    std::vector<std::pair<std::shared_ptr<Generation>, store::MessageWrite>> taken;
+    taken.reserve(dirty_.size());
+    for (auto& g : dirty_) {
+        g->queued_for_commit = false;
+        if (g->has_pending()) {
+            auto w = g->take(CommitMode::group);
+            taken.emplace_back(std::move(g), std::move(w));
+        }
+    }
+    dirty_.clear();
+    co_await commit(taken);
+}
+
+// The baseline: each token of each generation is its own commit, generations
+// taking turns.
+net::awaitable<void> Persister::commit_one_chunk() {
+    auto g = std::move(dirty_.front());
+    dirty_.pop_front();
+    g->queued_for_commit = false;
+    if (!g->has_pending()) co_return;
+    std::vector<std::pair<std::shared_ptr<Generation>, store::MessageWrite>> taken;
+    auto w = g->take(CommitMode::per_chunk);
+    taken.emplace_back(g, std::move(w));
+    if (co_await commit(taken) && g->has_pending()) mark_dirty(g);
+}
+
+net::awaitable<bool> Persister::commit(
+    std::vector<std::pair<std::shared_ptr<Generation>, store::MessageWrite>>& taken) {
+    if (taken.empty()) co_return true;
+    const auto at = now_millis();
+    store::Batch batch{.at = at};
+    batch.writes.reserve(taken.size());
+    std::uint64_t bytes = 0;
+    for (auto& [g, w] : taken) {
+        bytes += w.text.size();
+        batch.writes.push_back(w);
+    }
+    auto result = co_await store_.commit(std::move(batch));
+    if (!result) {
+        ++stats_.failed_commits;
+        backoff_ = std::min(kMaxBackoff, std::max(kMinBackoff, backoff_ * 2));
+        log::warn("commit of {} writes failed ({}); retrying in {} ms", taken.size(),
+                  result.error().message(), backoff_.count());
+        for (auto& [g, w] : taken) {
+            g->restore(std::move(w));
+            mark_dirty(g);
+        }
+        co_await sleep_for(ex_, backoff_);
+        co_return false;
+    }
+    backoff_ = std::chrono::milliseconds{0};
+    ++stats_.commits;
+    stats_.writes += taken.size();
+    stats_.bytes += bytes;
+    for (auto& [g, w] : taken) {
+        g->committed(w, at);
+        if (g->ended()) on_ended_(g);
+    }
+    co_return true;
+}
+
+}  // namespace chatd::engine

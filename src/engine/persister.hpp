@@ -1,0 +1,62 @@
+#pragma once
+// The group-commit persister (DESIGN §5): one loop for every generation. While
+// one commit is in flight the next batch gathers, so under light load a chunk
+// is committed within about one commit's time and under heavy load batches grow
+// instead of commits. Text becomes visible (Generation::committed) only after
+// its commit returns (I1). Runs on the I/O thread.
+#include "core/wakeup.hpp"
+#include "engine/generation.hpp"
+#include "store/chat_store.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+
+namespace chatd::engine {
+
+struct PersisterConfig {
+    CommitMode mode = CommitMode::group;
+    std::chrono::milliseconds commit_delay{0};
+};
+
+struct PersisterStats {
+    std::uint64_t commits = 0;
+    std::uint64_t failed_commits = 0;
+    std::uint64_t writes = 0;
+    std::uint64_t bytes = 0;
+};
+
+class Persister {
+public:
+    using EndedHandler = std::function<void(const std::shared_ptr<Generation>&)>;
+
+    Persister(net::any_io_executor ex, store::ChatStore& store, PersisterConfig config,
+              EndedHandler on_ended);
+
+    // Queues `g` for the next batch (once, however often it is called).
+    void mark_dirty(const std::shared_ptr<Generation>& g);
+    // Runs until stop() and every queued write is committed.
+    net::awaitable<void> run();
+    void stop();
+    const PersisterStats& stats() const { return stats_; }
+
+private:
+    net::awaitable<void> commit_group();
+    net::awaitable<void> commit_one_chunk();
+    net::awaitable<bool> commit(std::vector<std::pair<std::shared_ptr<Generation>,
+                                                      store::MessageWrite>>& taken);
+
+    net::any_io_executor ex_;
+    store::ChatStore& store_;
+    PersisterConfig config_;
+    EndedHandler on_ended_;
+    std::deque<std::shared_ptr<Generation>> dirty_;
+    Wakeup wake_;
+    bool stopping_ = false;
+    std::chrono::milliseconds backoff_{0};
+    PersisterStats stats_;
+};
+
+}  // namespace chatd::engine

@@ -1,0 +1,59 @@
+#pragma once
+// The HTTP/1.1 server: an accept loop and one coroutine per connection, on the
+// I/O executor. It knows nothing about chat: it reads a request within its
+// limits and deadlines and hands it to the Handler, which writes the response
+// (or takes the connection over for a stream).
+#include "http/types.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace chatd::http {
+
+struct ServerConfig {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 8080;
+    std::size_t max_header_bytes = 16 * 1024;
+    std::size_t max_body_bytes = 1024 * 1024;
+    std::size_t max_connections = 20000;
+    std::chrono::milliseconds idle_timeout{60000};     // between requests
+    std::chrono::milliseconds request_timeout{30000};  // reading one request
+};
+
+class Handler {
+public:
+    virtual ~Handler() = default;
+    virtual net::awaitable<After> handle(Request request, beast::tcp_stream& stream) = 0;
+    // A response for a request the server rejected before any handler ran.
+    virtual Response reject(Status status, std::string_view code, std::string_view message) = 0;
+};
+
+// Writes `response` with a deadline; false when the client is gone.
+net::awaitable<bool> write_response(beast::tcp_stream& stream, Response response,
+                                    std::chrono::milliseconds timeout);
+
+class Server {
+public:
+    Server(net::any_io_executor ex, ServerConfig config, Handler& handler);
+
+    // Binds and listens (throws on failure: start-up). Returns the bound port.
+    std::uint16_t listen();
+    // Accepts until stop().
+    net::awaitable<void> run();
+    void stop();
+
+private:
+    net::awaitable<void> serve(beast::tcp_stream stream);
+
+    net::any_io_executor ex_;
+    ServerConfig config_;
+    Handler& handler_;
+    net::ip::tcp::acceptor acceptor_;
+    std::size_t connections_ = 0;
+};
+
+}  // namespace chatd::http

@@ -1,0 +1,42 @@
+#pragma once
+// Server-sent events: pure framing (unit-tested) and SseWriter, which owns the
+// I/O of one event stream on one connection. Every write has a deadline: a
+// client that stops reading fills its send buffer, the write times out, and it
+// is cut off (it may resume with Last-Event-ID).
+#include "http/types.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+namespace chatd::http {
+
+// `event: …\nid: …\ndata: …\n\n`; multi-line data becomes several data lines.
+// Empty event or id are left out.
+std::string format_sse_event(std::string_view event, std::string_view id, std::string_view data);
+std::string format_sse_comment(std::string_view text);
+std::string format_sse_retry(std::chrono::milliseconds retry);
+
+struct SseConfig {
+    std::chrono::milliseconds write_timeout{10000};
+    int send_buffer_bytes = 256 * 1024;  // kernel send buffer per SSE connection
+};
+
+class SseWriter {
+public:
+    SseWriter(beast::tcp_stream& stream, SseConfig config) : stream_(stream), config_(config) {}
+
+    // Writes the response head (200, text/event-stream, no-cache, no proxy
+    // buffering, connection close) and the `retry:` line.
+    net::awaitable<bool> open(std::chrono::milliseconds retry);
+    // False when the client is gone or too slow; the stream must end then.
+    net::awaitable<bool> write(std::string_view bytes);
+
+private:
+    beast::tcp_stream& stream_;
+    SseConfig config_;
+};
+
+}  // namespace chatd::http

@@ -1,0 +1,64 @@
+#pragma once
+// The one interface every model provider implements (DESIGN §6). A provider
+// starts streams; a stream yields events on the executor it was created with
+// (the I/O thread) until `done` or `failed`. cancel() stops it promptly: the
+// pending next() completes and any upstream request is aborted.
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace chatd::llm {
+
+namespace net = boost::asio;
+
+enum class PromptRole { system, user, assistant };
+
+struct PromptMessage {
+    PromptRole role;
+    std::string content;
+};
+
+struct GenerationRequest {
+    std::string model;
+    std::vector<PromptMessage> prompt;
+    // Text already stored for this answer; the provider continues after it.
+    std::string partial;
+};
+
+struct Usage {
+    std::int64_t input_tokens = 0;
+    std::int64_t output_tokens = 0;
+};
+
+struct StreamEvent {
+    enum class Kind { text, done, failed };
+    Kind kind = Kind::text;
+    std::string text;                  // kind == text
+    std::string finish_reason;         // kind == done: stop, length, content_filter
+    std::optional<Usage> usage;        // kind == done
+    std::string error_code;            // kind == failed
+    std::string error_message;         // kind == failed
+};
+
+class ProviderStream {
+public:
+    virtual ~ProviderStream() = default;
+    virtual net::awaitable<StreamEvent> next() = 0;
+    virtual void cancel() = 0;
+};
+
+class Provider {
+public:
+    virtual ~Provider() = default;
+    virtual std::string_view name() const = 0;
+    virtual std::unique_ptr<ProviderStream> start(net::any_io_executor ex,
+                                                  GenerationRequest request) = 0;
+};
+
+}  // namespace chatd::llm

@@ -1,0 +1,41 @@
+#pragma once
+// The `simulated` model: deterministic text (a function of the prompt) at a
+// configurable rate, with configurable faults, able to continue from any byte
+// offset of its own answer. The default provider and the one tests use.
+#include "llm/provider.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+
+namespace chatd::llm::simulated {
+
+struct SimulatedConfig {
+    double tokens_per_second = 40;  // <= 0: as fast as the loop allows
+    std::size_t min_tokens = 150;
+    std::size_t max_tokens = 400;
+    std::optional<std::size_t> fail_after;   // fail after this many tokens
+    std::optional<std::size_t> stall_after;  // stop emitting after this many tokens
+};
+
+// The whole answer for a prompt, as tokens (words with their trailing space or
+// line break). Contains multi-byte UTF-8 (accents, CJK, emoji).
+std::vector<std::string> simulated_answer(const std::vector<PromptMessage>& prompt,
+                                          const SimulatedConfig& config);
+
+// The tokens that follow byte `offset` of the answer: a token cut by the offset
+// is resumed from there. `offset` must be a UTF-8 boundary of the answer.
+std::vector<std::string> tokens_after(const std::vector<std::string>& answer, std::size_t offset);
+
+class SimulatedProvider final : public Provider {
+public:
+    explicit SimulatedProvider(SimulatedConfig config) : config_(config) {}
+    std::string_view name() const override { return "simulated"; }
+    std::unique_ptr<ProviderStream> start(net::any_io_executor ex,
+                                          GenerationRequest request) override;
+
+private:
+    SimulatedConfig config_;
+};
+
+}  // namespace chatd::llm::simulated

@@ -1,0 +1,128 @@
+#pragma once
+// The stored shapes: sessions, messages, and the batches the persister commits.
+#include "core/ids.hpp"
+#include "core/time.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace chatd::store {
+
+enum class Role { user, assistant, system };
+enum class MessageStatus { generating, completed, error, cancelled };
+
+std::string_view to_string(Role r);
+std::string_view to_string(MessageStatus s);
+std::optional<Role> role_from_string(std::string_view s);
+std::optional<MessageStatus> status_from_string(std::string_view s);
+
+struct Usage {
+    std::int64_t input_tokens = 0;
+    std::int64_t output_tokens = 0;
+};
+
+struct MessageError {
+    std::string code;
+    std::string message;
+};
+
+struct Session {
+    SessionId id;
+    UserId user_id;
+    std::string title;
+    std::string system_prompt;
+    std::string model;
+    UnixMillis created_at = 0;
+    UnixMillis last_updated = 0;
+};
+
+struct Message {
+    MessageId id;
+    SessionId session_id;
+    Role role = Role::user;
+    std::string content;  // committed text only
+    MessageStatus status = MessageStatus::completed;
+    bool is_streaming = false;
+    UnixMillis created_at = 0;
+    UnixMillis last_updated = 0;
+    std::int64_t version = 1;
+    std::optional<MessageError> error;
+    std::string model;
+    std::optional<std::string> finish_reason;
+    std::optional<Usage> usage;
+    std::int64_t change_seq = 0;  // store-wide order of changes; poll cursors use it
+};
+
+struct NewSession {
+    std::string title;
+    std::string system_prompt;
+    std::string model;
+};
+
+// One user turn: the user message and the empty assistant message, created in
+// one transaction, together with the idempotency record if a key was given.
+struct NewTurn {
+    std::string content;
+    std::string model;
+    std::optional<std::string> idempotency_key;
+    std::string request_fingerprint;  // compared when the key is reused
+};
+
+struct Turn {
+    Message user_message;
+    Message assistant_message;  // as first created: empty, generating
+    bool replayed = false;      // true when an earlier send with the same key made it
+};
+
+struct TurnOutcome {
+    std::optional<Turn> turn;
+    std::optional<MessageId> active_message;  // set instead of turn on conflict
+};
+
+// The end of a generation, written with its last chunk.
+struct Terminal {
+    MessageStatus status = MessageStatus::completed;
+    std::optional<MessageError> error;
+    std::optional<std::string> finish_reason;
+    std::optional<Usage> usage;
+};
+
+// One message's share of a commit: text appended at `offset` and, when the
+// generation ended, its terminal state.
+struct MessageWrite {
+    MessageId id;
+    std::int64_t offset = 0;
+    std::string text;
+    std::optional<Terminal> terminal;
+    // Commit mode `per-chunk` (the seed's baseline): rewrite the whole content
+    // column on every chunk instead of appending to the chunk log.
+    bool rewrite_content = false;
+    std::string full_content;  // written when terminal or rewrite_content
+};
+
+struct Batch {
+    std::vector<MessageWrite> writes;
+    UnixMillis at = 0;
+};
+
+struct SessionPage {
+    std::vector<Session> sessions;
+    std::optional<SessionId> next;
+};
+
+struct Changes {
+    std::vector<Message> messages;
+    bool has_more_generating = false;
+    std::int64_t next_seq = 0;
+};
+
+// Poll's `since`: a change sequence from an earlier answer, or a wall-clock time.
+struct Since {
+    std::optional<std::int64_t> seq;
+    std::optional<UnixMillis> time;
+};
+
+}  // namespace chatd::store

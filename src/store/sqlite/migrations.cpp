@@ -1,0 +1,96 @@
+#include "store/sqlite/migrations.hpp"
+
+#include "core/time.hpp"
+
+namespace chatd::store::sqlite {
+namespace {
+
+// Times are UTC milliseconds since the epoch. Message `content` holds the whole
+// text once a message ends; while it generates, its text is the chunk log.
+constexpr Migration kMigrations[] = {
+    {1, R"sql(
+CREATE TABLE ai_chat_sessions (
+    id            TEXT PRIMARY KEY,
+    user_id       TEXT NOT NULL,
+    title         TEXT NOT NULL,
+    system_prompt TEXT NOT NULL DEFAULT '',
+    model         TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    last_updated  INTEGER NOT NULL
+);
+CREATE INDEX ai_chat_sessions_by_user ON ai_chat_sessions (user_id, id);
+
+CREATE TABLE ai_chat_messages (
+    id               TEXT PRIMARY KEY,
+    session_id       TEXT NOT NULL REFERENCES ai_chat_sessions (id) ON DELETE CASCADE,
+    user_id          TEXT NOT NULL,
+    role             TEXT NOT NULL CHECK (role IN ('user', 'assistant', 'system')),
+    content          TEXT NOT NULL DEFAULT '',
+    status           TEXT NOT NULL DEFAULT 'completed'
+                     CHECK (status IN ('generating', 'completed', 'error', 'cancelled')),
+    is_streaming     INTEGER NOT NULL DEFAULT 0,
+    created_at       INTEGER NOT NULL,
+    last_updated     INTEGER NOT NULL,
+    version          INTEGER NOT NULL DEFAULT 1,
+    change_seq       INTEGER NOT NULL,
+    error_code       TEXT,
+    error_message    TEXT,
+    model            TEXT NOT NULL DEFAULT '',
+    finish_reason    TEXT,
+    input_tokens     INTEGER,
+    output_tokens    INTEGER,
+    owner_node       TEXT,
+    lease_expires_at INTEGER
+);
+CREATE INDEX ai_chat_messages_by_session ON ai_chat_messages (session_id, id);
+CREATE INDEX ai_chat_messages_by_change ON ai_chat_messages (session_id, change_seq);
+CREATE INDEX ai_chat_messages_generating ON ai_chat_messages (status) WHERE status = 'generating';
+
+CREATE TABLE ai_chat_message_chunks (
+    message_id  TEXT NOT NULL REFERENCES ai_chat_messages (id) ON DELETE CASCADE,
+    byte_offset INTEGER NOT NULL,
+    text        TEXT NOT NULL,
+    PRIMARY KEY (message_id, byte_offset)
+);
+
+CREATE TABLE ai_chat_idempotency_keys (
+    user_id              TEXT NOT NULL,
+    key                  TEXT NOT NULL,
+    fingerprint          TEXT NOT NULL,
+    session_id           TEXT NOT NULL,
+    user_message_id      TEXT NOT NULL,
+    assistant_message_id TEXT NOT NULL,
+    created_at           INTEGER NOT NULL,
+    PRIMARY KEY (user_id, key)
+);
+)sql"},
+};
+
+}  // namespace
+
+std::span<const Migration> migrations() { return kMigrations; }
+
+int migrate(Database& db) {
+    db.exec(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
+    int current = 0;
+    {
+        auto q = db.cached("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+        if (q.step()) current = static_cast<int>(q.integer(0));
+    }
+    for (const auto& m : migrations()) {
+        if (m.version <= current) continue;
+        Transaction tx(db, Transaction::Kind::write);
+        db.exec(m.sql);
+        db.cached("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
+            .bind(1, std::int64_t{m.version})
+            .bind(2, now_millis())
+            .run();
+        tx.commit();
+        current = m.version;
+    }
+    return current;
+}
+
+}  // namespace chatd::store::sqlite

@@ -1,0 +1,484 @@
+#include "store/sqlite/sqlite_store.hpp"
+
+#include "core/log.hpp"
+#include "core/offload.hpp"
+#include "store/sqlite/migrations.hpp"
+#include "store/sqlite/sqlite_db.hpp"
+
+namespace chatd::store::sqlite {
+namespace {
+
+constexpr std::int64_t kIdempotencyRetentionMs = 24 * 3600 * 1000;
+
+constexpr std::string_view kMessageColumns =
+    "id, session_id, role, content, status, is_streaming, created_at, last_updated, version, "
+    "change_seq, error_code, error_message, model, finish_reason, input_tokens, output_tokens";
+
+std::string select_messages(std::string_view where) {
+    return "SELECT " + std::string(kMessageColumns) + " FROM ai_chat_messages " +
+           std::string(where);
+}
+
+Message read_message(StatementUse& q) {
+    Message m;
+    m.id = MessageId{q.text(0)};
+    m.session_id = SessionId{q.text(1)};
+    m.role = role_from_string(q.text(2)).value_or(Role::user);
+    m.content = q.text(3);
+    m.status = status_from_string(q.text(4)).value_or(MessageStatus::error);
+    m.is_streaming = q.integer(5) != 0;
+    m.created_at = q.integer(6);
+    m.last_updated = q.integer(7);
+    m.version = q.integer(8);
+    m.change_seq = q.integer(9);
+    if (!q.is_null(10)) m.error = MessageError{q.text(10), q.text(11)};
+    m.model = q.text(12);
+    if (!q.is_null(13)) m.finish_reason = q.text(13);
+    if (!q.is_null(14) || !q.is_null(15)) m.usage = Usage{q.integer(14), q.integer(15)};
+    return m;
+}
+
+// A generating message's text is its content column (empty unless commit mode
+// per-chunk rewrote it) followed by its chunk log.
+void append_chunks(Database& db, Message& m) {
+    if (m.status != MessageStatus::generating) return;
+    auto q = db.cached(
+        "SELECT text FROM ai_chat_message_chunks WHERE message_id = ? ORDER BY byte_offset");
+    q.bind(1, m.id.value);
+    while (q.step()) m.content += q.text(0);
+}
+
+std::vector<Message> query_messages(Database& db, const std::string& sql,
+                                    auto&&... binds) {
+    std::vector<Message> out;
+    {
+        auto q = db.cached(sql);
+        int index = 1;
+        (q.bind(index++, binds), ...);
+        while (q.step()) out.push_back(read_message(q));
+    }
+    for (auto& m : out) append_chunks(db, m);
+    return out;
+}
+
+Session read_session(StatementUse& q) {
+    return Session{.id = SessionId{q.text(0)},
+                   .user_id = UserId{q.text(1)},
+                   .title = q.text(2),
+                   .system_prompt = q.text(3),
+                   .model = q.text(4),
+                   .created_at = q.integer(5),
+                   .last_updated = q.integer(6)};
+}
+
+std::optional<Session> find_session(Database& db, const UserId& user, const SessionId& id) {
+    auto q = db.cached(
+        "SELECT id, user_id, title, system_prompt, model, created_at, last_updated "
+        "FROM ai_chat_sessions WHERE id = ? AND user_id = ?");
+    q.bind(1, id.value).bind(2, user.value);
+    if (!q.step()) return std::nullopt;
+    return read_session(q);
+}
+
+void insert_message(Database& db, const UserId& user, const Message& m) {
+    db.cached(
+          "INSERT INTO ai_chat_messages (id, session_id, user_id, role, content, status, "
+          "is_streaming, created_at, last_updated, version, change_seq, model) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        .bind(1, m.id.value)
+        .bind(2, m.session_id.value)
+        .bind(3, user.value)
+        .bind(4, to_string(m.role))
+        .bind(5, m.content)
+        .bind(6, to_string(m.status))
+        .bind(7, std::int64_t{m.is_streaming})
+        .bind(8, m.created_at)
+        .bind(9, m.last_updated)
+        .bind(10, m.version)
+        .bind(11, m.change_seq)
+        .bind(12, m.model)
+        .run();
+}
+
+// The assistant message exactly as begin_turn first returned it.
+Message as_first_created(Message m) {
+    m.content.clear();
+    m.status = MessageStatus::generating;
+    m.is_streaming = true;
+    m.last_updated = m.created_at;
+    m.version = 1;
+    m.error.reset();
+    m.finish_reason.reset();
+    m.usage.reset();
+    return m;
+}
+
+std::optional<std::string> opt_text(const std::optional<std::string>& s) { return s; }
+
+}  // namespace
+
+template <class F>
+auto SqliteStore::on_writer(F fn) {
+    return offload(writer_.get_executor(), [fn = std::move(fn)]() mutable -> decltype(fn()) {
+        try {
+            return fn();
+        } catch (const SqliteError& e) {
+            log::error("sqlite writer: {}", e.what());
+            return Error::store_failure;
+        }
+    });
+}
+
+template <class F>
+auto SqliteStore::on_reader(F fn) {
+    return offload(reader_.get_executor(), [fn = std::move(fn)]() mutable -> decltype(fn()) {
+        try {
+            return fn();
+        } catch (const SqliteError& e) {
+            log::error("sqlite reader: {}", e.what());
+            return Error::store_failure;
+        }
+    });
+}
+
+SqliteStore::SqliteStore(const SqliteConfig& config) {
+    writer_db_ = std::make_unique<Database>(config.path.string(), Database::Mode::read_write);
+    writer_db_->exec("PRAGMA journal_mode=WAL");
+    writer_db_->exec(config.durability == Durability::full ? "PRAGMA synchronous=FULL"
+                                                           : "PRAGMA synchronous=NORMAL");
+    writer_db_->exec("PRAGMA foreign_keys=ON");
+    int version = migrate(*writer_db_);
+    {
+        auto q = writer_db_->cached("SELECT COALESCE(MAX(change_seq), 0) FROM ai_chat_messages");
+        if (q.step()) last_seq_ = q.integer(0);
+    }
+    writer_db_->cached("DELETE FROM ai_chat_idempotency_keys WHERE created_at < ?")
+        .bind(1, now_millis() - kIdempotencyRetentionMs)
+        .run();
+    reader_db_ = std::make_unique<Database>(config.path.string(), Database::Mode::read_only);
+    log::info("sqlite store {} at schema version {}", config.path.string(), version);
+}
+
+SqliteStore::~SqliteStore() {
+    writer_.join();
+    reader_.join();
+}
+
+net::awaitable<Result<Session>> SqliteStore::create_session(UserId user, NewSession s) {
+    return on_writer([this, user, s]() -> Result<Session> {
+        auto now = now_millis();
+        Session session{.id = new_session_id(),
+                        .user_id = user,
+                        .title = s.title,
+                        .system_prompt = s.system_prompt,
+                        .model = s.model,
+                        .created_at = now,
+                        .last_updated = now};
+        writer_db_
+            ->cached(
+                "INSERT INTO ai_chat_sessions (id, user_id, title, system_prompt, model, "
+                "created_at, last_updated) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .bind(1, session.id.value)
+            .bind(2, user.value)
+            .bind(3, session.title)
+            .bind(4, session.system_prompt)
+            .bind(5, session.model)
+            .bind(6, now)
+            .bind(7, now)
+            .run();
+        return session;
+    });
+}
+
+net::awaitable<Result<Session>> SqliteStore::get_session(UserId user, SessionId id) {
+    return on_reader([this, user, id]() -> Result<Session> {
+        auto s = find_session(*reader_db_, user, id);
+        if (!s) return Error::not_found;
+        return *s;
+    });
+}
+
+net::awaitable<Result<SessionPage>> SqliteStore::list_sessions(UserId user, std::size_t limit,
+                                                               std::optional<SessionId> before) {
+    return on_reader([this, user, limit, before]() -> Result<SessionPage> {
+        SessionPage page;
+        auto q = reader_db_->cached(
+            "SELECT id, user_id, title, system_prompt, model, created_at, last_updated "
+            "FROM ai_chat_sessions WHERE user_id = ? AND (? IS NULL OR id < ?) "
+            "ORDER BY id DESC LIMIT ?");
+        q.bind(1, user.value)
+            .bind(2, before ? std::optional(before->value) : std::nullopt)
+            .bind(3, before ? std::optional(before->value) : std::nullopt)
+            .bind(4, static_cast<std::int64_t>(limit + 1));
+        while (q.step()) page.sessions.push_back(read_session(q));
+        if (page.sessions.size() > limit) {
+            page.sessions.pop_back();
+            page.next = page.sessions.back().id;
+        }
+        return page;
+    });
+}
+
+net::awaitable<Result<void>> SqliteStore::delete_session(UserId user, SessionId id) {
+    return on_writer([this, user, id]() -> Result<void> {
+        Transaction tx(*writer_db_, Transaction::Kind::write);
+        writer_db_->cached("DELETE FROM ai_chat_sessions WHERE id = ? AND user_id = ?")
+            .bind(1, id.value)
+            .bind(2, user.value)
+            .run();
+        if (writer_db_->changes() == 0) return Error::not_found;
+        writer_db_->cached("DELETE FROM ai_chat_idempotency_keys WHERE session_id = ?")
+            .bind(1, id.value)
+            .run();
+        tx.commit();
+        return {};
+    });
+}
+
+net::awaitable<Result<std::vector<Message>>> SqliteStore::list_messages(UserId user,
+                                                                        SessionId id) {
+    return on_reader([this, user, id]() -> Result<std::vector<Message>> {
+        Transaction tx(*reader_db_, Transaction::Kind::read);
+        if (!find_session(*reader_db_, user, id)) return Error::not_found;
+        return query_messages(*reader_db_, select_messages("WHERE session_id = ? ORDER BY id"),
+                              id.value);
+    });
+}
+
+net::awaitable<Result<Message>> SqliteStore::get_message(UserId user, MessageId id) {
+    return on_reader([this, user, id]() -> Result<Message> {
+        Transaction tx(*reader_db_, Transaction::Kind::read);
+        auto found = query_messages(*reader_db_, select_messages("WHERE id = ? AND user_id = ?"),
+                                    id.value, user.value);
+        if (found.empty()) return Error::not_found;
+        return std::move(found.front());
+    });
+}
+
+net::awaitable<Result<std::optional<Message>>> SqliteStore::next_assistant_message(
+    UserId user, SessionId session, std::optional<MessageId> after) {
+    return on_reader(
+        [this, user, session, after]() -> Result<std::optional<Message>> {
+            Transaction tx(*reader_db_, Transaction::Kind::read);
+            if (!find_session(*reader_db_, user, session)) return Error::not_found;
+            auto found = query_messages(
+                *reader_db_,
+                select_messages("WHERE session_id = ? AND role = 'assistant' AND id > ? "
+                                "ORDER BY id LIMIT 1"),
+                session.value, after ? after->value : std::string());
+            if (found.empty()) return std::optional<Message>();
+            return std::optional<Message>(std::move(found.front()));
+        });
+}
+
+net::awaitable<Result<Changes>> SqliteStore::changed_since(UserId user, SessionId session,
+                                                           Since since) {
+    return on_reader([this, user, session, since]() -> Result<Changes> {
+        Transaction tx(*reader_db_, Transaction::Kind::read);
+        if (!find_session(*reader_db_, user, session)) return Error::not_found;
+        Changes changes;
+        if (since.seq) {
+            changes.messages = query_messages(
+                *reader_db_, select_messages("WHERE session_id = ? AND change_seq > ? ORDER BY id"),
+                session.value, *since.seq);
+        } else if (since.time) {
+            changes.messages = query_messages(
+                *reader_db_,
+                select_messages("WHERE session_id = ? AND last_updated > ? ORDER BY id"),
+                session.value, *since.time);
+        } else {
+            changes.messages = query_messages(
+                *reader_db_, select_messages("WHERE session_id = ? ORDER BY id"), session.value);
+        }
+        auto q = reader_db_->cached(
+            "SELECT COALESCE(MAX(change_seq), 0), "
+            "EXISTS (SELECT 1 FROM ai_chat_messages WHERE session_id = ?1 AND status = "
+            "'generating') FROM ai_chat_messages WHERE session_id = ?1");
+        q.bind(1, session.value);
+        if (q.step()) {
+            changes.next_seq = q.integer(0);
+            changes.has_more_generating = q.integer(1) != 0;
+        }
+        return changes;
+    });
+}
+
+net::awaitable<Result<TurnOutcome>> SqliteStore::begin_turn(UserId user, SessionId session,
+                                                            NewTurn turn) {
+    return on_writer([this, user, session, turn]() -> Result<TurnOutcome> {
+        auto& db = *writer_db_;
+        auto now = now_millis();
+        Transaction tx(db, Transaction::Kind::write);
+        if (turn.idempotency_key) {
+            db.cached("DELETE FROM ai_chat_idempotency_keys WHERE user_id = ? AND key = ? AND "
+                      "created_at < ?")
+                .bind(1, user.value)
+                .bind(2, *turn.idempotency_key)
+                .bind(3, now - kIdempotencyRetentionMs)
+                .run();
+            std::optional<std::tuple<std::string, std::string, std::string>> earlier;
+            {
+                auto q = db.cached(
+                    "SELECT fingerprint, user_message_id, assistant_message_id FROM "
+                    "ai_chat_idempotency_keys WHERE user_id = ? AND key = ?");
+                q.bind(1, user.value).bind(2, *turn.idempotency_key);
+                if (q.step()) earlier.emplace(q.text(0), q.text(1), q.text(2));
+            }
+            if (earlier) {
+                auto& [fingerprint, user_id, assistant_id] = *earlier;
+                if (fingerprint != turn.request_fingerprint) return Error::idempotency_key_reused;
+                auto sql = select_messages("WHERE id = ? AND user_id = ?");
+                auto u = query_messages(db, sql, user_id, user.value);
+                auto a = query_messages(db, sql, assistant_id, user.value);
+                if (u.empty() || a.empty()) return Error::not_found;
+                tx.commit();
+                return TurnOutcome{.turn = Turn{.user_message = std::move(u.front()),
+                                                .assistant_message =
+                                                    as_first_created(std::move(a.front())),
+                                                .replayed = true}};
+            }
+        }
+        if (!find_session(db, user, session)) return Error::not_found;
+        {
+            auto q = db.cached(
+                "SELECT id FROM ai_chat_messages WHERE session_id = ? AND status = 'generating' "
+                "LIMIT 1");
+            q.bind(1, session.value);
+            if (q.step()) return TurnOutcome{.active_message = MessageId{q.text(0)}};
+        }
+        Message user_message{.id = new_message_id(),
+                             .session_id = session,
+                             .role = Role::user,
+                             .content = turn.content,
+                             .status = MessageStatus::completed,
+                             .created_at = now,
+                             .last_updated = now,
+                             .change_seq = last_seq_ + 1};
+        Message assistant{.id = new_message_id(),
+                          .session_id = session,
+                          .role = Role::assistant,
+                          .status = MessageStatus::generating,
+                          .is_streaming = true,
+                          .created_at = now,
+                          .last_updated = now,
+                          .model = turn.model,
+                          .change_seq = last_seq_ + 2};
+        insert_message(db, user, user_message);
+        insert_message(db, user, assistant);
+        db.cached("UPDATE ai_chat_sessions SET last_updated = ? WHERE id = ?")
+            .bind(1, now)
+            .bind(2, session.value)
+            .run();
+        if (turn.idempotency_key) {
+            db.cached(
+                  "INSERT INTO ai_chat_idempotency_keys (user_id, key, fingerprint, session_id, "
+                  "user_message_id, assistant_message_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                .bind(1, user.value)
+                .bind(2, *turn.idempotency_key)
+                .bind(3, turn.request_fingerprint)
+                .bind(4, session.value)
+                .bind(5, user_message.id.value)
+                .bind(6, assistant.id.value)
+                .bind(7, now)
+                .run();
+        }
+        tx.commit();
+        last_seq_ += 2;
+        return TurnOutcome{.turn = Turn{.user_message = std::move(user_message),
+                                        .assistant_message = std::move(assistant)}};
+    });
+}
+
+net::awaitable<Result<void>> SqliteStore::commit(Batch batch) {
+    return on_writer([this, batch = std::move(batch)]() -> Result<void> {
+        auto& db = *writer_db_;
+        Transaction tx(db, Transaction::Kind::write);
+        auto seq = last_seq_;
+        for (const auto& w : batch.writes) {
+            ++seq;
+            if (!w.text.empty() && !w.rewrite_content) {
+                db.cached("INSERT INTO ai_chat_message_chunks (message_id, byte_offset, text) "
+                          "VALUES (?, ?, ?)")
+                    .bind(1, w.id.value)
+                    .bind(2, w.offset)
+                    .bind(3, w.text)
+                    .run();
+            }
+            if (w.terminal) {
+                const auto& t = *w.terminal;
+                db.cached(
+                      "UPDATE ai_chat_messages SET content = ?, status = ?, is_streaming = 0, "
+                      "error_code = ?, error_message = ?, finish_reason = ?, input_tokens = ?, "
+                      "output_tokens = ?, version = version + 1, last_updated = ?, change_seq = ? "
+                      "WHERE id = ?")
+                    .bind(1, w.full_content)
+                    .bind(2, to_string(t.status))
+                    .bind(3, t.error ? std::optional(t.error->code) : std::nullopt)
+                    .bind(4, t.error ? std::optional(t.error->message) : std::nullopt)
+                    .bind(5, opt_text(t.finish_reason))
+                    .bind(6, t.usage ? std::optional(t.usage->input_tokens) : std::nullopt)
+                    .bind(7, t.usage ? std::optional(t.usage->output_tokens) : std::nullopt)
+                    .bind(8, batch.at)
+                    .bind(9, seq)
+                    .bind(10, w.id.value)
+                    .run();
+                db.cached("DELETE FROM ai_chat_message_chunks WHERE message_id = ?")
+                    .bind(1, w.id.value)
+                    .run();
+            } else if (w.rewrite_content) {
+                db.cached("UPDATE ai_chat_messages SET content = ?, version = version + 1, "
+                          "last_updated = ?, change_seq = ? WHERE id = ?")
+                    .bind(1, w.full_content)
+                    .bind(2, batch.at)
+                    .bind(3, seq)
+                    .bind(4, w.id.value)
+                    .run();
+            } else {
+                db.cached("UPDATE ai_chat_messages SET version = version + 1, last_updated = ?, "
+                          "change_seq = ? WHERE id = ?")
+                    .bind(1, batch.at)
+                    .bind(2, seq)
+                    .bind(3, w.id.value)
+                    .run();
+            }
+        }
+        tx.commit();
+        last_seq_ = seq;
+        return {};
+    });
+}
+
+net::awaitable<Result<std::size_t>> SqliteStore::close_interrupted() {
+    return on_writer([this]() -> Result<std::size_t> {
+        auto& db = *writer_db_;
+        Transaction tx(db, Transaction::Kind::write);
+        auto stuck = query_messages(db, select_messages("WHERE status = 'generating'"));
+        auto now = now_millis();
+        for (const auto& m : stuck) {
+            db.cached(
+                  "UPDATE ai_chat_messages SET content = ?, status = 'error', is_streaming = 0, "
+                  "error_code = 'interrupted', error_message = ?, finish_reason = 'interrupted', "
+                  "version = version + 1, last_updated = ?, change_seq = ? WHERE id = ?")
+                .bind(1, m.content)
+                .bind(2, std::string_view("the server stopped while this message was generating"))
+                .bind(3, now)
+                .bind(4, ++last_seq_)
+                .bind(5, m.id.value)
+                .run();
+            db.cached("DELETE FROM ai_chat_message_chunks WHERE message_id = ?")
+                .bind(1, m.id.value)
+                .run();
+        }
+        tx.commit();
+        return stuck.size();
+    });
+}
+
+net::awaitable<Result<void>> SqliteStore::ping() {
+    return on_writer([this]() -> Result<void> {
+        writer_db_->cached("SELECT 1").run();
+        return {};
+    });
+}
+
+}  // namespace chatd::store::sqlite

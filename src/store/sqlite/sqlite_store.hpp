@@ -1,0 +1,65 @@
+#pragma once
+// ChatStore on SQLite in WAL mode. Two connections, each on its own thread:
+// the writer (every write, serialised, so change_seq is strictly increasing in
+// commit order) and the reader (queries, each in one read snapshot). Callers
+// await from any executor; no SQLite call ever runs on the caller's thread.
+#include "store/chat_store.hpp"
+
+#include <boost/asio/thread_pool.hpp>
+
+#include <filesystem>
+#include <memory>
+
+namespace chatd::store::sqlite {
+
+class Database;
+
+enum class Durability {
+    normal,  // survives a process crash (kill -9): WAL, synchronous=NORMAL
+    full,    // also survives power loss: fsync on every commit
+};
+
+struct SqliteConfig {
+    std::filesystem::path path;
+    Durability durability = Durability::normal;
+};
+
+class SqliteStore final : public ChatStore {
+public:
+    // Opens (creating if needed) and migrates the database. Throws on failure:
+    // this runs at start-up, before the event loop.
+    explicit SqliteStore(const SqliteConfig& config);
+    ~SqliteStore() override;
+
+    net::awaitable<Result<Session>> create_session(UserId user, NewSession s) override;
+    net::awaitable<Result<Session>> get_session(UserId user, SessionId id) override;
+    net::awaitable<Result<SessionPage>> list_sessions(UserId user, std::size_t limit,
+                                                      std::optional<SessionId> before) override;
+    net::awaitable<Result<void>> delete_session(UserId user, SessionId id) override;
+    net::awaitable<Result<std::vector<Message>>> list_messages(UserId user,
+                                                               SessionId id) override;
+    net::awaitable<Result<Message>> get_message(UserId user, MessageId id) override;
+    net::awaitable<Result<std::optional<Message>>> next_assistant_message(
+        UserId user, SessionId session, std::optional<MessageId> after) override;
+    net::awaitable<Result<Changes>> changed_since(UserId user, SessionId session,
+                                                  Since since) override;
+    net::awaitable<Result<TurnOutcome>> begin_turn(UserId user, SessionId session,
+                                                   NewTurn turn) override;
+    net::awaitable<Result<void>> commit(Batch batch) override;
+    net::awaitable<Result<std::size_t>> close_interrupted() override;
+    net::awaitable<Result<void>> ping() override;
+
+private:
+    template <class F>
+    auto on_writer(F fn);
+    template <class F>
+    auto on_reader(F fn);
+
+    std::unique_ptr<Database> writer_db_;
+    std::unique_ptr<Database> reader_db_;
+    std::int64_t last_seq_ = 0;  // writer thread only
+    boost::asio::thread_pool writer_{1};
+    boost::asio::thread_pool reader_{1};
+};
+
+}  // namespace chatd::store::sqlite

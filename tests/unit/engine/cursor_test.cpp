@@ -1,0 +1,56 @@
+#include "engine/cursor.hpp"
+
+#include <gtest/gtest.h>
+
+namespace chatd::engine {
+namespace {
+
+const MessageId kId{"msg_01JABCDEFGHJKMNPQRSTVWXYZ0"};
+
+TEST(Cursor, RoundTripsThroughItsEncoding) {
+    Cursor c{kId, 1234};
+    auto decoded = decode_cursor(encode_cursor(c));
+    ASSERT_TRUE(decoded);
+    EXPECT_EQ(*decoded, c);
+}
+
+TEST(Cursor, RoundTripsOffsetZero) {
+    auto decoded = decode_cursor(encode_cursor({kId, 0}));
+    ASSERT_TRUE(decoded);
+    EXPECT_EQ(decoded->offset, 0);
+}
+
+TEST(Cursor, RejectsMalformedText) {
+    for (std::string_view bad :
+         {"", "garbage", ".", "msg_01JABCDEFGHJKMNPQRSTVWXYZ0", "msg_01JABCDEFGHJKMNPQRSTVWXYZ0.",
+          "msg_01JABCDEFGHJKMNPQRSTVWXYZ0.-1", "msg_01JABCDEFGHJKMNPQRSTVWXYZ0.+1",
+          "msg_01JABCDEFGHJKMNPQRSTVWXYZ0.1x", "msg_01JABCDEFGHJKMNPQRSTVWXYZ0.007",
+          "msg_01JABCDEFGHJKMNPQRSTVWXYZ0.1234567890123456", "ses_01JABCDEFGHJKMNPQRSTVWXYZ0.1",
+          "msg_short.1", "msg_01jabcdefghjkmnpqrstvwxyz0.1", "msg_01JABCDEFGHJKMNPQRSTVWXYZ0. 1"}) {
+        EXPECT_FALSE(decode_cursor(bad)) << bad;
+        EXPECT_EQ(decode_cursor(bad).error(), Error::invalid_cursor) << bad;
+    }
+}
+
+TEST(Cursor, AcceptsOffsetAtEndOfContent) {
+    EXPECT_TRUE(check_cursor_offset("hello", 5));
+    EXPECT_TRUE(check_cursor_offset("", 0));
+}
+
+TEST(Cursor, RejectsOffsetPastEndOfContent) {
+    EXPECT_FALSE(check_cursor_offset("hello", 6));
+    EXPECT_FALSE(check_cursor_offset("", 1));
+}
+
+TEST(Cursor, RejectsOffsetInsideUtf8Character) {
+    std::string text = "caf\xC3\xA9 \xF0\x9F\x99\x82";  // "café 🙂"
+    EXPECT_TRUE(check_cursor_offset(text, 3));
+    EXPECT_FALSE(check_cursor_offset(text, 4));
+    EXPECT_TRUE(check_cursor_offset(text, 5));
+    EXPECT_TRUE(check_cursor_offset(text, 6));
+    for (int i = 7; i < 10; ++i) EXPECT_FALSE(check_cursor_offset(text, i)) << i;
+    EXPECT_TRUE(check_cursor_offset(text, 10));
+}
+
+}  // namespace
+}  // namespace chatd::engine
