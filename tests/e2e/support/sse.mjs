@@ -171,16 +171,16 @@ export function parseSse(text) {
 }
 
 /**
- * Raw GET of an SSE URL with fetch. Reads until the server ends the response,
+ * Raw request (GET unless opts.method) of an SSE URL with fetch. Reads until the server ends the response,
  * until(text, response) returns true, or the deadline; then aborts. Returns
  * { status, headers, text, ended, ...parseSse(text) }.
  */
-export async function readRawSse(url, { headers = {}, until, timeoutMs = 15000 } = {}) {
+export async function readRawSse(url, { headers = {}, until, timeoutMs = 15000, method = 'GET', body } = {}) {
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), timeoutMs);
   let res;
   try {
-    res = await fetch(url, { headers: { Accept: 'text/event-stream', ...headers }, signal: ac.signal });
+    res = await fetch(url, { method, body, headers: { Accept: 'text/event-stream', ...headers }, signal: ac.signal });
   } catch (err) {
     clearTimeout(timer);
     throw new Error(`GET ${url} failed: ${err.cause?.message || err.message}`);

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Sets up, builds and runs every test: unit and end-to-end, first in a debug
+# build, then again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Artefacts of failures stay under build/<preset>/Testing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+(cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+
+jobs=$(nproc)
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+for preset in ${CHATD_TEST_PRESETS:-dev asan}; do
+  echo "== $preset: build"
+  cmake --preset "$preset" >/dev/null
+  cmake --build --preset "$preset"
+  echo "== $preset: test"
+  ctest --preset "$preset" -j "$jobs"
+done

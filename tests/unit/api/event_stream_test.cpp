@@ -1,0 +1,65 @@
+#include "api/event_stream.hpp"
+
+#include "core/utf8.hpp"
+
+#include <boost/json/parse.hpp>
+#include <gtest/gtest.h>
+
+namespace chatd::api {
+namespace {
+
+const MessageId kId{"msg_01JABCDEFGHJKMNPQRSTVWXYZ0"};
+
+struct Delta {
+    std::string id;
+    std::int64_t offset;
+    std::string text;
+};
+
+std::vector<Delta> parse(const std::string& events) {
+    std::vector<Delta> out;
+    std::size_t pos = 0;
+    while (pos < events.size()) {
+        auto end = events.find("\n\n", pos);
+        auto block = events.substr(pos, end - pos);
+        pos = end + 2;
+        auto id_at = block.find("id: ") + 4;
+        auto data_at = block.find("data: ") + 6;
+        auto json = boost::json::parse(block.substr(data_at)).as_object();
+        out.push_back({block.substr(id_at, block.find('\n', id_at) - id_at),
+                       json.at("offset").as_int64(), std::string(json.at("text").as_string())});
+    }
+    return out;
+}
+
+TEST(FormatDeltas, SplitsOnlyBetweenCharactersAndCoversTheText) {
+    std::string content;
+    for (int i = 0; i < 200; ++i) content += "a\xC3\xA9\xE6\x97\xA5\xF0\x9F\x99\x82";
+    auto deltas = parse(format_deltas(kId, content, 3, 7));
+    std::string joined;
+    std::int64_t expect_offset = 3;
+    for (const auto& d : deltas) {
+        EXPECT_EQ(d.offset, expect_offset);
+        EXPECT_LE(d.text.size(), 7u);
+        EXPECT_TRUE(is_valid_utf8(d.text));
+        joined += d.text;
+        expect_offset += static_cast<std::int64_t>(d.text.size());
+        EXPECT_EQ(d.id, kId.value + "." + std::to_string(expect_offset));
+    }
+    EXPECT_EQ(joined, content.substr(3));
+}
+
+TEST(FormatDeltas, NothingToSendIsNoEvent) {
+    EXPECT_EQ(format_deltas(kId, "abc", 3, 16), "");
+}
+
+TEST(FormatStatus, CarriesTheMessageWithoutContentAndTheCursor) {
+    store::Message m{.id = kId, .content = "secret text", .status = store::MessageStatus::completed};
+    auto event = format_status(m, 11);
+    EXPECT_NE(event.find("event: status\nid: " + kId.value + ".11\n"), std::string::npos);
+    EXPECT_EQ(event.find("secret text"), std::string::npos);
+    EXPECT_NE(event.find("\"status\":\"completed\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace chatd::api

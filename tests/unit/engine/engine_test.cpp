@@ -1,0 +1,178 @@
+#include "engine/engine.hpp"
+
+#include "llm/simulated/simulated_provider.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+#include "support/faulty_store.hpp"
+#include "support/run.hpp"
+#include "support/temp_dir.hpp"
+#include "support/wait.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <gtest/gtest.h>
+
+namespace chatd::engine {
+namespace {
+
+const UserId kUser{"usr_test"};
+
+std::string answer_text(const llm::simulated::SimulatedConfig& config, std::string question) {
+    std::string text;
+    for (auto& t : llm::simulated::simulated_answer({{llm::PromptRole::user, question}}, config))
+        text += t;
+    return text;
+}
+
+class EngineTest : public ::testing::Test {
+protected:
+    void start_engine(llm::simulated::SimulatedConfig sim, PersisterConfig persister = {}) {
+        sim_ = sim;
+        provider_ = std::make_unique<llm::simulated::SimulatedProvider>(sim);
+        engine_ = std::make_unique<Engine>(io_.get_executor(), faulty_, *provider_,
+                                           EngineConfig{.persister = persister});
+        net::co_spawn(io_, engine_->run(), [](std::exception_ptr e) {
+            if (e) std::rethrow_exception(e);
+        });
+    }
+
+    template <class T>
+    T run(net::awaitable<T> task) {
+        return test::run(io_, std::move(task));
+    }
+
+    std::shared_ptr<Generation> start_turn(std::string question) {
+        auto session = run(store_.create_session(kUser, store::NewSession{.title = "t"}));
+        auto outcome = run(store_.begin_turn(kUser, session->id,
+                                             store::NewTurn{.content = std::move(question)}));
+        return engine_->start(kUser, *outcome->turn);
+    }
+
+    void wait_until(std::function<bool()> condition) {
+        run(test::wait_until(std::move(condition)));
+    }
+
+    store::Message stored(const MessageId& id) { return *run(store_.get_message(kUser, id)); }
+
+    test::TempDir dir_;
+    boost::asio::io_context io_;
+    store::sqlite::SqliteStore store_{{.path = dir_.path() / "db.sqlite3"}};
+    test::FaultyStore faulty_{store_};
+    llm::simulated::SimulatedConfig sim_;
+    std::unique_ptr<llm::simulated::SimulatedProvider> provider_;
+    std::unique_ptr<Engine> engine_;
+};
+
+TEST_F(EngineTest, GenerationCompletesWithTheProvidersWholeText) {
+    start_engine({.tokens_per_second = 0, .min_tokens = 30, .max_tokens = 30});
+    auto g = start_turn("q");
+    wait_until([&] { return g->ended(); });
+    EXPECT_EQ(g->message().status, store::MessageStatus::completed);
+    EXPECT_EQ(g->committed(), answer_text(sim_, "q"));
+    auto m = stored(g->id());
+    EXPECT_EQ(m.content, g->committed());
+    EXPECT_EQ(m.status, store::MessageStatus::completed);
+    EXPECT_EQ(engine_->find(g->id()), nullptr);
+}
+
+TEST_F(EngineTest, GroupCommitBatchesManyGenerationsIntoFewCommits) {
+    start_engine({.tokens_per_second = 0, .min_tokens = 50, .max_tokens = 50});
+    std::vector<std::shared_ptr<Generation>> gens;
+    for (int i = 0; i < 20; ++i) gens.push_back(start_turn("q" + std::to_string(i)));
+    wait_until([&] {
+        return std::all_of(gens.begin(), gens.end(), [](auto& g) { return g->ended(); });
+    });
+    for (int i = 0; i < 20; ++i)
+        EXPECT_EQ(stored(gens[i]->id()).content, answer_text(sim_, "q" + std::to_string(i)));
+    // 20 × 50 tokens: one commit per token would be 1000.
+    EXPECT_LT(faulty_.commits, 500);
+    EXPECT_GT(*std::max_element(faulty_.batch_sizes.begin(), faulty_.batch_sizes.end()), 1u);
+}
+
+TEST_F(EngineTest, PerChunkModeCommitsEveryTokenAlone) {
+    start_engine({.tokens_per_second = 0, .min_tokens = 10, .max_tokens = 10},
+                 {.mode = CommitMode::per_chunk});
+    auto g = start_turn("q");
+    wait_until([&] { return g->ended(); });
+    EXPECT_EQ(stored(g->id()).content, answer_text(sim_, "q"));
+    EXPECT_EQ(faulty_.commits, 10);  // nine tokens alone, the last with the terminal state
+}
+
+TEST_F(EngineTest, TextIsInvisibleUntilItsCommitReturns) {
+    start_engine({.tokens_per_second = 0, .min_tokens = 20, .max_tokens = 20});
+    std::shared_ptr<Generation> g;
+    int checked = 0;
+    faulty_.on_commit_start = [&](const store::Batch& batch) {
+        for (const auto& w : batch.writes) {
+            if (!g || w.id != g->id()) continue;
+            // The batch's text was taken from the generation but is not visible yet.
+            EXPECT_EQ(static_cast<std::int64_t>(g->committed().size()), w.offset);
+            ++checked;
+        }
+    };
+    g = start_turn("q");
+    wait_until([&] { return g->ended(); });
+    EXPECT_GT(checked, 0);
+    EXPECT_EQ(g->committed(), answer_text(sim_, "q"));
+}
+
+TEST_F(EngineTest, FailedCommitsAreRetriedWithoutLosingOrDoublingText) {
+    start_engine({.tokens_per_second = 0, .min_tokens = 40, .max_tokens = 40});
+    faulty_.fail_next_commits = 3;
+    auto g = start_turn("q");
+    wait_until([&] { return g->ended(); });
+    EXPECT_EQ(faulty_.failed_commits, 3);
+    EXPECT_EQ(g->committed(), answer_text(sim_, "q"));
+    EXPECT_EQ(stored(g->id()).content, answer_text(sim_, "q"));
+}
+
+TEST_F(EngineTest, CancelKeepsCommittedTextAndStopsAppending) {
+    start_engine({.tokens_per_second = 0, .min_tokens = 100, .max_tokens = 100, .stall_after = 7});
+    auto g = start_turn("q");
+    wait_until([&] { return g->message().version > 1; });
+    auto cancelled = run(engine_->cancel(kUser, g->id()));
+    ASSERT_TRUE(cancelled);
+    EXPECT_EQ(cancelled->status, store::MessageStatus::cancelled);
+    EXPECT_EQ(cancelled->finish_reason, "cancelled");
+    auto m = stored(g->id());
+    EXPECT_EQ(m.status, store::MessageStatus::cancelled);
+    EXPECT_EQ(m.content, cancelled->content);
+    EXPECT_TRUE(answer_text(sim_, "q").starts_with(m.content));
+    EXPECT_FALSE(m.content.empty());
+    // Cancelling again answers the cancelled message; a finished one is not generating.
+    auto again = run(engine_->cancel(kUser, g->id()));
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->status, store::MessageStatus::cancelled);
+}
+
+TEST_F(EngineTest, CancelOfAnotherUsersMessageIsNotFound) {
+    start_engine({.tokens_per_second = 0, .stall_after = 1});
+    auto g = start_turn("q");
+    EXPECT_EQ(run(engine_->cancel(UserId{"usr_other"}, g->id())).error(), Error::not_found);
+    EXPECT_FALSE(g->finishing());
+}
+
+TEST_F(EngineTest, ShutdownEndsLiveGenerationsAsInterrupted) {
+    start_engine({.tokens_per_second = 0, .stall_after = 5});
+    auto g = start_turn("q");
+    wait_until([&] { return g->message().version > 1; });
+    run(engine_->shutdown());
+    auto m = stored(g->id());
+    EXPECT_EQ(m.status, store::MessageStatus::error);
+    ASSERT_TRUE(m.error);
+    EXPECT_EQ(m.error->code, "interrupted");
+    EXPECT_EQ(m.content, g->committed());
+    EXPECT_FALSE(engine_->accepting());
+}
+
+TEST_F(EngineTest, ProviderFailureEndsAsErrorWithPartialContent) {
+    start_engine({.tokens_per_second = 0, .min_tokens = 50, .max_tokens = 50, .fail_after = 10});
+    auto g = start_turn("q");
+    wait_until([&] { return g->ended(); });
+    auto m = stored(g->id());
+    EXPECT_EQ(m.status, store::MessageStatus::error);
+    EXPECT_EQ(m.error->code, "provider_error");
+    EXPECT_FALSE(m.content.empty());
+    EXPECT_TRUE(answer_text(sim_, "q").starts_with(m.content));
+}
+
+}  // namespace
+}  // namespace chatd::engine

@@ -1,0 +1,110 @@
+#include "llm/simulated/simulated_provider.hpp"
+
+#include "core/utf8.hpp"
+#include "support/run.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+#include <gtest/gtest.h>
+
+namespace chatd::llm::simulated {
+namespace {
+
+std::vector<PromptMessage> prompt(std::string text) {
+    return {{PromptRole::user, std::move(text)}};
+}
+
+std::string join(const std::vector<std::string>& tokens) {
+    std::string s;
+    for (const auto& t : tokens) s += t;
+    return s;
+}
+
+TEST(SimulatedAnswer, IsADeterministicFunctionOfThePrompt) {
+    SimulatedConfig config;
+    EXPECT_EQ(simulated_answer(prompt("hi"), config), simulated_answer(prompt("hi"), config));
+    EXPECT_NE(simulated_answer(prompt("hi"), config), simulated_answer(prompt("ho"), config));
+}
+
+TEST(SimulatedAnswer, LengthStaysWithinConfiguredRange) {
+    SimulatedConfig config{.min_tokens = 10, .max_tokens = 20};
+    for (int i = 0; i < 50; ++i) {
+        auto n = simulated_answer(prompt(std::to_string(i)), config).size();
+        EXPECT_GE(n, 10u);
+        EXPECT_LE(n, 20u);
+    }
+}
+
+TEST(SimulatedAnswer, IsValidUtf8WithMultiByteCharacters) {
+    auto text = join(simulated_answer(prompt("x"), SimulatedConfig{}));
+    EXPECT_TRUE(is_valid_utf8(text));
+    EXPECT_TRUE(std::any_of(text.begin(), text.end(),
+                            [](char c) { return static_cast<unsigned char>(c) >= 0x80; }));
+}
+
+TEST(SimulatedAnswer, ContinuesFromAnyCharacterBoundary) {
+    auto answer = simulated_answer(prompt("continue"), SimulatedConfig{});
+    auto whole = join(answer);
+    for (std::size_t offset = 0; offset <= whole.size(); ++offset) {
+        if (!is_utf8_boundary(whole, offset)) continue;
+        EXPECT_EQ(whole.substr(0, offset) + join(tokens_after(answer, offset)), whole) << offset;
+    }
+}
+
+std::vector<StreamEvent> drain(SimulatedConfig config, std::string partial = {}) {
+    boost::asio::io_context io;
+    SimulatedProvider provider(config);
+    auto stream = provider.start(io.get_executor(),
+                                 GenerationRequest{.prompt = prompt("q"), .partial = partial});
+    return test::run(io, [](ProviderStream& s) -> net::awaitable<std::vector<StreamEvent>> {
+        std::vector<StreamEvent> events;
+        for (;;) {
+            events.push_back(co_await s.next());
+            if (events.back().kind != StreamEvent::Kind::text) co_return events;
+        }
+    }(*stream));
+}
+
+TEST(SimulatedProvider, StreamsTheAnswerAndEndsWithStop) {
+    SimulatedConfig config{.tokens_per_second = 0, .min_tokens = 5, .max_tokens = 5};
+    auto events = drain(config);
+    ASSERT_EQ(events.size(), 6u);
+    EXPECT_EQ(events.back().kind, StreamEvent::Kind::done);
+    EXPECT_EQ(events.back().finish_reason, "stop");
+    ASSERT_TRUE(events.back().usage);
+    EXPECT_EQ(events.back().usage->output_tokens, 5);
+    std::string text;
+    for (std::size_t i = 0; i + 1 < events.size(); ++i) text += events[i].text;
+    EXPECT_EQ(text, join(simulated_answer(prompt("q"), config)));
+}
+
+TEST(SimulatedProvider, ContinuesAfterAPartialAnswer) {
+    SimulatedConfig config{.tokens_per_second = 0, .min_tokens = 8, .max_tokens = 8};
+    auto whole = join(simulated_answer(prompt("q"), config));
+    auto cut = utf8_floor(whole, whole.size() / 2);
+    auto events = drain(config, whole.substr(0, cut));
+    std::string rest;
+    for (const auto& e : events) rest += e.text;
+    EXPECT_EQ(whole.substr(0, cut) + rest, whole);
+}
+
+TEST(SimulatedProvider, FailsAfterConfiguredTokens) {
+    SimulatedConfig config{.tokens_per_second = 0, .min_tokens = 10, .max_tokens = 10,
+                           .fail_after = 3};
+    auto events = drain(config);
+    ASSERT_EQ(events.size(), 4u);
+    EXPECT_EQ(events.back().kind, StreamEvent::Kind::failed);
+    EXPECT_EQ(events.back().error_code, "provider_error");
+}
+
+TEST(SimulatedProvider, CancelEndsAStalledStream) {
+    boost::asio::io_context io;
+    SimulatedProvider provider(SimulatedConfig{.tokens_per_second = 0, .stall_after = 0});
+    auto stream = provider.start(io.get_executor(), GenerationRequest{.prompt = prompt("q")});
+    boost::asio::steady_timer later(io, std::chrono::milliseconds(20));
+    later.async_wait([&](boost::system::error_code) { stream->cancel(); });
+    auto event = test::run(io, stream->next());
+    EXPECT_EQ(event.kind, StreamEvent::Kind::failed);
+}
+
+}  // namespace
+}  // namespace chatd::llm::simulated

@@ -1,0 +1,75 @@
+#pragma once
+// A ChatStore decorator for fault injection (LevelDB's EnvWrapper idea): it
+// forwards to a real store, counts commits, and can fail the next N commits.
+#include "store/chat_store.hpp"
+
+#include <functional>
+
+namespace chatd::test {
+
+class FaultyStore final : public store::ChatStore {
+public:
+    explicit FaultyStore(store::ChatStore& inner) : inner_(inner) {}
+
+    int fail_next_commits = 0;
+    int commits = 0;         // successful commits
+    int failed_commits = 0;
+    std::vector<std::size_t> batch_sizes;
+    // Runs on the caller's executor when a commit starts, before it is stored.
+    std::function<void(const store::Batch&)> on_commit_start;
+
+    net::awaitable<Result<void>> commit(store::Batch batch) override {
+        if (on_commit_start) on_commit_start(batch);
+        if (fail_next_commits > 0) {
+            --fail_next_commits;
+            ++failed_commits;
+            co_return Error::store_failure;
+        }
+        batch_sizes.push_back(batch.writes.size());
+        auto r = co_await inner_.commit(std::move(batch));
+        if (r) ++commits;
+        co_return r;
+    }
+
+    net::awaitable<Result<store::Session>> create_session(UserId u, store::NewSession s) override {
+        return inner_.create_session(std::move(u), std::move(s));
+    }
+    net::awaitable<Result<store::Session>> get_session(UserId u, SessionId id) override {
+        return inner_.get_session(std::move(u), std::move(id));
+    }
+    net::awaitable<Result<store::SessionPage>> list_sessions(UserId u, std::size_t limit,
+                                                             std::optional<SessionId> b) override {
+        return inner_.list_sessions(std::move(u), limit, std::move(b));
+    }
+    net::awaitable<Result<void>> delete_session(UserId u, SessionId id) override {
+        return inner_.delete_session(std::move(u), std::move(id));
+    }
+    net::awaitable<Result<std::vector<store::Message>>> list_messages(UserId u,
+                                                                      SessionId id) override {
+        return inner_.list_messages(std::move(u), std::move(id));
+    }
+    net::awaitable<Result<store::Message>> get_message(UserId u, MessageId id) override {
+        return inner_.get_message(std::move(u), std::move(id));
+    }
+    net::awaitable<Result<std::optional<store::Message>>> next_assistant_message(
+        UserId u, SessionId s, std::optional<MessageId> after) override {
+        return inner_.next_assistant_message(std::move(u), std::move(s), std::move(after));
+    }
+    net::awaitable<Result<store::Changes>> changed_since(UserId u, SessionId s,
+                                                         store::Since since) override {
+        return inner_.changed_since(std::move(u), std::move(s), since);
+    }
+    net::awaitable<Result<store::TurnOutcome>> begin_turn(UserId u, SessionId s,
+                                                          store::NewTurn t) override {
+        return inner_.begin_turn(std::move(u), std::move(s), std::move(t));
+    }
+    net::awaitable<Result<std::size_t>> close_interrupted() override {
+        return inner_.close_interrupted();
+    }
+    net::awaitable<Result<void>> ping() override { return inner_.ping(); }
+
+private:
+    store::ChatStore& inner_;
+};
+
+}  // namespace chatd::test
