@@ -396,9 +396,13 @@ net::awaitable<http::After> ChatApi::stream_message(Call& c) {
     if (!m) co_return co_await fail(c, m.error());
     std::int64_t offset = 0;
     if (cursor) {
-        if (cursor->message != id)
+        if (cursor->message != id) {
+            // A cursor of an unknown or foreign message is 404, of another one 400.
+            auto other = co_await find_message(c.user, cursor->message);
+            if (!other) co_return co_await fail(c, other.error());
             co_return co_await fail(c, Status::bad_request, "invalid_cursor",
                                     "the cursor belongs to another message");
+        }
         if (!engine::check_cursor_offset(m->content, cursor->offset))
             co_return co_await fail(c, Status::bad_request, "invalid_cursor",
                                     "the cursor is past the committed content or inside a "

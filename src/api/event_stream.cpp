@@ -76,8 +76,12 @@ net::awaitable<bool> EventStream::follow(MessageId id, std::int64_t offset, bool
             m = &stored;
         }
         if (announce) {
+            // "Started" is news only while it generates; an ended message's
+            // only status event is its terminal one, after its text.
             announce = false;
-            if (!co_await write(format_status(*m, offset))) co_return false;
+            if (m->status == store::MessageStatus::generating &&
+                !co_await write(format_status(*m, offset)))
+                co_return false;
         }
         auto size = static_cast<std::int64_t>(m->content.size());
         if (offset < size) {

@@ -64,7 +64,9 @@ struct App {
             if (!ec) net::co_spawn(io, stop(), rethrow);
         });
         io.run();
-        log::info("stopped");
+        const auto& stats = engine.persister_stats();
+        log::info("stopped; persister: commits={} failed_commits={} writes={} bytes={}",
+                  stats.commits, stats.failed_commits, stats.writes, stats.bytes);
         return 0;
     }
 };

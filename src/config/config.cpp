@@ -74,6 +74,9 @@ ParseOutcome parse(int argc, char** argv) {
     app.add_option("--sim-fail-after", c.simulated.fail_after,
                    "simulated failure after this many tokens")
         ->envname("CHATD_SIM_FAIL_AFTER");
+    app.add_flag("--sim-stamp-tokens", c.simulated.stamp_tokens,
+                 "benchmarks: tokens carry their scheduled emission time")
+        ->envname("CHATD_SIM_STAMP_TOKENS");
     app.add_option("--sim-stall-after", c.simulated.stall_after,
                    "simulated stall after this many tokens")
         ->envname("CHATD_SIM_STALL_AFTER");

@@ -8,6 +8,8 @@
 namespace chatd::engine {
 namespace {
 
+constexpr std::size_t kMaxPendingBytes = 1024 * 1024;
+
 llm::PromptRole prompt_role(store::Role r) {
     switch (r) {
         case store::Role::system: return llm::PromptRole::system;
@@ -101,12 +103,18 @@ net::awaitable<void> Engine::drive(std::shared_ptr<Generation> g) {
     if (g->finishing()) co_return;  // cancelled while the history loaded
     auto stream = provider_.start(ex_, std::move(*request));
     g->attach_stream(stream.get());
+    auto committed = std::make_shared<Wakeup>(ex_);
+    g->subscribe(committed);
     for (;;) {
         auto event = co_await stream->next();
         if (g->finishing()) break;  // cancelled or shut down: nothing more is appended
         if (event.kind == llm::StreamEvent::Kind::text) {
             g->append(std::move(event.text));
             persister_.mark_dirty(g);
+            // Backpressure: while the store lags, stop reading the provider
+            // rather than hold unbounded uncommitted text (I7).
+            while (g->queued_bytes() > kMaxPendingBytes && !g->finishing())
+                co_await committed->wait();
             continue;
         }
         if (event.kind == llm::StreamEvent::Kind::done) {

@@ -5,7 +5,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { withChatd, createSession, send, getContent, waitTerminal, utf8, isPrefix } from './support/chatd.mjs';
-import { contiguousBytes, readRawSse } from './support/sse.mjs';
+import { contiguousBytes, readRawSse, assertCarried, deltasAfterTerminal } from './support/sse.mjs';
 
 const ARGS = ['--sim-tokens-per-second', '60', '--sim-min-tokens', '150', '--sim-max-tokens', '200'];
 
@@ -42,13 +42,28 @@ test('b: a generation completes after every client disconnected', async () => {
     assert.ok(finalBytes.length > mid.content.length, 'content kept growing without clients');
     assert.ok(isPrefix(early, finalBytes), 'deltas seen before the disconnect are a prefix of the final content');
 
+    // On the wire (raw reader): retry first, the whole text, the terminal status last, then the server ends the response.
+    const raw = await readRawSse(srv.url(`/api/v1/chat/messages/${am.id}/stream`), { timeoutMs: 15000 });
+    assert.equal(raw.status, 200);
+    assert.ok(raw.ended, 'the per-message stream of an ended message must end after its terminal status event');
+    assert.equal(raw.retry, 1000, 'stream starts with retry: 1000');
+    assert.match(raw.text, /^retry: ?1000\r?\n/);
+    const rawEvents = raw.events.map((e) => ({ type: e.type, id: e.id, data: JSON.parse(e.data) }));
+    const textAfterEnd = deltasAfterTerminal(rawEvents, am.id);
+    assert.equal(textAfterEnd.length, 0,
+      `a fresh stream of an ended message sent a terminal status event before ${textAfterEnd.length} delta(s); events: ` +
+      rawEvents.map((e) => `${e.type}${e.type === 'status' ? `(${e.data.status})` : ''}@${e.id}`).join(' '));
+    const rawDeltas = rawEvents.filter((e) => e.type === 'delta');
+    assert.ok(contiguousBytes(rawDeltas, 0).equals(finalBytes), 'raw stream from offset 0 carries the stored content');
+    const lastRaw = rawEvents.at(-1);
+    assert.equal(lastRaw.type, 'status');
+    assert.equal(lastRaw.data.status, 'completed');
+
     // A fresh per-message stream from offset 0 (eventsource) replays exactly the stored content.
     const s2 = srv.stream(`/messages/${am.id}/stream`);
     await s2.waitForTerminal();
     s2.close();
-    const replayed = contiguousBytes(s2.deltas(), 0);
-    assert.ok(replayed.equals(finalBytes),
-      `fresh stream delivered ${replayed.length} bytes, stored content has ${finalBytes.length}`);
+    assertCarried(s2, finalBytes, 'fresh stream of the completed message');
     const lastDelta = s2.deltas().at(-1).data;
     assert.equal(lastDelta.offset + utf8(lastDelta.text).length, finalBytes.length,
       'last delta offset + its length must equal the byte length of the content');
@@ -60,17 +75,5 @@ test('b: a generation completes after every client disconnected', async () => {
       assert.ok(ev.id.length > 0, 'every delta carries an id');
       assert.equal(ev.data.message_id, am.id);
     }
-
-    // The same on the wire with a raw reader: retry first, the server ends the response itself.
-    const raw = await readRawSse(srv.url(`/api/v1/chat/messages/${am.id}/stream`), { timeoutMs: 15000 });
-    assert.equal(raw.status, 200);
-    assert.ok(raw.ended, 'the per-message stream of an ended message must end after its terminal status event');
-    assert.equal(raw.retry, 1000, 'stream starts with retry: 1000');
-    assert.match(raw.text, /^retry: ?1000\r?\n/);
-    const rawDeltas = raw.events.filter((e) => e.type === 'delta').map((e) => JSON.parse(e.data));
-    assert.ok(contiguousBytes(rawDeltas, 0).equals(finalBytes));
-    const lastRaw = raw.events.at(-1);
-    assert.equal(lastRaw.type, 'status');
-    assert.equal(JSON.parse(lastRaw.data).status, 'completed');
   });
 });

@@ -57,7 +57,7 @@ async function dropAndResume(srv, messageId, k, mode, awayBytes) {
   return { k, mode, cursor, before, after, droppedWhileGenerating, reconnects: second.connections() - 1, firstDeltaCount: first.deltas().length };
 }
 
-test('c: resume after 20 different drop points is exact (header and query)', async () => {
+test('c: resume after 20 different drop points is exact (header and query)', async (t) => {
   await withChatd({ args: ARGS, name: 'chatd-c' }, async (srv) => {
     const session = await createSession(srv, { title: 'resume' });
     const { assistant_message: am } = await send(srv, session.id, 'Describe a journey through Kyoto, Zürich and São Paulo.');
@@ -88,6 +88,8 @@ test('c: resume after 20 different drop points is exact (header and query)', asy
       assert.equal(r.reconnects, 0, `resumed stream for k=${r.k} ended without its terminal status and the client reconnected`);
     }
 
+    t.diagnostic(`uninterrupted stream: ${reference.deltas().length} deltas, ${finalBytes.length} bytes; ` +
+      `drop offsets: ${results.map((r) => `${r.before.length}${r.droppedWhileGenerating ? '' : '(late)'}`).join(' ')}`);
     const midStream = results.filter((r) => r.droppedWhileGenerating);
     const distinctOffsets = new Set(midStream.map((r) => r.before.length));
     assert.ok(distinctOffsets.size >= 15,

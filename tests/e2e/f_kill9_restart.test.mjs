@@ -5,7 +5,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { withChatd, createSession, send, getContent, waitFor, waitTerminal, utf8, isPrefix } from './support/chatd.mjs';
-import { contiguousBytes } from './support/sse.mjs';
+import { contiguousBytes, assertCarried } from './support/sse.mjs';
 
 const ARGS = ['--sim-tokens-per-second', '20', '--sim-min-tokens', '150', '--sim-max-tokens', '400'];
 
@@ -65,7 +65,7 @@ test('f: kill -9 mid-generation, restart: what the client saw survives, message 
     const replay = srv.stream(`/messages/${am.id}/stream`);
     await replay.waitForTerminal();
     replay.close();
-    assert.ok(contiguousBytes(replay.deltas(), 0).equals(stored), 'replay from offset 0 equals the stored content');
+    assertCarried(replay, stored, 'per-message stream from offset 0 after the restart');
     assert.equal(replay.terminal.data.status, 'error');
     assert.equal(replay.terminal.data.error?.code, 'interrupted');
 

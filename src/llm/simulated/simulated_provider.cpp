@@ -6,6 +6,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <array>
+#include <cstdio>
 #include <string_view>
 
 namespace chatd::llm::simulated {
@@ -76,6 +77,14 @@ public:
             co_await net::post(timer_.get_executor(), net::use_awaitable);
         }
         if (cancelled_) co_return failed("cancelled", "cancelled");
+        if (config_.stamp_tokens) {
+            ++index_;
+            auto at = std::chrono::system_clock::now() +
+                      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                          next_at_ - std::chrono::steady_clock::now());
+            co_return StreamEvent{.kind = StreamEvent::Kind::text,
+                                  .text = stamped_token(at, next_random(random_))};
+        }
         co_return StreamEvent{.kind = StreamEvent::Kind::text, .text = tokens_[index_++]};
     }
 
@@ -99,9 +108,20 @@ private:
     SimulatedConfig config_;
     std::chrono::steady_clock::time_point next_at_;
     bool cancelled_ = false;
+    std::uint64_t random_ = static_cast<std::uint64_t>(
+        std::chrono::steady_clock::now().time_since_epoch().count());
 };
 
 }  // namespace
+
+std::string stamped_token(std::chrono::system_clock::time_point at, std::uint64_t random) {
+    auto micros =
+        std::chrono::duration_cast<std::chrono::microseconds>(at.time_since_epoch()).count();
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "@%lld:%08llx ", static_cast<long long>(micros),
+                  static_cast<unsigned long long>(random & 0xFFFFFFFFull));
+    return buf;
+}
 
 std::vector<std::string> simulated_answer(const std::vector<PromptMessage>& prompt,
                                           const SimulatedConfig& config) {

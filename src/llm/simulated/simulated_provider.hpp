@@ -5,6 +5,9 @@
 #include "llm/provider.hpp"
 
 #include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
 #include <cstddef>
 #include <optional>
 
@@ -16,7 +19,14 @@ struct SimulatedConfig {
     std::size_t max_tokens = 400;
     std::optional<std::size_t> fail_after;   // fail after this many tokens
     std::optional<std::size_t> stall_after;  // stop emitting after this many tokens
+    // Benchmarks: each token becomes `@<scheduled emission time, µs since the
+    // epoch>:<8 random hex digits> `, so a client can measure emission-to-
+    // arrival latency; the text is then neither deterministic nor compressible.
+    bool stamp_tokens = false;
 };
+
+// The stamped form of a token scheduled at `at` (see stamp_tokens).
+std::string stamped_token(std::chrono::system_clock::time_point at, std::uint64_t random);
 
 // The whole answer for a prompt, as tokens (words with their trailing space or
 // line break). Contains multi-byte UTF-8 (accents, CJK, emoji).

@@ -9,7 +9,7 @@
 
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, access } from 'node:fs/promises';
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -225,6 +225,18 @@ export async function startChatd({ args = [], dataDir, name = 'chatd' } = {}) {
   srv.dumpStderr = (why = 'failure') => {
     console.error(`\n[e2e] ${why}; ${srv.name} data dir: ${srv.dataDir}`);
     console.error(`----- ${srv.name} stderr (last 200 lines) -----\n${tail(srv.stderrText())}\n----- end of stderr -----`);
+    // CI can collect the whole log from $CHATD_E2E_ARTIFACTS.
+    const dir = process.env.CHATD_E2E_ARTIFACTS;
+    if (dir) {
+      try {
+        mkdirSync(dir, { recursive: true });
+        const file = path.join(dir, `${srv.name}-${process.pid}-${Date.now()}.stderr.log`);
+        writeFileSync(file, `${why}\ndata dir: ${srv.dataDir}\n${srv.stderrText()}`);
+        console.error(`[e2e] full stderr written to ${file}`);
+      } catch (err) {
+        console.error(`[e2e] could not write artifacts to ${dir}: ${err.message}`);
+      }
+    }
   };
 
   srv.cleanup = async () => {

@@ -225,3 +225,32 @@ export function contiguousBytes(deltas, startOffset = 0) {
   });
   return Buffer.concat(parts);
 }
+
+/**
+ * Asserts that a stream's deltas (from startOffset on) carried exactly
+ * `expected` bytes, explaining the usual ways it can go wrong.
+ */
+export function assertCarried(handle, expected, label, startOffset = 0) {
+  const got = contiguousBytes(handle.deltas(), startOffset);
+  if (got.equals(expected)) return got;
+  let why = '';
+  const t = handle.terminal;
+  if (t) {
+    const tIdx = handle.events.indexOf(t);
+    const dIdx = handle.events.findIndex((e) => e.type === 'delta');
+    if (dIdx === -1 || tIdx < dIdx) {
+      why = `; its terminal status event (status ${t.data.status}, id ${t.id}) arrived as event #${tIdx + 1}, before any text ` +
+        '(a client stops at the terminal status event, so it never gets the text)';
+    }
+  }
+  throw new Error(`${label}: the stream carried ${got.length} bytes in ${handle.deltas().length} deltas ` +
+    `(from offset ${startOffset}), expected ${expected.length} bytes${why}`);
+}
+
+/** Indexes of delta events of a message that arrive after its first terminal status event. */
+export function deltasAfterTerminal(events, messageId) {
+  const idOf = (e) => (e.type === 'delta' ? e.data.message_id : e.data?.id);
+  const tIdx = events.findIndex((e) => e.type === 'status' && idOf(e) === messageId && TERMINAL.has(e.data.status));
+  if (tIdx === -1) return [];
+  return events.slice(tIdx + 1).filter((e) => e.type === 'delta' && idOf(e) === messageId);
+}

@@ -108,3 +108,14 @@ TEST(SimulatedProvider, CancelEndsAStalledStream) {
 
 }  // namespace
 }  // namespace chatd::llm::simulated
+
+namespace chatd::llm::simulated {
+namespace {
+
+TEST(SimulatedProvider, StampedTokensCarryTheirEmissionTimeInMicroseconds) {
+    auto at = std::chrono::system_clock::time_point(std::chrono::microseconds(1759257900123456));
+    EXPECT_EQ(stamped_token(at, 0xABCDEF0123ull), "@1759257900123456:cdef0123 ");
+}
+
+}  // namespace
+}  // namespace chatd::llm::simulated
