@@ -14,14 +14,16 @@ Router<int> make_router() {
 }
 
 TEST(Router, MatchesMethodAndPathWithParameters) {
-    auto m = make_router().match(bhttp::verb::post, "/a/xyz/b");
+    auto router = make_router();
+    auto m = router.match(bhttp::verb::post, "/a/xyz/b");
     ASSERT_NE(m.target, nullptr);
     EXPECT_EQ(*m.target, 2);
     EXPECT_EQ(m.params, std::vector<std::string>{"xyz"});
 }
 
 TEST(Router, PrefersLiteralRoutesInOrder) {
-    auto m = make_router().match(bhttp::verb::get, "/a/stream");
+    auto router = make_router();
+    auto m = router.match(bhttp::verb::get, "/a/stream");
     ASSERT_NE(m.target, nullptr);
     EXPECT_EQ(*m.target, 3);
 }
