@@ -91,9 +91,9 @@ net::awaitable<http::After> ChatApi::handle(http::Request request,
     if (!match.target) {
         if (match.allow.empty())
             co_return co_await fail(c, Status::not_found, "not_found", "no such endpoint");
-        auto res = error_response(Status::method_not_allowed, "method_not_allowed",
-                                  "method not allowed here", c.request.version(),
-                                  c.request.keep_alive());
+        auto res =
+            error_response(Status::method_not_allowed, "method_not_allowed",
+                           "method not allowed here", c.request.version(), c.request.keep_alive());
         res.set(field::field::allow, match.allow);
         co_return co_await reply(c, std::move(res));
     }
@@ -121,8 +121,8 @@ net::awaitable<http::After> ChatApi::reply(Call& c, http::Response response) {
 
 net::awaitable<http::After> ChatApi::fail(Call& c, Status status, std::string_view code,
                                           std::string_view message) {
-    co_return co_await reply(c, error_response(status, code, message, c.request.version(),
-                                               c.request.keep_alive()));
+    co_return co_await reply(
+        c, error_response(status, code, message, c.request.version(), c.request.keep_alive()));
 }
 
 net::awaitable<http::After> ChatApi::fail(Call& c, boost::system::error_code ec) {
@@ -143,16 +143,16 @@ net::awaitable<http::After> ChatApi::readyz(Call& c) {
 
 net::awaitable<http::After> ChatApi::create_session(Call& c) {
     auto parsed = parse_object(c.request.body());
-    if (!parsed.object) co_return co_await fail(c, Status::bad_request, "invalid_json", parsed.problem);
+    if (!parsed.object)
+        co_return co_await fail(c, Status::bad_request, "invalid_json", parsed.problem);
     std::string problem;
     auto title = optional_string(*parsed.object, "title", problem);
     auto system_prompt = optional_string(*parsed.object, "system_prompt", problem);
     auto model = optional_string(*parsed.object, "model", problem);
     if (problem.empty() && title && count_code_points(*title) > config_.max_title_chars)
-        problem = "`title` is longer than " + std::to_string(config_.max_title_chars) +
-                  " characters";
-    if (problem.empty() && system_prompt &&
-        system_prompt->size() > config_.max_system_prompt_bytes)
+        problem =
+            "`title` is longer than " + std::to_string(config_.max_title_chars) + " characters";
+    if (problem.empty() && system_prompt && system_prompt->size() > config_.max_system_prompt_bytes)
         problem = "`system_prompt` is too long";
     if (problem.empty() && model && (model->empty() || model->size() > 200))
         problem = "`model` must be a non-empty string of at most 200 bytes";
@@ -235,7 +235,8 @@ net::awaitable<http::After> ChatApi::send_message(Call& c) {
     if (!is_well_formed_id(c.params[0], "ses_")) co_return co_await fail(c, Error::not_found);
     SessionId session{c.params[0]};
     auto parsed = parse_object(c.request.body());
-    if (!parsed.object) co_return co_await fail(c, Status::bad_request, "invalid_json", parsed.problem);
+    if (!parsed.object)
+        co_return co_await fail(c, Status::bad_request, "invalid_json", parsed.problem);
     auto* content = parsed.object->if_contains("content");
     if (!content)
         co_return co_await fail(c, Status::bad_request, "invalid_request", "`content` is required");
@@ -247,9 +248,9 @@ net::awaitable<http::After> ChatApi::send_message(Call& c) {
         co_return co_await fail(c, Status::bad_request, "invalid_request",
                                 "`content` must not be empty");
     if (text.size() > config_.max_message_bytes)
-        co_return co_await fail(c, Status::payload_too_large, "message_too_long",
-                                "`content` is longer than " +
-                                    std::to_string(config_.max_message_bytes) + " bytes");
+        co_return co_await fail(
+            c, Status::payload_too_large, "message_too_long",
+            "`content` is longer than " + std::to_string(config_.max_message_bytes) + " bytes");
     std::optional<std::string> key;
     if (auto it = c.request.find("Idempotency-Key"); it != c.request.end()) {
         key = std::string(it->value());

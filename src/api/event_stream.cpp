@@ -38,7 +38,9 @@ EventStream::EventStream(http::beast::tcp_stream& stream, engine::Engine& engine
       wake_(std::make_shared<Wakeup>(stream.get_executor())),
       next_ping_(std::chrono::steady_clock::now() + config.heartbeat) {}
 
-net::awaitable<bool> EventStream::open() { co_return co_await writer_.open(config_.retry); }
+net::awaitable<bool> EventStream::open() {
+    co_return co_await writer_.open(config_.retry);
+}
 
 net::awaitable<bool> EventStream::write(std::string bytes) {
     if (bytes.empty()) co_return true;

@@ -29,8 +29,8 @@ std::string format_status(const store::Message& m, std::int64_t offset);
 
 class EventStream {
 public:
-    EventStream(http::beast::tcp_stream& stream, engine::Engine& engine,
-                store::ChatStore& store, UserId user, const StreamConfig& config);
+    EventStream(http::beast::tcp_stream& stream, engine::Engine& engine, store::ChatStore& store,
+                UserId user, const StreamConfig& config);
 
     net::awaitable<bool> open();
     // Writes a message from `offset` to its end and its terminal status event.

@@ -15,8 +15,8 @@ http::Response json_response(http::Status status, std::string body, unsigned ver
     return res;
 }
 
-http::Response error_response(http::Status status, std::string_view code,
-                              std::string_view message, unsigned version, bool keep_alive) {
+http::Response error_response(http::Status status, std::string_view code, std::string_view message,
+                              unsigned version, bool keep_alive) {
     return json_response(status, error_body(code, message), version, keep_alive);
 }
 
@@ -33,8 +33,8 @@ http::Response error_response(boost::system::error_code ec, unsigned version, bo
                 return error_response(S::conflict, "not_generating",
                                       "the message is not generating", version, keep_alive);
             case Error::invalid_request:
-                return error_response(S::bad_request, "invalid_request", "invalid request",
-                                      version, keep_alive);
+                return error_response(S::bad_request, "invalid_request", "invalid request", version,
+                                      keep_alive);
             case Error::invalid_cursor:
                 return error_response(S::bad_request, "invalid_cursor", "invalid cursor", version,
                                       keep_alive);

@@ -35,12 +35,11 @@ struct App {
         if (!closed) throw std::runtime_error("cannot close interrupted messages");
         if (*closed > 0) log::warn("closed {} messages interrupted by a previous stop", *closed);
         auto port = server.listen();
-        std::cout << "chatd listening on http://" << config.server.host << ":" << port
-                  << std::endl;
-        log::info("listening on {}:{} (model {}, commit mode {})", config.server.host, port,
-                  config.api.default_model,
-                  config.engine.persister.mode == engine::CommitMode::group ? "group"
-                                                                            : "per-chunk");
+        std::cout << "chatd listening on http://" << config.server.host << ":" << port << std::endl;
+        log::info(
+            "listening on {}:{} (model {}, commit mode {})", config.server.host, port,
+            config.api.default_model,
+            config.engine.persister.mode == engine::CommitMode::group ? "group" : "per-chunk");
         net::co_spawn(io, server.run(), rethrow);
     }
 

@@ -12,13 +12,17 @@ ParseOutcome parse(int argc, char** argv) {
     app.set_version_flag("--version", "chatd 0.1.0");
 
     app.add_option("--host", c.server.host, "address to listen on")
-        ->envname("CHATD_HOST")->capture_default_str();
+        ->envname("CHATD_HOST")
+        ->capture_default_str();
     app.add_option("--port", c.server.port, "port to listen on (0: any free port)")
-        ->envname("CHATD_PORT")->capture_default_str();
+        ->envname("CHATD_PORT")
+        ->capture_default_str();
     app.add_option("--data-dir", c.data_dir, "directory for the SQLite database")
-        ->envname("CHATD_DATA_DIR")->capture_default_str();
+        ->envname("CHATD_DATA_DIR")
+        ->capture_default_str();
     app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error")
-        ->envname("CHATD_LOG_LEVEL")->capture_default_str()
+        ->envname("CHATD_LOG_LEVEL")
+        ->capture_default_str()
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
 
     std::map<std::string, store::sqlite::Durability> durability{
@@ -28,8 +32,8 @@ ParseOutcome parse(int argc, char** argv) {
         ->envname("CHATD_DURABILITY")
         ->transform(CLI::CheckedTransformer(durability, CLI::ignore_case))
         ->default_str("normal");
-    std::map<std::string, engine::CommitMode> modes{
-        {"group", engine::CommitMode::group}, {"per-chunk", engine::CommitMode::per_chunk}};
+    std::map<std::string, engine::CommitMode> modes{{"group", engine::CommitMode::group},
+                                                    {"per-chunk", engine::CommitMode::per_chunk}};
     app.add_option("--commit-mode", c.engine.persister.mode,
                    "group: one commit for all streams; per-chunk: the seed's baseline")
         ->envname("CHATD_COMMIT_MODE")
@@ -37,40 +41,67 @@ ParseOutcome parse(int argc, char** argv) {
         ->default_str("group");
     std::int64_t commit_delay_ms = 0;
     app.add_option("--commit-delay-ms", commit_delay_ms, "extra wait to grow each batch")
-        ->envname("CHATD_COMMIT_DELAY_MS")->capture_default_str()->check(CLI::Range(0, 1000));
+        ->envname("CHATD_COMMIT_DELAY_MS")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 1000));
 
     std::int64_t heartbeat_ms = 15000, idle_ms = 60000, request_ms = 30000, write_ms = 10000;
     app.add_option("--heartbeat-ms", heartbeat_ms, "SSE heartbeat interval")
-        ->envname("CHATD_HEARTBEAT_MS")->capture_default_str()->check(CLI::Range(10, 3600000));
+        ->envname("CHATD_HEARTBEAT_MS")
+        ->capture_default_str()
+        ->check(CLI::Range(10, 3600000));
     app.add_option("--idle-timeout-ms", idle_ms, "keep-alive idle timeout")
-        ->envname("CHATD_IDLE_TIMEOUT_MS")->capture_default_str()->check(CLI::Range(100, 3600000));
+        ->envname("CHATD_IDLE_TIMEOUT_MS")
+        ->capture_default_str()
+        ->check(CLI::Range(100, 3600000));
     app.add_option("--request-timeout-ms", request_ms, "time to receive one request")
-        ->envname("CHATD_REQUEST_TIMEOUT_MS")->capture_default_str()->check(CLI::Range(100, 3600000));
+        ->envname("CHATD_REQUEST_TIMEOUT_MS")
+        ->capture_default_str()
+        ->check(CLI::Range(100, 3600000));
     app.add_option("--write-timeout-ms", write_ms,
                    "a client that accepts no bytes for this long is cut off")
-        ->envname("CHATD_WRITE_TIMEOUT_MS")->capture_default_str()->check(CLI::Range(100, 3600000));
+        ->envname("CHATD_WRITE_TIMEOUT_MS")
+        ->capture_default_str()
+        ->check(CLI::Range(100, 3600000));
     app.add_option("--sse-send-buffer-bytes", c.api.stream.sse.send_buffer_bytes,
                    "kernel send buffer of each SSE connection")
-        ->envname("CHATD_SSE_SEND_BUFFER_BYTES")->capture_default_str()
+        ->envname("CHATD_SSE_SEND_BUFFER_BYTES")
+        ->capture_default_str()
         ->check(CLI::Range(4096, 64 * 1024 * 1024));
     app.add_option("--max-body-bytes", c.server.max_body_bytes, "largest request body")
-        ->envname("CHATD_MAX_BODY_BYTES")->capture_default_str()->check(CLI::Range(1024, 1 << 30));
+        ->envname("CHATD_MAX_BODY_BYTES")
+        ->capture_default_str()
+        ->check(CLI::Range(1024, 1 << 30));
     app.add_option("--max-header-bytes", c.server.max_header_bytes, "largest request head")
-        ->envname("CHATD_MAX_HEADER_BYTES")->capture_default_str()->check(CLI::Range(1024, 1 << 20));
+        ->envname("CHATD_MAX_HEADER_BYTES")
+        ->capture_default_str()
+        ->check(CLI::Range(1024, 1 << 20));
     app.add_option("--max-message-bytes", c.api.max_message_bytes, "longest message content")
-        ->envname("CHATD_MAX_MESSAGE_BYTES")->capture_default_str()->check(CLI::Range(1, 1 << 30));
+        ->envname("CHATD_MAX_MESSAGE_BYTES")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1 << 30));
     app.add_option("--max-connections", c.server.max_connections, "open connections at most")
-        ->envname("CHATD_MAX_CONNECTIONS")->capture_default_str()->check(CLI::Range(1, 1000000));
+        ->envname("CHATD_MAX_CONNECTIONS")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000000));
 
     app.add_option("--model", c.api.default_model, "model of new sessions (provider: simulated)")
-        ->envname("CHATD_MODEL")->capture_default_str()->check(CLI::IsMember({"simulated"}));
+        ->envname("CHATD_MODEL")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"simulated"}));
     app.add_option("--sim-tokens-per-second", c.simulated.tokens_per_second,
                    "simulated model speed (0: unthrottled)")
-        ->envname("CHATD_SIM_TOKENS_PER_SECOND")->capture_default_str()->check(CLI::Range(0.0, 1e6));
+        ->envname("CHATD_SIM_TOKENS_PER_SECOND")
+        ->capture_default_str()
+        ->check(CLI::Range(0.0, 1e6));
     app.add_option("--sim-min-tokens", c.simulated.min_tokens, "shortest simulated answer")
-        ->envname("CHATD_SIM_MIN_TOKENS")->capture_default_str()->check(CLI::Range(1, 10000000));
+        ->envname("CHATD_SIM_MIN_TOKENS")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 10000000));
     app.add_option("--sim-max-tokens", c.simulated.max_tokens, "longest simulated answer")
-        ->envname("CHATD_SIM_MAX_TOKENS")->capture_default_str()->check(CLI::Range(1, 10000000));
+        ->envname("CHATD_SIM_MAX_TOKENS")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 10000000));
     app.add_option("--sim-fail-after", c.simulated.fail_after,
                    "simulated failure after this many tokens")
         ->envname("CHATD_SIM_FAIL_AFTER");

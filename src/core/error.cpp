@@ -8,16 +8,26 @@ public:
     const char* name() const noexcept override { return "chatd"; }
     std::string message(int ev) const override {
         switch (static_cast<Error>(ev)) {
-            case Error::not_found: return "not found";
-            case Error::conflict: return "a generation is already in progress";
-            case Error::not_generating: return "message is not generating";
-            case Error::invalid_request: return "invalid request";
-            case Error::invalid_cursor: return "invalid cursor";
-            case Error::invalid_since: return "invalid since";
-            case Error::idempotency_key_reused: return "idempotency key reused with a different body";
-            case Error::provider_failed: return "provider failed";
-            case Error::store_failure: return "store failure";
-            case Error::shutting_down: return "shutting down";
+            case Error::not_found:
+                return "not found";
+            case Error::conflict:
+                return "a generation is already in progress";
+            case Error::not_generating:
+                return "message is not generating";
+            case Error::invalid_request:
+                return "invalid request";
+            case Error::invalid_cursor:
+                return "invalid cursor";
+            case Error::invalid_since:
+                return "invalid since";
+            case Error::idempotency_key_reused:
+                return "idempotency key reused with a different body";
+            case Error::provider_failed:
+                return "provider failed";
+            case Error::store_failure:
+                return "store failure";
+            case Error::shutting_down:
+                return "shutting down";
         }
         return "unknown chatd error";
     }

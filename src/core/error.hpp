@@ -11,8 +11,8 @@ namespace chatd {
 
 enum class Error {
     not_found = 1,
-    conflict,           // a generation is already active in the session
-    not_generating,     // cancel of a message that is not generating
+    conflict,        // a generation is already active in the session
+    not_generating,  // cancel of a message that is not generating
     invalid_request,
     invalid_cursor,
     invalid_since,

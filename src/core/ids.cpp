@@ -23,9 +23,10 @@ std::string make_id(std::string_view prefix) {
     static std::uint64_t counter = 0;
     static std::mt19937_64 rng{std::random_device{}()};
 
-    std::uint64_t ms = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(
-            std::chrono::system_clock::now().time_since_epoch()).count());
+    std::uint64_t ms =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count());
     std::uint64_t random = 0;
     {
         std::lock_guard lock(mutex);
@@ -50,8 +51,12 @@ std::string make_id(std::string_view prefix) {
     return id;
 }
 
-SessionId new_session_id() { return {make_id("ses_")}; }
-MessageId new_message_id() { return {make_id("msg_")}; }
+SessionId new_session_id() {
+    return {make_id("ses_")};
+}
+MessageId new_message_id() {
+    return {make_id("msg_")};
+}
 
 bool is_well_formed_id(std::string_view s, std::string_view prefix) {
     if (s.size() != prefix.size() + kBodyLength || !s.starts_with(prefix)) return false;

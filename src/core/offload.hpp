@@ -4,10 +4,10 @@
 // loop stays free of blocking calls.
 #include "core/net.hpp"
 
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/awaitable.hpp>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -36,8 +36,8 @@ net::awaitable<std::invoke_result_t<F&>> offload(Executor target, F fn) {
             });
         });
     };
-    return net::async_initiate<const net::use_awaitable_t<>&, void(R)>(
-        initiate, net::use_awaitable, std::move(fn));
+    return net::async_initiate<const net::use_awaitable_t<>&, void(R)>(initiate, net::use_awaitable,
+                                                                       std::move(fn));
 }
 
 }  // namespace chatd

@@ -12,9 +12,12 @@ constexpr std::size_t kMaxPendingBytes = 1024 * 1024;
 
 llm::PromptRole prompt_role(store::Role r) {
     switch (r) {
-        case store::Role::system: return llm::PromptRole::system;
-        case store::Role::assistant: return llm::PromptRole::assistant;
-        case store::Role::user: break;
+        case store::Role::system:
+            return llm::PromptRole::system;
+        case store::Role::assistant:
+            return llm::PromptRole::assistant;
+        case store::Role::user:
+            break;
     }
     return llm::PromptRole::user;
 }
@@ -35,7 +38,9 @@ Engine::Engine(net::any_io_executor ex, store::ChatStore& store, llm::Provider& 
       persister_(ex, store, config.persister,
                  [this](const std::shared_ptr<Generation>& g) { on_ended(g); }) {}
 
-net::awaitable<void> Engine::run() { co_await persister_.run(); }
+net::awaitable<void> Engine::run() {
+    co_await persister_.run();
+}
 
 std::shared_ptr<Generation> Engine::start(const UserId& user, const store::Turn& turn) {
     auto g = std::make_shared<Generation>(turn.assistant_message, user);
@@ -119,7 +124,8 @@ net::awaitable<void> Engine::drive(std::shared_ptr<Generation> g) {
         }
         if (event.kind == llm::StreamEvent::Kind::done) {
             std::optional<store::Usage> usage;
-            if (event.usage) usage = store::Usage{event.usage->input_tokens, event.usage->output_tokens};
+            if (event.usage)
+                usage = store::Usage{event.usage->input_tokens, event.usage->output_tokens};
             end_with(g, store::Terminal{.status = store::MessageStatus::completed,
                                         .finish_reason = event.finish_reason,
                                         .usage = usage});

@@ -7,7 +7,9 @@ namespace chatd::engine {
 Generation::Generation(store::Message message, UserId user)
     : message_(std::move(message)), user_(std::move(user)) {}
 
-void Generation::subscribe(std::weak_ptr<Wakeup> w) { subscribers_.push_back(std::move(w)); }
+void Generation::subscribe(std::weak_ptr<Wakeup> w) {
+    subscribers_.push_back(std::move(w));
+}
 
 void Generation::append(std::string text) {
     if (finishing() || text.empty()) return;

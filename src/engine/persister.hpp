@@ -45,8 +45,8 @@ public:
 private:
     net::awaitable<void> commit_group();
     net::awaitable<void> commit_one_chunk();
-    net::awaitable<bool> commit(std::vector<std::pair<std::shared_ptr<Generation>,
-                                                      store::MessageWrite>>& taken);
+    net::awaitable<bool> commit(
+        std::vector<std::pair<std::shared_ptr<Generation>, store::MessageWrite>>& taken);
 
     net::any_io_executor ex_;
     store::ChatStore& store_;

@@ -17,9 +17,9 @@ template <class Target>
 class Router {
 public:
     struct Match {
-        const Target* target = nullptr;        // set when matched
-        std::vector<std::string> params;       // the `{}` segments, in order
-        std::string allow;                     // set when only the method is wrong
+        const Target* target = nullptr;   // set when matched
+        std::vector<std::string> params;  // the `{}` segments, in order
+        std::string allow;                // set when only the method is wrong
     };
 
     void add(bhttp::verb method, std::string_view pattern, Target target) {

@@ -50,10 +50,10 @@ net::awaitable<void> Server::run() {
         socket.set_option(net::ip::tcp::no_delay(true), ec);
         beast::tcp_stream stream(std::move(socket));
         if (connections_ >= config_.max_connections) {
-            co_await write_response(stream,
-                                    handler_.reject(Status::service_unavailable, "overloaded",
-                                                    "too many connections"),
-                                    config_.request_timeout);
+            co_await write_response(
+                stream,
+                handler_.reject(Status::service_unavailable, "overloaded", "too many connections"),
+                config_.request_timeout);
             continue;
         }
         net::co_spawn(ex_, serve(std::move(stream)), [](std::exception_ptr e) {
@@ -84,15 +84,15 @@ net::awaitable<void> Server::serve(beast::tcp_stream stream) {
         if (!ec && !parser.is_done()) {
             stream.expires_after(config_.request_timeout);
             std::tie(ec, n) = co_await bhttp::async_read(stream, buffer, parser,
-                                                          net::as_tuple(net::use_awaitable));
+                                                         net::as_tuple(net::use_awaitable));
         }
         stream.expires_never();
         if (ec) {
             Response rejection;
             if (ec == bhttp::error::body_limit)
-                rejection = handler_.reject(Status::payload_too_large, "payload_too_large",
-                                            "request body exceeds " +
-                                                std::to_string(config_.max_body_bytes) + " bytes");
+                rejection = handler_.reject(
+                    Status::payload_too_large, "payload_too_large",
+                    "request body exceeds " + std::to_string(config_.max_body_bytes) + " bytes");
             else if (ec == bhttp::error::header_limit)
                 rejection = handler_.reject(Status::request_header_fields_too_large,
                                             "headers_too_large", "request headers too large");
@@ -102,8 +102,8 @@ net::awaitable<void> Server::serve(beast::tcp_stream stream) {
             else if (ec != bhttp::error::end_of_stream && ec != beast::error::timeout &&
                      ec != net::error::eof && ec != net::error::connection_reset &&
                      ec != net::error::operation_aborted && parser.got_some())
-                rejection = handler_.reject(Status::bad_request, "bad_request",
-                                            "malformed HTTP request");
+                rejection =
+                    handler_.reject(Status::bad_request, "bad_request", "malformed HTTP request");
             else
                 break;  // EOF, idle timeout, reset: normal ends
             rejection.keep_alive(false);

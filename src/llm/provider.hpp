@@ -39,11 +39,11 @@ struct Usage {
 struct StreamEvent {
     enum class Kind { text, done, failed };
     Kind kind = Kind::text;
-    std::string text;                  // kind == text
-    std::string finish_reason;         // kind == done: stop, length, content_filter
-    std::optional<Usage> usage;        // kind == done
-    std::string error_code;            // kind == failed
-    std::string error_message;         // kind == failed
+    std::string text;            // kind == text
+    std::string finish_reason;   // kind == done: stop, length, content_filter
+    std::optional<Usage> usage;  // kind == done
+    std::string error_code;      // kind == failed
+    std::string error_message;   // kind == failed
 };
 
 class ProviderStream {

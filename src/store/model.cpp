@@ -4,19 +4,26 @@ namespace chatd::store {
 
 std::string_view to_string(Role r) {
     switch (r) {
-        case Role::user: return "user";
-        case Role::assistant: return "assistant";
-        case Role::system: return "system";
+        case Role::user:
+            return "user";
+        case Role::assistant:
+            return "assistant";
+        case Role::system:
+            return "system";
     }
     return "user";
 }
 
 std::string_view to_string(MessageStatus s) {
     switch (s) {
-        case MessageStatus::generating: return "generating";
-        case MessageStatus::completed: return "completed";
-        case MessageStatus::error: return "error";
-        case MessageStatus::cancelled: return "cancelled";
+        case MessageStatus::generating:
+            return "generating";
+        case MessageStatus::completed:
+            return "completed";
+        case MessageStatus::error:
+            return "error";
+        case MessageStatus::cancelled:
+            return "cancelled";
     }
     return "error";
 }

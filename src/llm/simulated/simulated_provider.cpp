@@ -13,12 +13,12 @@ namespace chatd::llm::simulated {
 namespace {
 
 constexpr std::array<std::string_view, 48> kWords = {
-    "the",      "stream",   "resumes", "exactly", "where",   "it",      "left",     "off",
-    "café",     "naïve",    "façade",  "jalapeño", "über",   "smörgåsbord", "crème", "brûlée",
-    "日本語",   "文字",     "会話",    "生成",    "中文",    "한국어",  "Ελληνικά", "русский",
-    "🙂",       "🚀",       "✨",      "🌍",      "data",    "durable", "before",   "visible",
-    "every",    "token",    "is",      "stored",  "as",      "arrives", "and",      "no",
-    "answer",   "gets",     "lost",    "when",    "a",       "page",    "refreshes", "again",
+    "the",    "stream", "resumes", "exactly",  "where", "it",          "left",      "off",
+    "café",   "naïve",  "façade",  "jalapeño", "über",  "smörgåsbord", "crème",     "brûlée",
+    "日本語", "文字",   "会話",    "生成",     "中文",  "한국어",      "Ελληνικά",  "русский",
+    "🙂",   "🚀",      "✨",       "🌍",        "data",  "durable",     "before",    "visible",
+    "every",  "token",  "is",      "stored",   "as",    "arrives",     "and",       "no",
+    "answer", "gets",   "lost",    "when",     "a",     "page",        "refreshes", "again",
 };
 
 std::uint64_t fnv1a(std::uint64_t h, std::string_view s) {
@@ -58,8 +58,7 @@ public:
         if (index_ == tokens_.size()) {
             co_return StreamEvent{.kind = StreamEvent::Kind::done,
                                   .finish_reason = "stop",
-                                  .usage = Usage{input_tokens_,
-                                                 static_cast<std::int64_t>(total)}};
+                                  .usage = Usage{input_tokens_, static_cast<std::int64_t>(total)}};
         }
         if (config_.stall_after && total >= *config_.stall_after) {
             timer_.expires_at(std::chrono::steady_clock::time_point::max());
@@ -108,8 +107,8 @@ private:
     SimulatedConfig config_;
     std::chrono::steady_clock::time_point next_at_;
     bool cancelled_ = false;
-    std::uint64_t random_ = static_cast<std::uint64_t>(
-        std::chrono::steady_clock::now().time_since_epoch().count());
+    std::uint64_t random_ =
+        static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
 };
 
 }  // namespace
@@ -131,9 +130,8 @@ std::vector<std::string> simulated_answer(const std::vector<PromptMessage>& prom
         seed = fnv1a(seed, m.content);
     }
     std::uint64_t state = seed;
-    std::size_t span = config.max_tokens >= config.min_tokens
-                           ? config.max_tokens - config.min_tokens + 1
-                           : 1;
+    std::size_t span =
+        config.max_tokens >= config.min_tokens ? config.max_tokens - config.min_tokens + 1 : 1;
     std::size_t count = config.min_tokens + next_random(state) % span;
     std::vector<std::string> tokens;
     tokens.reserve(count);

@@ -5,11 +5,11 @@
 #include "llm/provider.hpp"
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
-#include <cstddef>
-#include <optional>
 
 namespace chatd::llm::simulated {
 

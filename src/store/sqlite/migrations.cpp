@@ -68,7 +68,9 @@ CREATE TABLE ai_chat_idempotency_keys (
 
 }  // namespace
 
-std::span<const Migration> migrations() { return kMigrations; }
+std::span<const Migration> migrations() {
+    return kMigrations;
+}
 
 int migrate(Database& db) {
     db.exec(

@@ -4,7 +4,8 @@ namespace chatd::store::sqlite {
 namespace {
 
 [[noreturn]] void fail(sqlite3* db, int rc, std::string_view what) {
-    throw SqliteError(rc, std::string(what) + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
+    throw SqliteError(rc,
+                      std::string(what) + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
 }
 
 }  // namespace
@@ -15,7 +16,9 @@ Statement::Statement(sqlite3* db, std::string_view sql) : db_(db) {
     if (rc != SQLITE_OK) fail(db, rc, "prepare");
 }
 
-Statement::~Statement() { sqlite3_finalize(stmt_); }
+Statement::~Statement() {
+    sqlite3_finalize(stmt_);
+}
 
 Statement& Statement::reset() {
     sqlite3_reset(stmt_);
@@ -24,8 +27,8 @@ Statement& Statement::reset() {
 }
 
 Statement& Statement::bind(int index, std::string_view text) {
-    int rc = sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_TRANSIENT,
-                                 SQLITE_UTF8);
+    int rc =
+        sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
     if (rc != SQLITE_OK) fail(db_, rc, "bind");
     return *this;
 }
@@ -68,16 +71,18 @@ std::string Statement::text(int column) const {
              : std::string();
 }
 
-std::int64_t Statement::integer(int column) const { return sqlite3_column_int64(stmt_, column); }
+std::int64_t Statement::integer(int column) const {
+    return sqlite3_column_int64(stmt_, column);
+}
 
 bool Statement::is_null(int column) const {
     return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
 }
 
 Database::Database(const std::string& path, Mode mode) {
-    int flags = SQLITE_OPEN_NOMUTEX | (mode == Mode::read_only
-                                           ? SQLITE_OPEN_READONLY
-                                           : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    int flags = SQLITE_OPEN_NOMUTEX |
+                (mode == Mode::read_only ? SQLITE_OPEN_READONLY
+                                         : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
     if (rc != SQLITE_OK) {
         std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
@@ -111,7 +116,9 @@ StatementUse Database::cached(std::string_view sql) {
     return StatementUse(*it->second);
 }
 
-std::int64_t Database::changes() const { return sqlite3_changes64(db_); }
+std::int64_t Database::changes() const {
+    return sqlite3_changes64(db_);
+}
 
 Transaction::Transaction(Database& db, Kind kind) : db_(db) {
     db_.exec(kind == Kind::write ? "BEGIN IMMEDIATE" : "BEGIN");

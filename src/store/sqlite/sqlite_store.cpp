@@ -48,8 +48,7 @@ void append_chunks(Database& db, Message& m) {
     while (q.step()) m.content += q.text(0);
 }
 
-std::vector<Message> query_messages(Database& db, const std::string& sql,
-                                    auto&&... binds) {
+std::vector<Message> query_messages(Database& db, const std::string& sql, auto&&... binds) {
     std::vector<Message> out;
     {
         auto q = db.cached(sql);
@@ -113,7 +112,9 @@ Message as_first_created(Message m) {
     return m;
 }
 
-std::optional<std::string> opt_text(const std::optional<std::string>& s) { return s; }
+std::optional<std::string> opt_text(const std::optional<std::string>& s) {
+    return s;
+}
 
 }  // namespace
 
@@ -235,8 +236,7 @@ net::awaitable<Result<void>> SqliteStore::delete_session(UserId user, SessionId 
     });
 }
 
-net::awaitable<Result<std::vector<Message>>> SqliteStore::list_messages(UserId user,
-                                                                        SessionId id) {
+net::awaitable<Result<std::vector<Message>>> SqliteStore::list_messages(UserId user, SessionId id) {
     return on_reader([this, user, id]() -> Result<std::vector<Message>> {
         Transaction tx(*reader_db_, Transaction::Kind::read);
         if (!find_session(*reader_db_, user, id)) return Error::not_found;
@@ -257,18 +257,17 @@ net::awaitable<Result<Message>> SqliteStore::get_message(UserId user, MessageId 
 
 net::awaitable<Result<std::optional<Message>>> SqliteStore::next_assistant_message(
     UserId user, SessionId session, std::optional<MessageId> after) {
-    return on_reader(
-        [this, user, session, after]() -> Result<std::optional<Message>> {
-            Transaction tx(*reader_db_, Transaction::Kind::read);
-            if (!find_session(*reader_db_, user, session)) return Error::not_found;
-            auto found = query_messages(
-                *reader_db_,
-                select_messages("WHERE session_id = ? AND role = 'assistant' AND id > ? "
-                                "ORDER BY id LIMIT 1"),
-                session.value, after ? after->value : std::string());
-            if (found.empty()) return std::optional<Message>();
-            return std::optional<Message>(std::move(found.front()));
-        });
+    return on_reader([this, user, session, after]() -> Result<std::optional<Message>> {
+        Transaction tx(*reader_db_, Transaction::Kind::read);
+        if (!find_session(*reader_db_, user, session)) return Error::not_found;
+        auto found =
+            query_messages(*reader_db_,
+                           select_messages("WHERE session_id = ? AND role = 'assistant' AND id > ? "
+                                           "ORDER BY id LIMIT 1"),
+                           session.value, after ? after->value : std::string());
+        if (found.empty()) return std::optional<Message>();
+        return std::optional<Message>(std::move(found.front()));
+    });
 }
 
 net::awaitable<Result<Changes>> SqliteStore::changed_since(UserId user, SessionId session,
@@ -310,8 +309,9 @@ net::awaitable<Result<TurnOutcome>> SqliteStore::begin_turn(UserId user, Session
         auto now = now_millis();
         Transaction tx(db, Transaction::Kind::write);
         if (turn.idempotency_key) {
-            db.cached("DELETE FROM ai_chat_idempotency_keys WHERE user_id = ? AND key = ? AND "
-                      "created_at < ?")
+            db.cached(
+                  "DELETE FROM ai_chat_idempotency_keys WHERE user_id = ? AND key = ? AND "
+                  "created_at < ?")
                 .bind(1, user.value)
                 .bind(2, *turn.idempotency_key)
                 .bind(3, now - kIdempotencyRetentionMs)
@@ -332,10 +332,10 @@ net::awaitable<Result<TurnOutcome>> SqliteStore::begin_turn(UserId user, Session
                 auto a = query_messages(db, sql, assistant_id, user.value);
                 if (u.empty() || a.empty()) return Error::not_found;
                 tx.commit();
-                return TurnOutcome{.turn = Turn{.user_message = std::move(u.front()),
-                                                .assistant_message =
-                                                    as_first_created(std::move(a.front())),
-                                                .replayed = true}};
+                return TurnOutcome{
+                    .turn = Turn{.user_message = std::move(u.front()),
+                                 .assistant_message = as_first_created(std::move(a.front())),
+                                 .replayed = true}};
             }
         }
         if (!find_session(db, user, session)) return Error::not_found;
@@ -397,8 +397,9 @@ net::awaitable<Result<void>> SqliteStore::commit(Batch batch) {
         for (const auto& w : batch.writes) {
             ++seq;
             if (!w.text.empty() && !w.rewrite_content) {
-                db.cached("INSERT INTO ai_chat_message_chunks (message_id, byte_offset, text) "
-                          "VALUES (?, ?, ?)")
+                db.cached(
+                      "INSERT INTO ai_chat_message_chunks (message_id, byte_offset, text) "
+                      "VALUES (?, ?, ?)")
                     .bind(1, w.id.value)
                     .bind(2, w.offset)
                     .bind(3, w.text)
@@ -426,16 +427,18 @@ net::awaitable<Result<void>> SqliteStore::commit(Batch batch) {
                     .bind(1, w.id.value)
                     .run();
             } else if (w.rewrite_content) {
-                db.cached("UPDATE ai_chat_messages SET content = ?, version = version + 1, "
-                          "last_updated = ?, change_seq = ? WHERE id = ?")
+                db.cached(
+                      "UPDATE ai_chat_messages SET content = ?, version = version + 1, "
+                      "last_updated = ?, change_seq = ? WHERE id = ?")
                     .bind(1, w.full_content)
                     .bind(2, batch.at)
                     .bind(3, seq)
                     .bind(4, w.id.value)
                     .run();
             } else {
-                db.cached("UPDATE ai_chat_messages SET version = version + 1, last_updated = ?, "
-                          "change_seq = ? WHERE id = ?")
+                db.cached(
+                      "UPDATE ai_chat_messages SET version = version + 1, last_updated = ?, "
+                      "change_seq = ? WHERE id = ?")
                     .bind(1, batch.at)
                     .bind(2, seq)
                     .bind(3, w.id.value)

@@ -2,8 +2,8 @@
 
 #include "core/utf8.hpp"
 
-#include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
+#include <boost/json/parse.hpp>
 
 namespace chatd::api {
 namespace {
@@ -54,7 +54,8 @@ TEST(FormatDeltas, NothingToSendIsNoEvent) {
 }
 
 TEST(FormatStatus, CarriesTheMessageWithoutContentAndTheCursor) {
-    store::Message m{.id = kId, .content = "secret text", .status = store::MessageStatus::completed};
+    store::Message m{
+        .id = kId, .content = "secret text", .status = store::MessageStatus::completed};
     auto event = format_status(m, 11);
     EXPECT_NE(event.find("event: status\nid: " + kId.value + ".11\n"), std::string::npos);
     EXPECT_EQ(event.find("secret text"), std::string::npos);

@@ -8,9 +8,9 @@
 #include "support/temp_dir.hpp"
 #include "support/wait.hpp"
 
+#include <gtest/gtest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <gtest/gtest.h>
 
 namespace chatd::api {
 namespace {
@@ -42,8 +42,8 @@ TEST(SlowClient, IsCutOffWhileItsGenerationCompletes) {
         test::run(io, store.begin_turn(kUser, session->id, store::NewTurn{.content = "q"}));
     auto g = engine.start(kUser, *outcome->turn);
 
-    StreamConfig config{.sse = {.write_timeout = std::chrono::milliseconds(200),
-                                .send_buffer_bytes = 4096}};
+    StreamConfig config{
+        .sse = {.write_timeout = std::chrono::milliseconds(200), .send_buffer_bytes = 4096}};
     EventStream events(server, engine, store, kUser, config);
     auto delivered = test::run(io, [](EventStream& e, MessageId id) -> net::awaitable<bool> {
         if (!co_await e.open()) co_return false;

@@ -21,9 +21,9 @@ TEST(Time, ParsesOffsets) {
 }
 
 TEST(Time, RejectsAnythingElse) {
-    for (auto bad : {"", "yesterday", "2025-09-30", "2025-13-01T00:00:00Z",
-                     "2025-02-30T00:00:00Z", "2025-09-30T18:45:00", "2025-09-30T18:45:00.Z",
-                     "2025-09-30T18:45:00Zjunk", "c12"})
+    for (auto bad :
+         {"", "yesterday", "2025-09-30", "2025-13-01T00:00:00Z", "2025-02-30T00:00:00Z",
+          "2025-09-30T18:45:00", "2025-09-30T18:45:00.Z", "2025-09-30T18:45:00Zjunk", "c12"})
         EXPECT_FALSE(parse_iso8601(bad)) << bad;
 }
 

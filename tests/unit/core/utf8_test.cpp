@@ -14,7 +14,9 @@ TEST(Utf8, BoundariesFallBetweenCharacters) {
     EXPECT_EQ(boundaries, (std::vector<std::size_t>{0, 1, 3, 6, 10}));
 }
 
-TEST(Utf8, OffsetPastEndIsNoBoundary) { EXPECT_FALSE(is_utf8_boundary(kText, 11)); }
+TEST(Utf8, OffsetPastEndIsNoBoundary) {
+    EXPECT_FALSE(is_utf8_boundary(kText, 11));
+}
 
 TEST(Utf8, FloorMovesBackToCharacterStart) {
     EXPECT_EQ(utf8_floor(kText, 2), 1u);

@@ -7,8 +7,8 @@
 #include "support/temp_dir.hpp"
 #include "support/wait.hpp"
 
-#include <boost/asio/co_spawn.hpp>
 #include <gtest/gtest.h>
+#include <boost/asio/co_spawn.hpp>
 
 namespace chatd::engine {
 namespace {
@@ -41,8 +41,8 @@ protected:
 
     std::shared_ptr<Generation> start_turn(std::string question) {
         auto session = run(store_.create_session(kUser, store::NewSession{.title = "t"}));
-        auto outcome = run(store_.begin_turn(kUser, session->id,
-                                             store::NewTurn{.content = std::move(question)}));
+        auto outcome = run(
+            store_.begin_turn(kUser, session->id, store::NewTurn{.content = std::move(question)}));
         return engine_->start(kUser, *outcome->turn);
     }
 
@@ -77,9 +77,8 @@ TEST_F(EngineTest, GroupCommitBatchesManyGenerationsIntoFewCommits) {
     start_engine({.tokens_per_second = 0, .min_tokens = 50, .max_tokens = 50});
     std::vector<std::shared_ptr<Generation>> gens;
     for (int i = 0; i < 20; ++i) gens.push_back(start_turn("q" + std::to_string(i)));
-    wait_until([&] {
-        return std::all_of(gens.begin(), gens.end(), [](auto& g) { return g->ended(); });
-    });
+    wait_until(
+        [&] { return std::all_of(gens.begin(), gens.end(), [](auto& g) { return g->ended(); }); });
     for (int i = 0; i < 20; ++i)
         EXPECT_EQ(stored(gens[i]->id()).content, answer_text(sim_, "q" + std::to_string(i)));
     // 20 × 50 tokens: one commit per token would be 1000.

@@ -3,8 +3,8 @@
 #include "core/utf8.hpp"
 #include "support/run.hpp"
 
-#include <boost/asio/steady_timer.hpp>
 #include <gtest/gtest.h>
+#include <boost/asio/steady_timer.hpp>
 
 namespace chatd::llm::simulated {
 namespace {
@@ -88,8 +88,8 @@ TEST(SimulatedProvider, ContinuesAfterAPartialAnswer) {
 }
 
 TEST(SimulatedProvider, FailsAfterConfiguredTokens) {
-    SimulatedConfig config{.tokens_per_second = 0, .min_tokens = 10, .max_tokens = 10,
-                           .fail_after = 3};
+    SimulatedConfig config{
+        .tokens_per_second = 0, .min_tokens = 10, .max_tokens = 10, .fail_after = 3};
     auto events = drain(config);
     ASSERT_EQ(events.size(), 4u);
     EXPECT_EQ(events.back().kind, StreamEvent::Kind::failed);

@@ -26,10 +26,11 @@ protected:
 
     Turn new_turn(const Session& s, std::string content = "hello",
                   std::optional<std::string> key = std::nullopt, const UserId& user = kAlice) {
-        auto outcome = run(store_->begin_turn(
-            user, s.id,
-            NewTurn{.content = content, .model = "simulated", .idempotency_key = key,
-                    .request_fingerprint = content}));
+        auto outcome = run(store_->begin_turn(user, s.id,
+                                              NewTurn{.content = content,
+                                                      .model = "simulated",
+                                                      .idempotency_key = key,
+                                                      .request_fingerprint = content}));
         EXPECT_TRUE(outcome);
         EXPECT_TRUE(outcome->turn);
         return *outcome->turn;

@@ -12,7 +12,7 @@ public:
     explicit FaultyStore(store::ChatStore& inner) : inner_(inner) {}
 
     int fail_next_commits = 0;
-    int commits = 0;         // successful commits
+    int commits = 0;  // successful commits
     int failed_commits = 0;
     std::vector<std::size_t> batch_sizes;
     // Runs on the caller's executor when a commit starts, before it is stored.

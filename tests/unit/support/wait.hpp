@@ -12,8 +12,8 @@
 
 namespace chatd::test {
 
-inline boost::asio::awaitable<void> wait_until(std::function<bool()> condition,
-                                               std::chrono::seconds deadline = std::chrono::seconds(20)) {
+inline boost::asio::awaitable<void> wait_until(
+    std::function<bool()> condition, std::chrono::seconds deadline = std::chrono::seconds(20)) {
     auto ex = co_await boost::asio::this_coro::executor;
     auto until = std::chrono::steady_clock::now() + deadline;
     boost::asio::steady_timer timer(ex);
