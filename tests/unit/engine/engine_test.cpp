@@ -175,3 +175,24 @@ TEST_F(EngineTest, ProviderFailureEndsAsErrorWithPartialContent) {
 
 }  // namespace
 }  // namespace chatd::engine
+
+namespace chatd::engine {
+namespace {
+
+TEST_F(EngineTest, ALaggingStoreStopsTheProviderInsteadOfBufferingWithoutBound) {
+    start_engine({.tokens_per_second = 0, .min_tokens = 200000, .max_tokens = 200000});
+    faulty_.fail_next_commits = 1000000;
+    auto g = start_turn("q");
+    constexpr std::size_t kBound = 1024 * 1024 + 64;  // the engine's limit plus one token
+    wait_until([&] { return g->queued_bytes() >= 1024 * 1024; });
+    int failures = faulty_.failed_commits;
+    wait_until([&] { return faulty_.failed_commits >= failures + 2; });
+    EXPECT_LE(g->queued_bytes(), kBound);
+    EXPECT_TRUE(g->committed().empty());
+    faulty_.fail_next_commits = 0;
+    wait_until([&] { return g->ended(); });
+    EXPECT_EQ(stored(g->id()).content, answer_text(sim_, "q"));
+}
+
+}  // namespace
+}  // namespace chatd::engine
