@@ -75,7 +75,7 @@ ChatApi::ChatApi(engine::Engine& engine, store::ChatStore& store, ApiConfig conf
 }
 
 http::Response ChatApi::reject(Status status, std::string_view code, std::string_view message) {
-    return error_response(status, code, message, 11, false);
+    return error_response(status, code, message, Framing{});
 }
 
 net::awaitable<http::After> ChatApi::handle(http::Request request,
@@ -91,9 +91,8 @@ net::awaitable<http::After> ChatApi::handle(http::Request request,
     if (!match.target) {
         if (match.allow.empty())
             co_return co_await fail(c, Status::not_found, "not_found", "no such endpoint");
-        auto res =
-            error_response(Status::method_not_allowed, "method_not_allowed",
-                           "method not allowed here", c.request.version(), c.request.keep_alive());
+        auto res = error_response(Status::method_not_allowed, "method_not_allowed",
+                                  "method not allowed here", framing_of(c.request));
         res.set(field::field::allow, match.allow);
         co_return co_await reply(c, std::move(res));
     }
@@ -108,8 +107,7 @@ net::awaitable<http::After> ChatApi::handle(http::Request request,
 }
 
 net::awaitable<http::After> ChatApi::reply(Call& c, Status status, std::string body) {
-    co_return co_await reply(
-        c, json_response(status, std::move(body), c.request.version(), c.request.keep_alive()));
+    co_return co_await reply(c, json_response(status, std::move(body), framing_of(c.request)));
 }
 
 net::awaitable<http::After> ChatApi::reply(Call& c, http::Response response) {
@@ -121,12 +119,11 @@ net::awaitable<http::After> ChatApi::reply(Call& c, http::Response response) {
 
 net::awaitable<http::After> ChatApi::fail(Call& c, Status status, std::string_view code,
                                           std::string_view message) {
-    co_return co_await reply(
-        c, error_response(status, code, message, c.request.version(), c.request.keep_alive()));
+    co_return co_await reply(c, error_response(status, code, message, framing_of(c.request)));
 }
 
 net::awaitable<http::After> ChatApi::fail(Call& c, boost::system::error_code ec) {
-    co_return co_await reply(c, error_response(ec, c.request.version(), c.request.keep_alive()));
+    co_return co_await reply(c, error_response(ec, framing_of(c.request)));
 }
 
 net::awaitable<http::After> ChatApi::healthz(Call& c) {
@@ -280,7 +277,7 @@ net::awaitable<http::After> ChatApi::send_message(Call& c) {
     const auto& turn = *outcome->turn;
     if (!turn.replayed) engine_.start(c.user, turn);
     if (wants_event_stream(c.request))
-        co_return co_await stream_one(c, turn.assistant_message.id, 0, true);
+        co_return co_await stream_one(c, turn.assistant_message.id, 0);
     json::object body;
     body["user_message"] = to_json(turn.user_message);
     body["assistant_message"] = to_json(turn.assistant_message);
@@ -410,13 +407,12 @@ net::awaitable<http::After> ChatApi::stream_message(Call& c) {
                                     "character");
         offset = cursor->offset;
     }
-    co_return co_await stream_one(c, id, offset, !cursor);
+    co_return co_await stream_one(c, id, offset);
 }
 
-net::awaitable<http::After> ChatApi::stream_one(Call& c, MessageId id, std::int64_t offset,
-                                                bool announce) {
+net::awaitable<http::After> ChatApi::stream_one(Call& c, MessageId id, std::int64_t offset) {
     EventStream events(c.stream, engine_, store_, c.user, config_.stream);
-    if (co_await events.open()) co_await events.follow(std::move(id), offset, announce);
+    if (co_await events.open()) co_await events.follow(std::move(id), offset);
     co_return http::After::close;
 }
 

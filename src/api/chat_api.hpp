@@ -63,8 +63,7 @@ private:
                                      std::string_view message);
     net::awaitable<http::After> fail(Call& c, boost::system::error_code ec);
     // Streams one message from `offset` over SSE, then closes.
-    net::awaitable<http::After> stream_one(Call& c, MessageId id, std::int64_t offset,
-                                           bool announce);
+    net::awaitable<http::After> stream_one(Call& c, MessageId id, std::int64_t offset);
     // The live or stored message, or not_found.
     net::awaitable<Result<store::Message>> find_message(const UserId& user, const MessageId& id);
 

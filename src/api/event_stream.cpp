@@ -57,7 +57,8 @@ net::awaitable<bool> EventStream::idle(std::chrono::steady_clock::time_point unt
     co_return true;
 }
 
-net::awaitable<bool> EventStream::follow(MessageId id, std::int64_t offset, bool announce) {
+net::awaitable<bool> EventStream::follow(MessageId id, std::int64_t offset) {
+    bool announce = offset == 0;
     auto g = engine_.find(id);
     if (g) g->subscribe(wake_);
     for (;;) {
@@ -112,14 +113,14 @@ net::awaitable<void> EventStream::follow_session(SessionId session,
     auto floor = new_message_id();
     std::optional<MessageId> last;  // the message followed last
     if (cursor) {
-        if (!co_await follow(cursor->message, cursor->offset, false)) co_return;
+        if (!co_await follow(cursor->message, cursor->offset)) co_return;
         last = floor = cursor->message;
     }
     for (;;) {
         auto active = engine_.active_in(session);
         if (active && (!last || last->value < active->id().value)) {
             auto id = active->id();
-            if (!co_await follow(id, 0, true)) co_return;
+            if (!co_await follow(id, 0)) co_return;
             last = id;
             if (floor.value < id.value) floor = id;
             continue;
@@ -128,7 +129,7 @@ net::awaitable<void> EventStream::follow_session(SessionId session,
         if (!next) co_return;  // the session was deleted
         if (*next) {
             auto id = (*next)->id;
-            if (!co_await follow(id, 0, true)) co_return;
+            if (!co_await follow(id, 0)) co_return;
             last = floor = id;
             continue;
         }

@@ -34,9 +34,9 @@ public:
 
     net::awaitable<bool> open();
     // Writes a message from `offset` to its end and its terminal status event.
-    // `announce` first writes its current status (a stream starting at 0).
-    // False when the connection is gone or the message disappeared.
-    net::awaitable<bool> follow(MessageId id, std::int64_t offset, bool announce);
+    // From offset 0 of a generating message, its `generating` status comes
+    // first. False when the connection is gone or the message disappeared.
+    net::awaitable<bool> follow(MessageId id, std::int64_t offset);
     // Session stream: the rest of `cursor`'s message (if any), then every
     // later assistant message of the session, forever.
     net::awaitable<void> follow_session(SessionId session, std::optional<engine::Cursor> cursor);

@@ -4,60 +4,56 @@
 
 namespace chatd::api {
 
-http::Response json_response(http::Status status, std::string body, unsigned version,
-                             bool keep_alive) {
-    http::Response res{status, version};
+http::Response json_response(http::Status status, std::string body, Framing framing) {
+    http::Response res{status, framing.version};
     res.set(http::bhttp::field::content_type, "application/json");
     res.set(http::bhttp::field::cache_control, "no-store");
-    res.keep_alive(keep_alive);
+    res.keep_alive(framing.keep_alive);
     res.body() = std::move(body);
     res.prepare_payload();
     return res;
 }
 
 http::Response error_response(http::Status status, std::string_view code, std::string_view message,
-                              unsigned version, bool keep_alive) {
-    return json_response(status, error_body(code, message), version, keep_alive);
+                              Framing framing) {
+    return json_response(status, error_body(code, message), framing);
 }
 
-http::Response error_response(boost::system::error_code ec, unsigned version, bool keep_alive) {
+http::Response error_response(boost::system::error_code ec, Framing framing) {
     using S = http::Status;
     if (ec.category() == chatd_category()) {
         switch (static_cast<Error>(ec.value())) {
             case Error::not_found:
-                return error_response(S::not_found, "not_found", "not found", version, keep_alive);
+                return error_response(S::not_found, "not_found", "not found", framing);
             case Error::conflict:
                 return error_response(S::conflict, "generation_in_progress",
-                                      "a generation is already in progress", version, keep_alive);
+                                      "a generation is already in progress", framing);
             case Error::not_generating:
                 return error_response(S::conflict, "not_generating",
-                                      "the message is not generating", version, keep_alive);
+                                      "the message is not generating", framing);
             case Error::invalid_request:
-                return error_response(S::bad_request, "invalid_request", "invalid request", version,
-                                      keep_alive);
+                return error_response(S::bad_request, "invalid_request", "invalid request",
+                                      framing);
             case Error::invalid_cursor:
-                return error_response(S::bad_request, "invalid_cursor", "invalid cursor", version,
-                                      keep_alive);
+                return error_response(S::bad_request, "invalid_cursor", "invalid cursor", framing);
             case Error::invalid_since:
-                return error_response(S::bad_request, "invalid_since", "invalid since", version,
-                                      keep_alive);
+                return error_response(S::bad_request, "invalid_since", "invalid since", framing);
             case Error::idempotency_key_reused:
                 return error_response(S::unprocessable_entity, "idempotency_key_reused",
                                       "this Idempotency-Key was used with a different request",
-                                      version, keep_alive);
+                                      framing);
             case Error::shutting_down:
                 return error_response(S::service_unavailable, "shutting_down",
-                                      "the server is shutting down", version, keep_alive);
+                                      "the server is shutting down", framing);
             case Error::store_failure:
                 return error_response(S::service_unavailable, "store_unavailable",
-                                      "the store is unavailable", version, keep_alive);
+                                      "the store is unavailable", framing);
             case Error::provider_failed:
                 return error_response(S::bad_gateway, "provider_failed", "the provider failed",
-                                      version, keep_alive);
+                                      framing);
         }
     }
-    return error_response(S::internal_server_error, "internal", "internal error", version,
-                          keep_alive);
+    return error_response(S::internal_server_error, "internal", "internal error", framing);
 }
 
 }  // namespace chatd::api

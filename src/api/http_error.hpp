@@ -7,11 +7,19 @@
 
 namespace chatd::api {
 
-http::Response json_response(http::Status status, std::string body, unsigned version,
-                             bool keep_alive);
+// How a response is framed: the request's HTTP version and keep-alive.
+struct Framing {
+    unsigned version = 11;
+    bool keep_alive = false;
+};
+inline Framing framing_of(const http::Request& r) {
+    return {r.version(), r.keep_alive()};
+}
+
+http::Response json_response(http::Status status, std::string body, Framing framing);
 http::Response error_response(http::Status status, std::string_view code, std::string_view message,
-                              unsigned version, bool keep_alive);
+                              Framing framing);
 // Maps an error code (chatd's or a foreign one) to status, code and message.
-http::Response error_response(boost::system::error_code ec, unsigned version, bool keep_alive);
+http::Response error_response(boost::system::error_code ec, Framing framing);
 
 }  // namespace chatd::api

@@ -47,7 +47,7 @@ TEST(SlowClient, IsCutOffWhileItsGenerationCompletes) {
     EventStream events(server, engine, store, kUser, config);
     auto delivered = test::run(io, [](EventStream& e, MessageId id) -> net::awaitable<bool> {
         if (!co_await e.open()) co_return false;
-        co_return co_await e.follow(std::move(id), 0, true);
+        co_return co_await e.follow(std::move(id), 0);
     }(events, g->id()));
     EXPECT_FALSE(delivered) << "the stalled client was not cut off";
 
