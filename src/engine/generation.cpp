@@ -24,6 +24,7 @@ void Generation::finish(store::Terminal terminal) {
 
 store::MessageWrite Generation::take(CommitMode mode) {
     store::MessageWrite w{.id = message_.id,
+                          .version = message_.version + 1,
                           .offset = static_cast<std::int64_t>(message_.content.size())};
     if (mode == CommitMode::per_chunk) {
         if (!pending_.empty()) {

@@ -53,7 +53,10 @@ struct Message {
     std::string model;
     std::optional<std::string> finish_reason;
     std::optional<Usage> usage;
-    std::int64_t change_seq = 0;  // store-wide order of changes; poll cursors use it
+    // Store-wide order of changes; poll cursors use it. While a message
+    // generates, its row keeps its creation sequence and its chunk log rows
+    // carry the later ones.
+    std::int64_t change_seq = 0;
 };
 
 struct NewSession {
@@ -94,6 +97,7 @@ struct Terminal {
 // generation ended, its terminal state.
 struct MessageWrite {
     MessageId id;
+    std::int64_t version = 0;  // the message's version once this write commits
     std::int64_t offset = 0;
     std::string text;
     std::optional<Terminal> terminal;

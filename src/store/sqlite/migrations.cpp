@@ -46,11 +46,18 @@ CREATE INDEX ai_chat_messages_by_session ON ai_chat_messages (session_id, id);
 CREATE INDEX ai_chat_messages_by_change ON ai_chat_messages (session_id, change_seq);
 CREATE INDEX ai_chat_messages_generating ON ai_chat_messages (status) WHERE status = 'generating';
 
+-- The chunk log is append-ordered: its key is the change sequence of the
+-- commit that wrote the row, so a group commit of N streams appends to the end
+-- of one B-tree instead of touching one page per stream. A live message's
+-- chunks are the rows after its creation sequence (its row's change_seq while
+-- it generates); its version, last_updated and change_seq derive from them, so
+-- commits do not rewrite message rows. Rows of ended messages go in bulk.
 CREATE TABLE ai_chat_message_chunks (
-    message_id  TEXT NOT NULL REFERENCES ai_chat_messages (id) ON DELETE CASCADE,
+    seq         INTEGER PRIMARY KEY,
+    message_id  TEXT NOT NULL,
     byte_offset INTEGER NOT NULL,
     text        TEXT NOT NULL,
-    PRIMARY KEY (message_id, byte_offset)
+    created_at  INTEGER NOT NULL
 );
 
 CREATE TABLE ai_chat_idempotency_keys (

@@ -5,10 +5,14 @@
 #include "store/sqlite/migrations.hpp"
 #include "store/sqlite/sqlite_db.hpp"
 
+#include <limits>
+
 namespace chatd::store::sqlite {
 namespace {
 
 constexpr std::int64_t kIdempotencyRetentionMs = 24 * 3600 * 1000;
+// Chunk garbage is collected after this many commits that ended a message.
+constexpr std::uint64_t kCollectEvery = 16;
 
 constexpr std::string_view kMessageColumns =
     "id, session_id, role, content, status, is_streaming, created_at, last_updated, version, "
@@ -39,13 +43,20 @@ Message read_message(StatementUse& q) {
 }
 
 // A generating message's text is its content column (empty unless commit mode
-// per-chunk rewrote it) followed by its chunk log.
+// per-chunk rewrote it) followed by its chunk log: the chunk rows after its
+// creation sequence. Its version, last_updated and change_seq follow from them.
 void append_chunks(Database& db, Message& m) {
     if (m.status != MessageStatus::generating) return;
     auto q = db.cached(
-        "SELECT text FROM ai_chat_message_chunks WHERE message_id = ? ORDER BY byte_offset");
-    q.bind(1, m.id.value);
-    while (q.step()) m.content += q.text(0);
+        "SELECT seq, text, created_at FROM ai_chat_message_chunks "
+        "WHERE seq > ? AND message_id = ? ORDER BY seq");
+    q.bind(1, m.change_seq).bind(2, m.id.value);
+    while (q.step()) {
+        m.change_seq = q.integer(0);
+        m.content += q.text(1);
+        m.last_updated = q.integer(2);
+        ++m.version;
+    }
 }
 
 std::vector<Message> query_messages(Database& db, const std::string& sql, auto&&... binds) {
@@ -150,7 +161,9 @@ SqliteStore::SqliteStore(const SqliteConfig& config) {
     writer_db_->exec("PRAGMA foreign_keys=ON");
     int version = migrate(*writer_db_);
     {
-        auto q = writer_db_->cached("SELECT COALESCE(MAX(change_seq), 0) FROM ai_chat_messages");
+        auto q = writer_db_->cached(
+            "SELECT MAX((SELECT COALESCE(MAX(change_seq), 0) FROM ai_chat_messages), "
+            "(SELECT COALESCE(MAX(seq), 0) FROM ai_chat_message_chunks))");
         if (q.step()) last_seq_ = q.integer(0);
     }
     writer_db_->cached("DELETE FROM ai_chat_idempotency_keys WHERE created_at < ?")
@@ -275,29 +288,46 @@ net::awaitable<Result<Changes>> SqliteStore::changed_since(UserId user, SessionI
     return on_reader([this, user, session, since]() -> Result<Changes> {
         Transaction tx(*reader_db_, Transaction::Kind::read);
         if (!find_session(*reader_db_, user, session)) return Error::not_found;
+        // A generating message's change_seq and last_updated live in the
+        // chunk log, so it is read whole and filtered here; ended messages
+        // are filtered by the query.
         Changes changes;
+        auto generating = query_messages(
+            *reader_db_, select_messages("WHERE session_id = ? AND status = 'generating'"),
+            session.value);
         if (since.seq) {
             changes.messages = query_messages(
-                *reader_db_, select_messages("WHERE session_id = ? AND change_seq > ? ORDER BY id"),
+                *reader_db_,
+                select_messages("WHERE session_id = ? AND status != 'generating' AND "
+                                "change_seq > ?"),
                 session.value, *since.seq);
         } else if (since.time) {
             changes.messages = query_messages(
                 *reader_db_,
-                select_messages("WHERE session_id = ? AND last_updated > ? ORDER BY id"),
+                select_messages("WHERE session_id = ? AND status != 'generating' AND "
+                                "last_updated > ?"),
                 session.value, *since.time);
         } else {
             changes.messages = query_messages(
-                *reader_db_, select_messages("WHERE session_id = ? ORDER BY id"), session.value);
+                *reader_db_,
+                select_messages("WHERE session_id = ? AND status != 'generating'"),
+                session.value);
         }
-        auto q = reader_db_->cached(
-            "SELECT COALESCE(MAX(change_seq), 0), "
-            "EXISTS (SELECT 1 FROM ai_chat_messages WHERE session_id = ?1 AND status = "
-            "'generating') FROM ai_chat_messages WHERE session_id = ?1");
-        q.bind(1, session.value);
-        if (q.step()) {
-            changes.next_seq = q.integer(0);
-            changes.has_more_generating = q.integer(1) != 0;
+        {
+            auto q = reader_db_->cached(
+                "SELECT COALESCE(MAX(change_seq), 0) FROM ai_chat_messages WHERE session_id = ?");
+            q.bind(1, session.value);
+            if (q.step()) changes.next_seq = q.integer(0);
         }
+        for (auto& m : generating) {
+            changes.has_more_generating = true;
+            changes.next_seq = std::max(changes.next_seq, m.change_seq);
+            if ((!since.seq || m.change_seq > *since.seq) &&
+                (!since.time || m.last_updated > *since.time))
+                changes.messages.push_back(std::move(m));
+        }
+        std::sort(changes.messages.begin(), changes.messages.end(),
+                  [](const Message& a, const Message& b) { return a.id < b.id; });
         return changes;
     });
 }
@@ -394,23 +424,17 @@ net::awaitable<Result<void>> SqliteStore::commit(Batch batch) {
         auto& db = *writer_db_;
         Transaction tx(db, Transaction::Kind::write);
         auto seq = last_seq_;
+        bool ended = false;
         for (const auto& w : batch.writes) {
             ++seq;
-            if (!w.text.empty() && !w.rewrite_content) {
-                db.cached(
-                      "INSERT INTO ai_chat_message_chunks (message_id, byte_offset, text) "
-                      "VALUES (?, ?, ?)")
-                    .bind(1, w.id.value)
-                    .bind(2, w.offset)
-                    .bind(3, w.text)
-                    .run();
-            }
             if (w.terminal) {
+                // The whole text goes to the message row; its chunk rows are
+                // garbage from now on and go in bulk (collect_chunks).
                 const auto& t = *w.terminal;
                 db.cached(
                       "UPDATE ai_chat_messages SET content = ?, status = ?, is_streaming = 0, "
                       "error_code = ?, error_message = ?, finish_reason = ?, input_tokens = ?, "
-                      "output_tokens = ?, version = version + 1, last_updated = ?, change_seq = ? "
+                      "output_tokens = ?, version = ?, last_updated = ?, change_seq = ? "
                       "WHERE id = ?")
                     .bind(1, w.full_content)
                     .bind(2, to_string(t.status))
@@ -419,36 +443,49 @@ net::awaitable<Result<void>> SqliteStore::commit(Batch batch) {
                     .bind(5, opt_text(t.finish_reason))
                     .bind(6, t.usage ? std::optional(t.usage->input_tokens) : std::nullopt)
                     .bind(7, t.usage ? std::optional(t.usage->output_tokens) : std::nullopt)
-                    .bind(8, batch.at)
-                    .bind(9, seq)
-                    .bind(10, w.id.value)
+                    .bind(8, w.version)
+                    .bind(9, batch.at)
+                    .bind(10, seq)
+                    .bind(11, w.id.value)
                     .run();
-                db.cached("DELETE FROM ai_chat_message_chunks WHERE message_id = ?")
-                    .bind(1, w.id.value)
-                    .run();
+                ended = true;
             } else if (w.rewrite_content) {
                 db.cached(
-                      "UPDATE ai_chat_messages SET content = ?, version = version + 1, "
-                      "last_updated = ?, change_seq = ? WHERE id = ?")
+                      "UPDATE ai_chat_messages SET content = ?, version = ?, last_updated = ?, "
+                      "change_seq = ? WHERE id = ?")
                     .bind(1, w.full_content)
-                    .bind(2, batch.at)
-                    .bind(3, seq)
-                    .bind(4, w.id.value)
+                    .bind(2, w.version)
+                    .bind(3, batch.at)
+                    .bind(4, seq)
+                    .bind(5, w.id.value)
                     .run();
             } else {
                 db.cached(
-                      "UPDATE ai_chat_messages SET version = version + 1, last_updated = ?, "
-                      "change_seq = ? WHERE id = ?")
-                    .bind(1, batch.at)
-                    .bind(2, seq)
-                    .bind(3, w.id.value)
+                      "INSERT INTO ai_chat_message_chunks (seq, message_id, byte_offset, text, "
+                      "created_at) VALUES (?, ?, ?, ?, ?)")
+                    .bind(1, seq)
+                    .bind(2, w.id.value)
+                    .bind(3, w.offset)
+                    .bind(4, w.text)
+                    .bind(5, batch.at)
                     .run();
             }
         }
+        if (ended && ++terminal_commits_ % kCollectEvery == 0) collect_chunks(db);
         tx.commit();
         last_seq_ = seq;
         return {};
     });
+}
+
+// Every chunk row before the oldest live message's creation belongs to an
+// ended message: drop them all, from the head of the log.
+void SqliteStore::collect_chunks(Database& db) {
+    db.cached(
+          "DELETE FROM ai_chat_message_chunks WHERE seq < COALESCE((SELECT MIN(change_seq) FROM "
+          "ai_chat_messages WHERE status = 'generating'), ?)")
+        .bind(1, std::numeric_limits<std::int64_t>::max())
+        .run();
 }
 
 net::awaitable<Result<std::size_t>> SqliteStore::close_interrupted() {
@@ -461,17 +498,16 @@ net::awaitable<Result<std::size_t>> SqliteStore::close_interrupted() {
             db.cached(
                   "UPDATE ai_chat_messages SET content = ?, status = 'error', is_streaming = 0, "
                   "error_code = 'interrupted', error_message = ?, finish_reason = 'interrupted', "
-                  "version = version + 1, last_updated = ?, change_seq = ? WHERE id = ?")
+                  "version = ?, last_updated = ?, change_seq = ? WHERE id = ?")
                 .bind(1, m.content)
                 .bind(2, std::string_view("the server stopped while this message was generating"))
-                .bind(3, now)
-                .bind(4, ++last_seq_)
-                .bind(5, m.id.value)
-                .run();
-            db.cached("DELETE FROM ai_chat_message_chunks WHERE message_id = ?")
-                .bind(1, m.id.value)
+                .bind(3, m.version + 1)
+                .bind(4, now)
+                .bind(5, ++last_seq_)
+                .bind(6, m.id.value)
                 .run();
         }
+        collect_chunks(db);
         tx.commit();
         return stuck.size();
     });

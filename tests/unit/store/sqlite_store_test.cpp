@@ -1,5 +1,7 @@
 #include "store/sqlite/sqlite_store.hpp"
 
+#include "store/sqlite/sqlite_db.hpp"
+
 #include "support/run.hpp"
 #include "support/temp_dir.hpp"
 
@@ -44,7 +46,9 @@ protected:
 
     void finish(const MessageId& id, std::int64_t offset, std::string text, std::string full,
                 MessageStatus status = MessageStatus::completed) {
+        auto version = run(store_->get_message(kAlice, id))->version + 1;
         Batch batch{.writes = {MessageWrite{.id = id,
+                                            .version = version,
                                             .offset = offset,
                                             .text = std::move(text),
                                             .terminal = Terminal{.status = status,
@@ -170,6 +174,7 @@ TEST_F(SqliteStoreTest, TerminalCommitStoresWholeContentAndStatus) {
     finish(id, 5, "!", "Hello!");
     auto m = run(store_->get_message(kAlice, id));
     EXPECT_EQ(m->content, "Hello!");
+    EXPECT_EQ(m->version, 3);
     EXPECT_EQ(m->status, MessageStatus::completed);
     EXPECT_FALSE(m->is_streaming);
     EXPECT_EQ(m->finish_reason, "stop");
@@ -182,13 +187,16 @@ TEST_F(SqliteStoreTest, PerChunkModeRewritesContent) {
     const auto& id = turn.assistant_message.id;
     for (std::string full : {"a", "ab", "abc"}) {
         Batch batch{.writes = {MessageWrite{.id = id,
+                                            .version = static_cast<std::int64_t>(full.size() + 1),
                                             .offset = static_cast<std::int64_t>(full.size() - 1),
                                             .text = full.substr(full.size() - 1),
                                             .rewrite_content = true,
                                             .full_content = full}}};
         ASSERT_TRUE(run(store_->commit(std::move(batch))));
     }
-    EXPECT_EQ(run(store_->get_message(kAlice, id))->content, "abc");
+    auto m = run(store_->get_message(kAlice, id));
+    EXPECT_EQ(m->content, "abc");
+    EXPECT_EQ(m->version, 4);
 }
 
 TEST_F(SqliteStoreTest, ChangedSinceReturnsOnlyLaterChanges) {
@@ -245,6 +253,33 @@ TEST_F(SqliteStoreTest, InterruptedGenerationsCloseWithTheirContentAfterReopen) 
     EXPECT_EQ(m->finish_reason, "interrupted");
     EXPECT_EQ(m->content, "half an answer");
     EXPECT_EQ(*run(store_->close_interrupted()), 0u);
+}
+
+TEST_F(SqliteStoreTest, ChunksOfEndedMessagesAreCollectedAndLiveOnesKept) {
+    Database db(config_.path.string(), Database::Mode::read_only);
+    auto count = [&] {
+        auto q = db.cached("SELECT COUNT(*) FROM ai_chat_message_chunks");
+        q.step();
+        return q.integer(0);
+    };
+    auto end_quick_turns = [&](int n) {
+        for (int i = 0; i < n; ++i) {
+            auto t = new_turn(new_session());
+            append(t.assistant_message.id, 0, "done");
+            finish(t.assistant_message.id, 4, "", "done");
+        }
+    };
+    end_quick_turns(5);
+    auto live = new_turn(new_session());
+    append(live.assistant_message.id, 0, "still ");
+    append(live.assistant_message.id, 6, "here");
+    end_quick_turns(16);  // the 16th ending collects: the 5 older messages' chunks go
+    EXPECT_EQ(count(), 2 + 16);
+    EXPECT_EQ(run(store_->get_message(kAlice, live.assistant_message.id))->content, "still here");
+    finish(live.assistant_message.id, 10, "", "still here");  // the 22nd ending
+    end_quick_turns(10);  // the 32nd collects with nothing live: the log is empty
+    EXPECT_EQ(count(), 0);
+    EXPECT_EQ(run(store_->get_message(kAlice, live.assistant_message.id))->content, "still here");
 }
 
 TEST_F(SqliteStoreTest, DeletingASessionRemovesItsMessages) {
