@@ -18,7 +18,8 @@ void Generation::append(std::string text) {
 }
 
 void Generation::finish(store::Terminal terminal) {
-    if (finishing()) return;
+    if (finish_requested_) return;
+    finish_requested_ = true;
     terminal_ = std::move(terminal);
 }
 

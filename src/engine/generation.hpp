@@ -35,7 +35,7 @@ public:
     // True once the terminal state is committed.
     bool ended() const { return message_.status != store::MessageStatus::generating; }
     // True once a terminal state is requested (committed or not).
-    bool finishing() const { return terminal_.has_value() || ended(); }
+    bool finishing() const { return finish_requested_; }
 
     // Wakes `w` on every commit of this message, until it expires.
     void subscribe(std::weak_ptr<Wakeup> w);
@@ -69,7 +69,10 @@ private:
     UserId user_;
     std::deque<std::string> pending_;
     std::size_t pending_bytes_ = 0;
-    std::optional<store::Terminal> terminal_;
+    std::optional<store::Terminal> terminal_;  // requested, not yet taken by a commit
+    // Stays true from the first finish() on, also while the persister holds the
+    // terminal state in a commit: no second terminal state can slip in.
+    bool finish_requested_ = false;
     llm::ProviderStream* stream_ = nullptr;
     std::vector<std::weak_ptr<Wakeup>> subscribers_;
 };
