@@ -159,6 +159,7 @@ SqliteStore::SqliteStore(const SqliteConfig& config) {
     writer_db_->exec(config.durability == Durability::full ? "PRAGMA synchronous=FULL"
                                                            : "PRAGMA synchronous=NORMAL");
     writer_db_->exec("PRAGMA foreign_keys=ON");
+    writer_db_->exec("PRAGMA cache_size=-32768");  // KiB: the live tables stay in memory
     int version = migrate(*writer_db_);
     {
         auto q = writer_db_->cached(
@@ -170,6 +171,7 @@ SqliteStore::SqliteStore(const SqliteConfig& config) {
         .bind(1, now_millis() - kIdempotencyRetentionMs)
         .run();
     reader_db_ = std::make_unique<Database>(config.path.string(), Database::Mode::read_only);
+    reader_db_->exec("PRAGMA cache_size=-32768");
     log::info("sqlite store {} at schema version {}", config.path.string(), version);
 }
 
