@@ -48,14 +48,14 @@ net::awaitable<void> Server::run() {
             continue;
         }
         socket.set_option(net::ip::tcp::no_delay(true), ec);
-        beast::tcp_stream stream(std::move(socket));
         if (connections_ >= config_.max_connections) {
-            co_await write_response(
-                stream,
-                handler_.reject(Status::service_unavailable, "overloaded", "too many connections"),
-                config_.request_timeout);
+            // A clean cut-off: answering would let one slow client stall the
+            // accept loop exactly when it is busiest.
+            socket.close(ec);
             continue;
         }
+        beast::tcp_stream stream(std::move(socket));
+        ++connections_;  // serve() gives it back when the connection ends
         net::co_spawn(ex_, serve(std::move(stream)), [](std::exception_ptr e) {
             if (!e) return;
             try {
@@ -68,7 +68,6 @@ net::awaitable<void> Server::run() {
 }
 
 net::awaitable<void> Server::serve(beast::tcp_stream stream) {
-    ++connections_;
     struct Count {
         std::size_t& n;
         ~Count() { --n; }

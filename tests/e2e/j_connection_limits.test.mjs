@@ -1,11 +1,12 @@
 // Connection-level limits (I7): an oversized request head gets a JSON 431, a
 // request that arrives too slowly and an idle keep-alive connection are closed
-// by the server within their deadlines, and none of it disturbs other clients.
+// by the server within their deadlines, connections over the limit are cut
+// off at once, and none of it disturbs other clients.
 
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { withChatd, createSession } from './support/chatd.mjs';
+import { withChatd, createSession, waitFor } from './support/chatd.mjs';
 
 const ARGS = ['--max-header-bytes', '2048', '--request-timeout-ms', '400', '--idle-timeout-ms', '400'];
 
@@ -60,5 +61,25 @@ test('j: an idle keep-alive connection is closed after the idle timeout', async 
     c.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
     await within(c.closed, 10000, 'the server closing an idle keep-alive connection');
     assert.match(c.received(), /^HTTP\/1\.1 200 /);
+  });
+});
+
+test('j: connections beyond --max-connections are closed at once, and room returns', async () => {
+  await withChatd({ args: ['--max-connections', '2'], name: 'chatd-j4' }, async (srv) => {
+    const a = await connect(srv.baseUrl);
+    const b = await connect(srv.baseUrl);
+    // Both are being served: each answers a request on its kept-alive connection.
+    for (const c of [a, b]) c.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    await waitFor(() => a.received().includes('200') && b.received().includes('200'),
+      { message: 'both connections answered' });
+    const c = await connect(srv.baseUrl);
+    await within(c.closed, 10000, 'the server closing the connection over the limit');
+    assert.equal(c.received(), '');
+    a.socket.destroy();
+    await waitFor(async () => {
+      const r = await srv.api('GET', '/sessions');
+      return r.status === 200;
+    }, { message: 'a request succeeding once a connection is free' });
+    b.socket.destroy();
   });
 });
