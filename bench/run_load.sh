@@ -58,11 +58,9 @@ cd "$root"
 bin=build/release/bin
 
 # Build (a no-op when up to date; --no-build benchmarks the binaries as they
-# are, e.g. while src/ is being edited). GCC 12 at -O2 reports a false
-# -Wmismatched-new-delete inside Asio's coroutine frames, which -Werror turns
-# into a failed release build; the flag below keeps a fresh configure building.
+# are, e.g. while src/ is being edited).
 if [ "$build" = 1 ] && [ ! -f build/release/build.ninja ]; then
-  cmake --preset release -DCMAKE_CXX_FLAGS=-Wno-mismatched-new-delete >/dev/null
+  cmake --preset release >/dev/null
 fi
 if [ "$build" = 1 ] && ! cmake --build --preset release --target chatd chatd_load >"${TMPDIR:-/tmp}/chatd-bench-build.log" 2>&1; then
   echo "run_load: the release build failed:" >&2

@@ -11,7 +11,8 @@ namespace chatd::store::sqlite {
 namespace {
 
 constexpr std::int64_t kIdempotencyRetentionMs = 24 * 3600 * 1000;
-// Chunk garbage is collected after this many commits that ended a message.
+// Chunk garbage is collected after this many endings, and whenever the last
+// live message ends.
 constexpr std::uint64_t kCollectEvery = 16;
 
 constexpr std::string_view kMessageColumns =
@@ -311,8 +312,7 @@ net::awaitable<Result<Changes>> SqliteStore::changed_since(UserId user, SessionI
                 session.value, *since.time);
         } else {
             changes.messages = query_messages(
-                *reader_db_,
-                select_messages("WHERE session_id = ? AND status != 'generating'"),
+                *reader_db_, select_messages("WHERE session_id = ? AND status != 'generating'"),
                 session.value);
         }
         {
@@ -426,7 +426,7 @@ net::awaitable<Result<void>> SqliteStore::commit(Batch batch) {
         auto& db = *writer_db_;
         Transaction tx(db, Transaction::Kind::write);
         auto seq = last_seq_;
-        bool ended = false;
+        std::uint64_t ended = 0;
         for (const auto& w : batch.writes) {
             ++seq;
             if (w.terminal) {
@@ -450,7 +450,7 @@ net::awaitable<Result<void>> SqliteStore::commit(Batch batch) {
                     .bind(10, seq)
                     .bind(11, w.id.value)
                     .run();
-                ended = true;
+                ++ended;
             } else if (w.rewrite_content) {
                 db.cached(
                       "UPDATE ai_chat_messages SET content = ?, version = ?, last_updated = ?, "
@@ -473,15 +473,27 @@ net::awaitable<Result<void>> SqliteStore::commit(Batch batch) {
                     .run();
             }
         }
-        if (ended && ++terminal_commits_ % kCollectEvery == 0) collect_chunks(db);
+        if (ended > 0) {
+            endings_since_collect_ += ended;
+            if (endings_since_collect_ >= kCollectEvery || !any_generating(db)) {
+                collect_chunks(db);
+                endings_since_collect_ = 0;
+            }
+        }
         tx.commit();
         last_seq_ = seq;
         return {};
     });
 }
 
+bool SqliteStore::any_generating(Database& db) {
+    auto q = db.cached("SELECT 1 FROM ai_chat_messages WHERE status = 'generating' LIMIT 1");
+    return q.step();
+}
+
 // Every chunk row before the oldest live message's creation belongs to an
-// ended message: drop them all, from the head of the log.
+// ended message: drop them all, from the head of the log (all of them when
+// nothing is live).
 void SqliteStore::collect_chunks(Database& db) {
     db.cached(
           "DELETE FROM ai_chat_message_chunks WHERE seq < COALESCE((SELECT MIN(change_seq) FROM "

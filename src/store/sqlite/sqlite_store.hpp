@@ -56,10 +56,11 @@ private:
 
     std::unique_ptr<Database> writer_db_;
     std::unique_ptr<Database> reader_db_;
+    static bool any_generating(Database& db);
     void collect_chunks(Database& db);
 
-    std::int64_t last_seq_ = 0;  // writer thread only
-    std::uint64_t terminal_commits_ = 0;  // writer thread only
+    std::int64_t last_seq_ = 0;                // writer thread only
+    std::uint64_t endings_since_collect_ = 0;  // writer thread only
     boost::asio::thread_pool writer_{1};
     boost::asio::thread_pool reader_{1};
 };

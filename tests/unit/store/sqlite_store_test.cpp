@@ -270,14 +270,16 @@ TEST_F(SqliteStoreTest, ChunksOfEndedMessagesAreCollectedAndLiveOnesKept) {
         }
     };
     end_quick_turns(5);
+    EXPECT_EQ(count(), 0);  // each ended with nothing else live: its chunks went at once
     auto live = new_turn(new_session());
     append(live.assistant_message.id, 0, "still ");
     append(live.assistant_message.id, 6, "here");
-    end_quick_turns(16);  // the 16th ending collects: the 5 older messages' chunks go
+    end_quick_turns(15);
+    EXPECT_EQ(count(), 2 + 15);  // while one message is live, collection waits for 16 endings
+    end_quick_turns(1);          // the 16th: only chunks older than the live message could go
     EXPECT_EQ(count(), 2 + 16);
     EXPECT_EQ(run(store_->get_message(kAlice, live.assistant_message.id))->content, "still here");
-    finish(live.assistant_message.id, 10, "", "still here");  // the 22nd ending
-    end_quick_turns(10);  // the 32nd collects with nothing live: the log is empty
+    finish(live.assistant_message.id, 10, "", "still here");  // the last live message ends
     EXPECT_EQ(count(), 0);
     EXPECT_EQ(run(store_->get_message(kAlice, live.assistant_message.id))->content, "still here");
 }
