@@ -2,6 +2,7 @@
 
 #include "api/http_error.hpp"
 #include "api/json_codec.hpp"
+#include "core/hash.hpp"
 #include "core/log.hpp"
 
 #include <boost/json/serialize.hpp>
@@ -40,12 +41,8 @@ std::optional<std::string> header(const http::Request& r, http::bhttp::field f) 
 // Idempotency: a send is "the same" when it targets the same session with the
 // same content.
 std::string fingerprint(const SessionId& session, std::string_view content) {
-    std::uint64_t h = 14695981039346656037ull;
-    for (unsigned char c : content) {
-        h ^= c;
-        h *= 1099511628211ull;
-    }
-    return session.value + ":" + std::to_string(content.size()) + ":" + std::to_string(h);
+    return session.value + ":" + std::to_string(content.size()) + ":" +
+           std::to_string(fnv1a(content));
 }
 
 bool wants_event_stream(const http::Request& r) {

@@ -1,5 +1,7 @@
 #include "llm/simulated/simulated_provider.hpp"
 
+#include "core/hash.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -20,14 +22,6 @@ constexpr std::array<std::string_view, 48> kWords = {
     "every",  "token",  "is",      "stored",   "as",    "arrives",     "and",       "no",
     "answer", "gets",   "lost",    "when",     "a",     "page",        "refreshes", "again",
 };
-
-std::uint64_t fnv1a(std::uint64_t h, std::string_view s) {
-    for (unsigned char c : s) {
-        h ^= c;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
 
 // splitmix64: a small, well-distributed deterministic generator.
 std::uint64_t next_random(std::uint64_t& state) {
@@ -124,10 +118,10 @@ std::string stamped_token(std::chrono::system_clock::time_point at, std::uint64_
 
 std::vector<std::string> simulated_answer(const std::vector<PromptMessage>& prompt,
                                           const SimulatedConfig& config) {
-    std::uint64_t seed = 14695981039346656037ull;
+    std::uint64_t seed = kFnv1aBasis;
     for (const auto& m : prompt) {
-        seed = fnv1a(seed, std::to_string(static_cast<int>(m.role)));
-        seed = fnv1a(seed, m.content);
+        seed = fnv1a(std::to_string(static_cast<int>(m.role)), seed);
+        seed = fnv1a(m.content, seed);
     }
     std::uint64_t state = seed;
     std::size_t span =

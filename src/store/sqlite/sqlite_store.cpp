@@ -128,30 +128,29 @@ std::optional<std::string> opt_text(const std::optional<std::string>& s) {
     return s;
 }
 
-}  // namespace
-
+// Runs `fn` on a store thread; a SQLite failure becomes store_failure there.
 template <class F>
-auto SqliteStore::on_writer(F fn) {
-    return offload(writer_.get_executor(), [fn = std::move(fn)]() mutable -> decltype(fn()) {
+auto on_thread(boost::asio::thread_pool& pool, const char* name, F fn) {
+    return offload(pool.get_executor(), [name, fn = std::move(fn)]() mutable -> decltype(fn()) {
         try {
             return fn();
         } catch (const SqliteError& e) {
-            log::error("sqlite writer: {}", e.what());
+            log::error("sqlite {}: {}", name, e.what());
             return Error::store_failure;
         }
     });
 }
 
+}  // namespace
+
+template <class F>
+auto SqliteStore::on_writer(F fn) {
+    return on_thread(writer_, "writer", std::move(fn));
+}
+
 template <class F>
 auto SqliteStore::on_reader(F fn) {
-    return offload(reader_.get_executor(), [fn = std::move(fn)]() mutable -> decltype(fn()) {
-        try {
-            return fn();
-        } catch (const SqliteError& e) {
-            log::error("sqlite reader: {}", e.what());
-            return Error::store_failure;
-        }
-    });
+    return on_thread(reader_, "reader", std::move(fn));
 }
 
 SqliteStore::SqliteStore(const SqliteConfig& config) {

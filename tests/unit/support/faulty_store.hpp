@@ -3,6 +3,11 @@
 // forwards to a real store, counts commits, and can fail the next N commits.
 #include "store/chat_store.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include <functional>
 
 namespace chatd::test {
@@ -18,8 +23,17 @@ public:
     // Runs on the caller's executor when a commit starts, before it is stored.
     std::function<void(const store::Batch&)> on_commit_start;
 
+    // While true, commits wait (the I/O thread stays free): tests use it to
+    // let work pile up deterministically.
+    bool hold_commits = false;
+
     net::awaitable<Result<void>> commit(store::Batch batch) override {
         if (on_commit_start) on_commit_start(batch);
+        boost::asio::steady_timer poll(co_await boost::asio::this_coro::executor);
+        while (hold_commits) {
+            poll.expires_after(std::chrono::milliseconds(1));
+            co_await poll.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+        }
         if (fail_next_commits > 0) {
             --fail_next_commits;
             ++failed_commits;

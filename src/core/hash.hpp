@@ -1,0 +1,19 @@
+#pragma once
+// FNV-1a, 64 bit: a small, stable, non-cryptographic hash (the same value in
+// every run and build), for deterministic seeds and request fingerprints.
+#include <cstdint>
+#include <string_view>
+
+namespace chatd {
+
+constexpr std::uint64_t kFnv1aBasis = 14695981039346656037ull;
+
+constexpr std::uint64_t fnv1a(std::string_view bytes, std::uint64_t h = kFnv1aBasis) {
+    for (unsigned char c : bytes) {
+        h ^= c;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+}  // namespace chatd
