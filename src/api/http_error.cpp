@@ -25,19 +25,11 @@ http::Response error_response(boost::system::error_code ec, Framing framing) {
         switch (static_cast<Error>(ec.value())) {
             case Error::not_found:
                 return error_response(S::not_found, "not_found", "not found", framing);
-            case Error::conflict:
-                return error_response(S::conflict, "generation_in_progress",
-                                      "a generation is already in progress", framing);
             case Error::not_generating:
                 return error_response(S::conflict, "not_generating",
                                       "the message is not generating", framing);
-            case Error::invalid_request:
-                return error_response(S::bad_request, "invalid_request", "invalid request",
-                                      framing);
             case Error::invalid_cursor:
                 return error_response(S::bad_request, "invalid_cursor", "invalid cursor", framing);
-            case Error::invalid_since:
-                return error_response(S::bad_request, "invalid_since", "invalid since", framing);
             case Error::idempotency_key_reused:
                 return error_response(S::unprocessable_entity, "idempotency_key_reused",
                                       "this Idempotency-Key was used with a different request",
@@ -48,9 +40,6 @@ http::Response error_response(boost::system::error_code ec, Framing framing) {
             case Error::store_failure:
                 return error_response(S::service_unavailable, "store_unavailable",
                                       "the store is unavailable", framing);
-            case Error::provider_failed:
-                return error_response(S::bad_gateway, "provider_failed", "the provider failed",
-                                      framing);
         }
     }
     return error_response(S::internal_server_error, "internal", "internal error", framing);

@@ -10,20 +10,12 @@ public:
         switch (static_cast<Error>(ev)) {
             case Error::not_found:
                 return "not found";
-            case Error::conflict:
-                return "a generation is already in progress";
             case Error::not_generating:
                 return "message is not generating";
-            case Error::invalid_request:
-                return "invalid request";
             case Error::invalid_cursor:
                 return "invalid cursor";
-            case Error::invalid_since:
-                return "invalid since";
             case Error::idempotency_key_reused:
                 return "idempotency key reused with a different body";
-            case Error::provider_failed:
-                return "provider failed";
             case Error::store_failure:
                 return "store failure";
             case Error::shutting_down:

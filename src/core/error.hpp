@@ -11,13 +11,9 @@ namespace chatd {
 
 enum class Error {
     not_found = 1,
-    conflict,        // a generation is already active in the session
     not_generating,  // cancel of a message that is not generating
-    invalid_request,
     invalid_cursor,
-    invalid_since,
     idempotency_key_reused,
-    provider_failed,
     store_failure,
     shutting_down,
 };

@@ -46,7 +46,6 @@ std::shared_ptr<Generation> Engine::start(const UserId& user, const store::Turn&
     auto g = std::make_shared<Generation>(turn.assistant_message, user);
     live_[g->id().value] = g;
     by_session_[g->session_id().value] = g;
-    ++starts_;
     if (auto it = watchers_.find(g->session_id().value); it != watchers_.end()) {
         std::erase_if(it->second, [](const std::weak_ptr<Wakeup>& w) {
             auto s = w.lock();

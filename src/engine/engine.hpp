@@ -40,15 +40,12 @@ public:
     net::awaitable<Result<store::Message>> cancel(UserId user, MessageId id);
 
     // Session streams: `w` is woken whenever a generation starts in `session`.
-    // starts() counts every start ever, so a watcher can tell it missed none.
     void watch_session(const SessionId& session, std::weak_ptr<Wakeup> w);
-    std::uint64_t starts() const { return starts_; }
 
     // Graceful stop: every live generation ends as error/interrupted with its
     // content kept, then the persister drains.
     net::awaitable<void> shutdown();
     bool accepting() const { return !shutting_down_; }
-    std::size_t live_count() const { return live_.size(); }
     const PersisterStats& persister_stats() const { return persister_.stats(); }
 
 private:
@@ -65,7 +62,6 @@ private:
     std::unordered_map<std::string, std::shared_ptr<Generation>> live_;        // by message id
     std::unordered_map<std::string, std::shared_ptr<Generation>> by_session_;  // by session id
     std::unordered_map<std::string, std::vector<std::weak_ptr<Wakeup>>> watchers_;
-    std::uint64_t starts_ = 0;
     bool shutting_down_ = false;
 };
 
