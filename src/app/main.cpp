@@ -17,12 +17,26 @@ namespace {
 namespace net = boost::asio;
 using namespace chatd;
 
+std::unique_ptr<llm::Provider> make_provider(const config::Config& c) {
+    switch (c.provider) {
+        case config::ProviderKind::openai:
+            return std::make_unique<llm::upstream::UpstreamProvider>(
+                llm::upstream::make_openai_wire(c.wire), c.upstream);
+        case config::ProviderKind::anthropic:
+            return std::make_unique<llm::upstream::UpstreamProvider>(
+                llm::upstream::make_anthropic_wire(c.wire), c.upstream);
+        case config::ProviderKind::simulated:
+            break;
+    }
+    return std::make_unique<llm::simulated::SimulatedProvider>(c.simulated);
+}
+
 struct App {
     config::Config config;
     net::io_context io{1};
     store::sqlite::SqliteStore store{config.sqlite};
-    llm::simulated::SimulatedProvider provider{config.simulated};
-    engine::Engine engine{io.get_executor(), store, provider, config.engine};
+    std::unique_ptr<llm::Provider> provider = make_provider(config);
+    engine::Engine engine{io.get_executor(), store, *provider, config.engine};
     api::ChatApi api{engine, store, config.api};
     http::Server server{io.get_executor(), config.server, api};
     net::signal_set signals{io, SIGINT, SIGTERM};
@@ -30,17 +44,30 @@ struct App {
     explicit App(config::Config c) : config(std::move(c)) {}
 
     net::awaitable<void> start() {
-        // I5: whatever a dead process left generating ends now, content kept.
-        auto closed = co_await store.close_interrupted();
-        if (!closed) throw std::runtime_error("cannot close interrupted messages");
-        if (*closed > 0) log::warn("closed {} messages interrupted by a previous stop", *closed);
+        co_await recover_interrupted();
         auto port = server.listen();
         std::cout << "chatd listening on http://" << config.server.host << ":" << port << std::endl;
         log::info(
-            "listening on {}:{} (model {}, commit mode {})", config.server.host, port,
-            config.api.default_model,
+            "listening on {}:{} (provider {}, model {}, commit mode {})", config.server.host, port,
+            provider->name(), config.api.default_model,
             config.engine.persister.mode == engine::CommitMode::group ? "group" : "per-chunk");
         net::co_spawn(io, server.run(), rethrow);
+    }
+
+    // I5: whatever a dead process left generating is continued where the
+    // provider can continue it, and otherwise ends now, content kept.
+    net::awaitable<void> recover_interrupted() {
+        if (config.resume_interrupted && provider->can_continue()) {
+            auto stuck = co_await store.list_generating();
+            if (!stuck) throw std::runtime_error("cannot list interrupted messages");
+            for (auto& owned : *stuck) engine.resume(owned.user, std::move(owned.message));
+            if (!stuck->empty())
+                log::warn("resuming {} messages interrupted by a previous stop", stuck->size());
+            co_return;
+        }
+        auto closed = co_await store.close_interrupted();
+        if (!closed) throw std::runtime_error("cannot close interrupted messages");
+        if (*closed > 0) log::warn("closed {} messages interrupted by a previous stop", *closed);
     }
 
     net::awaitable<void> stop() {

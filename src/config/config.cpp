@@ -2,6 +2,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <cstdlib>
 #include <map>
 
 namespace chatd::config {
@@ -85,10 +87,92 @@ ParseOutcome parse(int argc, char** argv) {
         ->capture_default_str()
         ->check(CLI::Range(1, 1000000));
 
-    app.add_option("--model", c.api.default_model, "model of new sessions (provider: simulated)")
-        ->envname("CHATD_MODEL")
+    std::map<std::string, ProviderKind> providers{{"simulated", ProviderKind::simulated},
+                                                  {"openai", ProviderKind::openai},
+                                                  {"anthropic", ProviderKind::anthropic}};
+    app.add_option("--provider", c.provider,
+                   "simulated, openai (any OpenAI-compatible server) or anthropic")
+        ->envname("CHATD_PROVIDER")
+        ->transform(CLI::CheckedTransformer(providers, CLI::ignore_case))
+        ->default_str("simulated");
+    std::string model;
+    app.add_option("--model", model,
+                   "model of new sessions (default: simulated, gpt-4o-mini or claude-sonnet-4-5)")
+        ->envname("CHATD_MODEL");
+    app.add_option("--base-url", c.upstream.base_url,
+                   "provider API base URL (default: https://api.openai.com/v1 or "
+                   "https://api.anthropic.com)")
+        ->envname("CHATD_BASE_URL");
+    app.add_option("--api-key-env", c.api_key_env,
+                   "environment variable holding the API key (default: OPENAI_API_KEY or "
+                   "ANTHROPIC_API_KEY)")
+        ->envname("CHATD_API_KEY_ENV");
+    app.add_option("--upstream-ca-file", c.upstream.ca_file,
+                   "extra CA certificate (PEM) to trust besides the system's")
+        ->envname("CHATD_UPSTREAM_CA_FILE")
+        ->check(CLI::ExistingFile);
+    app.add_option("--max-output-tokens", c.wire.max_output_tokens, "max_tokens of each request")
+        ->envname("CHATD_MAX_OUTPUT_TOKENS")
         ->capture_default_str()
-        ->check(CLI::IsMember({"simulated"}));
+        ->check(CLI::Range(1, 10000000));
+    app.add_option("--temperature", c.wire.temperature, "sampling temperature (default: unset)")
+        ->envname("CHATD_TEMPERATURE")
+        ->check(CLI::Range(0.0, 2.0));
+    app.add_option("--anthropic-version", c.wire.anthropic_version, "anthropic-version header")
+        ->envname("CHATD_ANTHROPIC_VERSION")
+        ->capture_default_str();
+    app.add_flag("--openai-continue-final-message", c.wire.continue_final_message,
+                 "the OpenAI-compatible server supports continue_final_message (vLLM): "
+                 "continue partial answers")
+        ->envname("CHATD_OPENAI_CONTINUE_FINAL_MESSAGE");
+    app.add_option("--upstream-retries", c.upstream.retry.max_retries,
+                   "retries before the first token")
+        ->envname("CHATD_UPSTREAM_RETRIES")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 100));
+    std::int64_t retry_deadline_ms = 60000, backoff_base_ms = 500, backoff_max_ms = 8000;
+    std::int64_t connect_ms = 10000, first_token_ms = 60000, upstream_idle_ms = 30000;
+    app.add_option("--upstream-retry-deadline-ms", retry_deadline_ms,
+                   "no retry starts later than this after the first attempt")
+        ->envname("CHATD_UPSTREAM_RETRY_DEADLINE_MS")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 3600000));
+    app.add_option("--upstream-backoff-base-ms", backoff_base_ms, "first retry's backoff cap")
+        ->envname("CHATD_UPSTREAM_BACKOFF_BASE_MS")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 600000));
+    app.add_option("--upstream-backoff-max-ms", backoff_max_ms, "largest backoff cap")
+        ->envname("CHATD_UPSTREAM_BACKOFF_MAX_MS")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 600000));
+    app.add_option("--upstream-connect-timeout-ms", connect_ms, "DNS, TCP and TLS set-up")
+        ->envname("CHATD_UPSTREAM_CONNECT_TIMEOUT_MS")
+        ->capture_default_str()
+        ->check(CLI::Range(10, 600000));
+    app.add_option("--upstream-first-token-timeout-ms", first_token_ms,
+                   "from request sent to the first text")
+        ->envname("CHATD_UPSTREAM_FIRST_TOKEN_TIMEOUT_MS")
+        ->capture_default_str()
+        ->check(CLI::Range(10, 3600000));
+    app.add_option("--upstream-idle-timeout-ms", upstream_idle_ms,
+                   "longest silence once text flows")
+        ->envname("CHATD_UPSTREAM_IDLE_TIMEOUT_MS")
+        ->capture_default_str()
+        ->check(CLI::Range(10, 3600000));
+    app.add_option("--continue-attempts", c.engine.continue_attempts,
+                   "continuations of a partial answer after an upstream failure")
+        ->envname("CHATD_CONTINUE_ATTEMPTS")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 100));
+    app.add_option("--resume-interrupted", c.resume_interrupted,
+                   "at start-up, continue answers a dead process left generating")
+        ->envname("CHATD_RESUME_INTERRUPTED")
+        ->capture_default_str();
+    app.add_option("--prompt-budget-bytes", c.engine.prompt_budget_bytes,
+                   "prompt content budget; the oldest turns are dropped to fit")
+        ->envname("CHATD_PROMPT_BUDGET_BYTES")
+        ->capture_default_str()
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
     app.add_option("--sim-tokens-per-second", c.simulated.tokens_per_second,
                    "simulated model speed (0: unthrottled)")
         ->envname("CHATD_SIM_TOKENS_PER_SECOND")
@@ -121,6 +205,26 @@ ParseOutcome parse(int argc, char** argv) {
     }
     if (c.simulated.min_tokens > c.simulated.max_tokens)
         return {std::nullopt, 2, "--sim-min-tokens must not exceed --sim-max-tokens\n"};
+    if (model.size() > 200) return {std::nullopt, 2, "--model: at most 200 bytes\n"};
+    c.api.default_model = !model.empty()                             ? model
+                          : c.provider == ProviderKind::openai      ? "gpt-4o-mini"
+                              : c.provider == ProviderKind::anthropic ? "claude-sonnet-4-5"
+                                                                      : "simulated";
+    if (c.upstream.base_url.empty())
+        c.upstream.base_url = c.provider == ProviderKind::anthropic ? "https://api.anthropic.com"
+                                                                    : "https://api.openai.com/v1";
+    if (c.api_key_env.empty())
+        c.api_key_env =
+            c.provider == ProviderKind::anthropic ? "ANTHROPIC_API_KEY" : "OPENAI_API_KEY";
+    if (c.provider != ProviderKind::simulated) {
+        if (const char* key = std::getenv(c.api_key_env.c_str())) c.upstream.api_key = key;
+    }
+    c.upstream.retry.deadline = std::chrono::milliseconds(retry_deadline_ms);
+    c.upstream.retry.base = std::chrono::milliseconds(backoff_base_ms);
+    c.upstream.retry.cap = std::chrono::milliseconds(std::max(backoff_max_ms, backoff_base_ms));
+    c.upstream.connect_timeout = std::chrono::milliseconds(connect_ms);
+    c.upstream.first_token_timeout = std::chrono::milliseconds(first_token_ms);
+    c.upstream.idle_timeout = std::chrono::milliseconds(upstream_idle_ms);
     c.engine.persister.commit_delay = std::chrono::milliseconds(commit_delay_ms);
     c.api.stream.heartbeat = std::chrono::milliseconds(heartbeat_ms);
     c.server.idle_timeout = std::chrono::milliseconds(idle_ms);

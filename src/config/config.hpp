@@ -5,6 +5,7 @@
 #include "engine/engine.hpp"
 #include "http/server.hpp"
 #include "llm/simulated/simulated_provider.hpp"
+#include "llm/upstream/upstream_provider.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 #include <filesystem>
@@ -13,12 +14,21 @@
 
 namespace chatd::config {
 
+enum class ProviderKind { simulated, openai, anthropic };
+
 struct Config {
     http::ServerConfig server;
     api::ApiConfig api;
     engine::EngineConfig engine;
     store::sqlite::SqliteConfig sqlite;
+    ProviderKind provider = ProviderKind::simulated;
     llm::simulated::SimulatedConfig simulated;
+    llm::upstream::UpstreamConfig upstream;  // api_key read from api_key_env
+    llm::upstream::WireSettings wire;
+    std::string api_key_env;
+    // Continue, at start-up, what a dead process left generating (when the
+    // provider can continue); otherwise close it as error/interrupted.
+    bool resume_interrupted = true;
     std::filesystem::path data_dir = "data";
     std::string log_level = "info";
 };

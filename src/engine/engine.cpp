@@ -1,6 +1,7 @@
 #include "engine/engine.hpp"
 
 #include "core/log.hpp"
+#include "llm/prompt.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -28,6 +29,14 @@ store::Terminal failure(std::string code, std::string message) {
                            .finish_reason = "error"};
 }
 
+// Usage over every attempt of one answer (what the vendor bills).
+void add_usage(std::optional<store::Usage>& total, const std::optional<llm::Usage>& more) {
+    if (!more) return;
+    if (!total) total = store::Usage{};
+    total->input_tokens += more->input_tokens;
+    total->output_tokens += more->output_tokens;
+}
+
 }  // namespace
 
 Engine::Engine(net::any_io_executor ex, store::ChatStore& store, llm::Provider& provider,
@@ -35,6 +44,7 @@ Engine::Engine(net::any_io_executor ex, store::ChatStore& store, llm::Provider& 
     : ex_(ex),
       store_(store),
       provider_(provider),
+      config_(config),
       persister_(ex, store, config.persister,
                  [this](const std::shared_ptr<Generation>& g) { on_ended(g); }) {}
 
@@ -43,7 +53,17 @@ net::awaitable<void> Engine::run() {
 }
 
 std::shared_ptr<Generation> Engine::start(const UserId& user, const store::Turn& turn) {
-    auto g = std::make_shared<Generation>(turn.assistant_message, user);
+    return launch(user, turn.assistant_message);
+}
+
+std::shared_ptr<Generation> Engine::resume(const UserId& user, store::Message message) {
+    log::info("resuming interrupted message {} after {} bytes", message.id.value,
+              message.content.size());
+    return launch(user, std::move(message));
+}
+
+std::shared_ptr<Generation> Engine::launch(const UserId& user, store::Message message) {
+    auto g = std::make_shared<Generation>(std::move(message), user);
     live_[g->id().value] = g;
     by_session_[g->session_id().value] = g;
     if (auto it = watchers_.find(g->session_id().value); it != watchers_.end()) {
@@ -94,46 +114,67 @@ net::awaitable<Result<llm::GenerationRequest>> Engine::build_request(const Gener
         if (m.content.empty()) continue;
         request.prompt.push_back({prompt_role(m.role), std::move(m.content)});
     }
+    llm::fit_prompt(request.prompt, config_.prompt_budget_bytes);
     request.partial = g.committed();
     co_return request;
 }
 
 net::awaitable<void> Engine::drive(std::shared_ptr<Generation> g) {
-    auto request = co_await build_request(*g);
-    if (!request) {
-        end_with(g, failure("store_failure", "could not read the conversation history"));
-        co_return;
-    }
-    if (g->finishing()) co_return;  // cancelled while the history loaded
-    auto stream = provider_.start(ex_, std::move(*request));
-    g->attach_stream(stream.get());
     auto committed = std::make_shared<Wakeup>(ex_);
     g->subscribe(committed);
-    for (;;) {
-        auto event = co_await stream->next();
-        if (g->finishing()) break;  // cancelled or shut down: nothing more is appended
-        if (event.kind == llm::StreamEvent::Kind::text) {
-            g->append(std::move(event.text));
-            persister_.mark_dirty(g);
-            // Backpressure: while the store lags, stop reading the provider
-            // rather than hold unbounded uncommitted text (I7).
-            while (g->queued_bytes() > kMaxPendingBytes && !g->finishing())
-                co_await committed->wait();
-            continue;
+    std::optional<store::Usage> usage;
+    for (int continuation = 0;; ++continuation) {
+        auto request = co_await build_request(*g);
+        if (!request) {
+            end_with(g, failure("store_failure", "could not read the conversation history"));
+            co_return;
         }
-        if (event.kind == llm::StreamEvent::Kind::done) {
-            std::optional<store::Usage> usage;
-            if (event.usage)
-                usage = store::Usage{event.usage->input_tokens, event.usage->output_tokens};
+        if (g->finishing()) co_return;  // cancelled while the history loaded
+        auto stream = provider_.start(ex_, std::move(*request));
+        g->attach_stream(stream.get());
+        auto last = co_await relay(g, *stream, *committed);
+        g->attach_stream(nullptr);
+        if (!last) co_return;
+        add_usage(usage, last->usage);
+        if (last->kind == llm::StreamEvent::Kind::done) {
             end_with(g, store::Terminal{.status = store::MessageStatus::completed,
-                                        .finish_reason = event.finish_reason,
+                                        .finish_reason = last->finish_reason,
                                         .usage = usage});
-        } else {
-            end_with(g, failure(event.error_code, event.error_message));
+            co_return;
         }
-        break;
+        // Before the first token the provider has already retried; after it,
+        // a partial answer is continued where the provider can.
+        bool continuable = last->transient && g->produced_bytes() > 0 &&
+                           provider_.can_continue() && continuation < config_.continue_attempts;
+        if (!continuable) {
+            auto terminal = failure(std::move(last->error_code), std::move(last->error_message));
+            terminal.usage = usage;
+            end_with(g, std::move(terminal));
+            co_return;
+        }
+        log::warn("message {}: {} ({}); continuing its partial answer (continuation {} of {})",
+                  g->id().value, last->error_code, last->error_message, continuation + 1,
+                  config_.continue_attempts);
+        // The continuation starts from what the store holds, so it is exactly
+        // what any client has seen or will see (I1).
+        while (!g->settled() && !g->finishing()) co_await committed->wait();
+        if (g->finishing()) co_return;
     }
-    g->attach_stream(nullptr);
+}
+
+net::awaitable<std::optional<llm::StreamEvent>> Engine::relay(const std::shared_ptr<Generation>& g,
+                                                              llm::ProviderStream& stream,
+                                                              Wakeup& committed) {
+    for (;;) {
+        auto event = co_await stream.next();
+        if (g->finishing()) co_return std::nullopt;  // cancelled or shut down
+        if (event.kind != llm::StreamEvent::Kind::text) co_return event;
+        g->append(std::move(event.text));
+        persister_.mark_dirty(g);
+        // Backpressure: while the store lags, stop reading the provider
+        // rather than hold unbounded uncommitted text (I7).
+        while (g->queued_bytes() > kMaxPendingBytes && !g->finishing()) co_await committed.wait();
+    }
 }
 
 void Engine::end_with(const std::shared_ptr<Generation>& g, store::Terminal terminal) {

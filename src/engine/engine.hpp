@@ -18,6 +18,11 @@ namespace chatd::engine {
 
 struct EngineConfig {
     PersisterConfig persister;
+    // After a transient failure past the first token, a provider that can
+    // continue a partial answer is asked to, this many times at most.
+    int continue_attempts = 2;
+    // Content bytes of the prompt; the oldest turns are dropped to fit.
+    std::size_t prompt_budget_bytes = 512 * 1024;
 };
 
 class Engine {
@@ -30,6 +35,9 @@ public:
 
     // Registers and starts the generation of a freshly created turn.
     std::shared_ptr<Generation> start(const UserId& user, const store::Turn& turn);
+    // Start-up: continues a message a dead process left generating, after its
+    // stored content (the provider must can_continue()).
+    std::shared_ptr<Generation> resume(const UserId& user, store::Message message);
     // The live generation of a message, if this engine runs it.
     std::shared_ptr<Generation> find(const MessageId& id) const;
     std::shared_ptr<Generation> active_in(const SessionId& session) const;
@@ -49,7 +57,13 @@ public:
     const PersisterStats& persister_stats() const { return persister_.stats(); }
 
 private:
+    std::shared_ptr<Generation> launch(const UserId& user, store::Message message);
     net::awaitable<void> drive(std::shared_ptr<Generation> g);
+    // Relays one provider stream into `g`; returns its last event (done or
+    // failed), or nothing when `g` was finished from outside meanwhile.
+    net::awaitable<std::optional<llm::StreamEvent>> relay(const std::shared_ptr<Generation>& g,
+                                                          llm::ProviderStream& stream,
+                                                          Wakeup& committed);
     net::awaitable<Result<llm::GenerationRequest>> build_request(const Generation& g);
     void end_with(const std::shared_ptr<Generation>& g, store::Terminal terminal);
     void on_ended(const std::shared_ptr<Generation>& g);
@@ -58,6 +72,7 @@ private:
     net::any_io_executor ex_;
     store::ChatStore& store_;
     llm::Provider& provider_;
+    EngineConfig config_;
     Persister persister_;
     std::unordered_map<std::string, std::shared_ptr<Generation>> live_;        // by message id
     std::unordered_map<std::string, std::shared_ptr<Generation>> by_session_;  // by session id

@@ -5,7 +5,9 @@
 namespace chatd::engine {
 
 Generation::Generation(store::Message message, UserId user)
-    : message_(std::move(message)), user_(std::move(user)) {}
+    : message_(std::move(message)),
+      user_(std::move(user)),
+      produced_bytes_(message_.content.size()) {}
 
 void Generation::subscribe(std::weak_ptr<Wakeup> w) {
     subscribers_.push_back(std::move(w));
@@ -14,6 +16,7 @@ void Generation::subscribe(std::weak_ptr<Wakeup> w) {
 void Generation::append(std::string text) {
     if (finishing() || text.empty()) return;
     pending_bytes_ += text.size();
+    produced_bytes_ += text.size();
     pending_.push_back(std::move(text));
 }
 

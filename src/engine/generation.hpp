@@ -60,6 +60,9 @@ public:
     void committed(const store::MessageWrite& w, UnixMillis at);
 
     std::size_t queued_bytes() const { return pending_bytes_; }
+    std::size_t produced_bytes() const { return produced_bytes_; }
+    // Every byte appended so far is committed (none pending or in a commit).
+    bool settled() const { return message_.content.size() == produced_bytes_; }
     bool queued_for_commit = false;  // persister bookkeeping
 
 private:
@@ -69,6 +72,7 @@ private:
     UserId user_;
     std::deque<std::string> pending_;
     std::size_t pending_bytes_ = 0;
+    std::size_t produced_bytes_ = 0;  // committed content at start + appended since
     std::optional<store::Terminal> terminal_;  // requested, not yet taken by a commit
     // Stays true from the first finish() on, also while the persister holds the
     // terminal state in a commit: no second terminal state can slip in.

@@ -27,7 +27,8 @@ struct PromptMessage {
 struct GenerationRequest {
     std::string model;
     std::vector<PromptMessage> prompt;
-    // Text already stored for this answer; the provider continues after it.
+    // Text already produced for this answer; a provider that can_continue()
+    // continues after it (and is not asked to otherwise).
     std::string partial;
 };
 
@@ -41,9 +42,12 @@ struct StreamEvent {
     Kind kind = Kind::text;
     std::string text;            // kind == text
     std::string finish_reason;   // kind == done: stop, length, content_filter
-    std::optional<Usage> usage;  // kind == done
+    std::optional<Usage> usage;  // kind == done, or failed when the provider knows it
     std::string error_code;      // kind == failed
     std::string error_message;   // kind == failed
+    // kind == failed: another attempt could succeed (a dropped connection, an
+    // overloaded server), so a partial answer is worth continuing.
+    bool transient = false;
 };
 
 class ProviderStream {
@@ -57,6 +61,9 @@ class Provider {
 public:
     virtual ~Provider() = default;
     virtual std::string_view name() const = 0;
+    // Whether start() continues GenerationRequest::partial instead of
+    // answering afresh (continuation after a failure, resume after a crash).
+    virtual bool can_continue() const = 0;
     virtual std::unique_ptr<ProviderStream> start(net::any_io_executor ex,
                                                   GenerationRequest request) = 0;
 };

@@ -44,6 +44,10 @@ public:
     // Group commit: all writes in one transaction.
     virtual net::awaitable<Result<void>> commit(Batch batch) = 0;
 
+    // Start-up: the messages a dead process left `generating`, oldest first,
+    // with their committed chunks as content (to be continued).
+    virtual net::awaitable<Result<std::vector<OwnedMessage>>> list_generating() = 0;
+
     // Start-up: every message left `generating` by a dead process becomes
     // `error`/`interrupted` with its committed chunks as content (I5).
     virtual net::awaitable<Result<std::size_t>> close_interrupted() = 0;

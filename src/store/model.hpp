@@ -117,6 +117,12 @@ struct SessionPage {
     std::optional<SessionId> next;
 };
 
+// A message with the user who owns it (start-up work that spans users).
+struct OwnedMessage {
+    UserId user;
+    Message message;
+};
+
 struct Changes {
     std::vector<Message> messages;
     bool has_more_generating = false;

@@ -41,6 +41,7 @@ class SimulatedProvider final : public Provider {
 public:
     explicit SimulatedProvider(SimulatedConfig config) : config_(config) {}
     std::string_view name() const override { return "simulated"; }
+    bool can_continue() const override { return true; }
     std::unique_ptr<ProviderStream> start(net::any_io_executor ex,
                                           GenerationRequest request) override;
 

@@ -501,6 +501,25 @@ void SqliteStore::collect_chunks(Database& db) {
         .run();
 }
 
+net::awaitable<Result<std::vector<OwnedMessage>>> SqliteStore::list_generating() {
+    return on_writer([this]() -> Result<std::vector<OwnedMessage>> {
+        auto& db = *writer_db_;
+        Transaction tx(db, Transaction::Kind::read);
+        std::vector<OwnedMessage> out;
+        {
+            auto q = db.cached(
+                "SELECT user_id, id FROM ai_chat_messages WHERE status = 'generating' ORDER BY id");
+            while (q.step()) out.push_back({UserId{q.text(0)}, Message{.id = MessageId{q.text(1)}}});
+        }
+        for (auto& owned : out) {
+            auto found = query_messages(db, select_messages("WHERE id = ?"), owned.message.id.value);
+            owned.message = std::move(found.at(0));
+        }
+        tx.commit();
+        return out;
+    });
+}
+
 net::awaitable<Result<std::size_t>> SqliteStore::close_interrupted() {
     return on_writer([this]() -> Result<std::size_t> {
         auto& db = *writer_db_;

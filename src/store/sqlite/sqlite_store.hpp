@@ -45,6 +45,7 @@ public:
     net::awaitable<Result<TurnOutcome>> begin_turn(UserId user, SessionId session,
                                                    NewTurn turn) override;
     net::awaitable<Result<void>> commit(Batch batch) override;
+    net::awaitable<Result<std::vector<OwnedMessage>>> list_generating() override;
     net::awaitable<Result<std::size_t>> close_interrupted() override;
     net::awaitable<Result<void>> ping() override;
 

@@ -108,9 +108,11 @@ async function ensureExecutable(bin) {
 }
 
 /**
- * Starts chatd. opts.args: extra CLI arguments; opts.dataDir: reuse a data dir.
+ * Starts chatd. opts.args: extra CLI arguments; opts.dataDir: reuse a data dir;
+ * opts.env: extra environment variables for the child, merged into
+ * process.env (a value of undefined or null removes that variable).
  */
-export async function startChatd({ args = [], dataDir, name = 'chatd' } = {}) {
+export async function startChatd({ args = [], dataDir, name = 'chatd', env } = {}) {
   const bin = chatdBin();
   await ensureExecutable(bin);
   const dir = dataDir || await mkdtemp(path.join(os.tmpdir(), 'chatd-e2e-'));
@@ -118,6 +120,7 @@ export async function startChatd({ args = [], dataDir, name = 'chatd' } = {}) {
     name,
     bin,
     args: [...args],
+    env: env ? { ...env } : undefined,
     dataDir: dir,
     baseUrl: null,
     proc: null,
@@ -137,7 +140,14 @@ export async function startChatd({ args = [], dataDir, name = 'chatd' } = {}) {
     srv.generation += 1;
     const gen = srv.generation;
     const argv = ['--port', '0', '--data-dir', srv.dataDir, ...srv.args];
-    const proc = spawn(srv.bin, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let childEnv;
+    if (srv.env) {
+      childEnv = { ...process.env };
+      for (const [k, v] of Object.entries(srv.env)) {
+        if (v === undefined || v === null) delete childEnv[k]; else childEnv[k] = String(v);
+      }
+    }
+    const proc = spawn(srv.bin, argv, { stdio: ['ignore', 'pipe', 'pipe'], ...(childEnv ? { env: childEnv } : {}) });
     srv.proc = proc;
     live.add(proc);
     const note = Buffer.from(`\n----- [${srv.name} #${gen}] ${srv.bin} ${argv.join(' ')} -----\n`);

@@ -77,6 +77,9 @@ public:
                                                           store::NewTurn t) override {
         return inner_.begin_turn(std::move(u), std::move(s), std::move(t));
     }
+    net::awaitable<Result<std::vector<store::OwnedMessage>>> list_generating() override {
+        return inner_.list_generating();
+    }
     net::awaitable<Result<std::size_t>> close_interrupted() override {
         return inner_.close_interrupted();
     }

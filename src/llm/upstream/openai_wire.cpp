@@ -1,0 +1,129 @@
+// OpenAI-compatible chat completions (OpenAI, OpenRouter, vLLM, llama.cpp's
+// server, Ollama's /v1, LM Studio): POST {base}/chat/completions with
+// `stream: true`; `data:` events carry chat.completion.chunk objects, the usage
+// chunk (stream_options.include_usage) has no choices, and `data: [DONE]` ends
+// the stream. An `{"error": …}` object may arrive mid-stream instead.
+#include "llm/upstream/json_access.hpp"
+#include "llm/upstream/wire.hpp"
+
+namespace chatd::llm::upstream {
+namespace {
+
+namespace json = boost::json;
+
+std::string_view role_name(PromptRole r) {
+    switch (r) {
+        case PromptRole::system:
+            return "system";
+        case PromptRole::assistant:
+            return "assistant";
+        case PromptRole::user:
+            break;
+    }
+    return "user";
+}
+
+std::string map_finish_reason(std::string_view raw) {
+    if (raw == "length") return "length";
+    if (raw == "content_filter") return "content_filter";
+    return "stop";  // stop, tool_calls, function_call, eos…
+}
+
+class OpenAiDecoder final : public WireDecoder {
+public:
+    std::optional<Failure> feed(const SseEvent& event, std::string& text) override {
+        if (done_) return std::nullopt;
+        if (event.data == "[DONE]") {
+            done_ = true;
+            return std::nullopt;
+        }
+        boost::system::error_code ec;
+        auto v = json::parse(event.data, ec);
+        if (ec || !v.is_object())
+            return Failure{"upstream_protocol", "upstream sent a malformed event: not a JSON object",
+                           false, std::nullopt};
+        const auto& o = v.as_object();
+        if (auto* error = object_at(o, "error")) {
+            return failure_for_error_type(
+                string_at(*error, "type"),
+                "upstream error event: " + std::string(string_at(*error, "message")));
+        }
+        if (auto* u = object_at(o, "usage"))
+            usage_ = Usage{int_at(*u, "prompt_tokens"), int_at(*u, "completion_tokens")};
+        auto* choices = o.if_contains("choices");
+        if (!choices || !choices->is_array()) return std::nullopt;
+        for (const auto& c : choices->as_array()) {
+            if (!c.is_object() || int_at(c.as_object(), "index") != 0) continue;
+            if (auto* delta = object_at(c.as_object(), "delta")) {
+                // `content` is the answer; `reasoning`/`reasoning_content` (thinking
+                // on some servers) is dropped.
+                text.append(string_at(*delta, "content"));
+            }
+            if (auto* f = c.as_object().if_contains("finish_reason"); f && f->is_string())
+                finish_reason_ = map_finish_reason(f->as_string());
+        }
+        return std::nullopt;
+    }
+    bool finished() const override { return done_; }
+    std::string finish_reason() const override { return finish_reason_; }
+    std::optional<Usage> usage() const override { return usage_; }
+
+private:
+    bool done_ = false;
+    std::string finish_reason_ = "stop";
+    std::optional<Usage> usage_;
+};
+
+class OpenAiWire final : public Wire {
+public:
+    explicit OpenAiWire(WireSettings s) : settings_(std::move(s)) {}
+    std::string_view name() const override { return "openai"; }
+    std::string_view path() const override { return "/chat/completions"; }
+    std::vector<std::pair<std::string, std::string>> headers(
+        const std::string& api_key) const override {
+        if (api_key.empty()) return {};  // local servers need none
+        return {{"Authorization", "Bearer " + api_key}};
+    }
+    std::string body(const GenerationRequest& request) const override {
+        json::array messages;
+        for (const auto& m : request.prompt) {
+            json::object msg;
+            msg["role"] = role_name(m.role);
+            msg["content"] = m.content;
+            messages.push_back(std::move(msg));
+        }
+        json::object body;
+        body["model"] = request.model;
+        if (!request.partial.empty() && settings_.continue_final_message) {
+            json::object msg;
+            msg["role"] = "assistant";
+            msg["content"] = request.partial;
+            messages.push_back(std::move(msg));
+            body["continue_final_message"] = true;
+            body["add_generation_prompt"] = false;
+        }
+        body["messages"] = std::move(messages);
+        body["stream"] = true;
+        json::object stream_options;
+        stream_options["include_usage"] = true;
+        body["stream_options"] = std::move(stream_options);
+        body["max_tokens"] = settings_.max_output_tokens;
+        if (settings_.temperature) body["temperature"] = *settings_.temperature;
+        return json::serialize(body);
+    }
+    std::unique_ptr<WireDecoder> decoder(const GenerationRequest&) const override {
+        return std::make_unique<OpenAiDecoder>();
+    }
+    bool can_continue() const override { return settings_.continue_final_message; }
+
+private:
+    WireSettings settings_;
+};
+
+}  // namespace
+
+std::unique_ptr<Wire> make_openai_wire(WireSettings settings) {
+    return std::make_unique<OpenAiWire>(std::move(settings));
+}
+
+}  // namespace chatd::llm::upstream

@@ -1,0 +1,63 @@
+#pragma once
+// A provider that streams from a vendor's HTTP API (OpenAI-compatible chat
+// completions or Anthropic messages, chosen by the Wire) over HTTP or HTTPS,
+// on the caller's event loop. One connection per attempt; before the first
+// token, transient failures are retried (RetryPolicy); timeouts for connect,
+// first token and the idle gap between bytes; cancel() closes the connection.
+#include "llm/provider.hpp"
+#include "llm/upstream/retry.hpp"
+#include "llm/upstream/wire.hpp"
+
+#include <boost/asio/ssl/context.hpp>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace chatd::llm::upstream {
+
+struct UpstreamConfig {
+    std::string base_url;  // http(s)://host[:port][/path]
+    std::string api_key;   // never logged; redacted from every error message
+    std::string ca_file;   // extra trusted CA (PEM); the system's CAs are always trusted
+    RetryPolicy retry;
+    std::chrono::milliseconds connect_timeout{10000};
+    std::chrono::milliseconds first_token_timeout{60000};
+    std::chrono::milliseconds idle_timeout{30000};
+};
+
+// Where requests go, from the base URL and the wire's path.
+struct Endpoint {
+    bool tls = false;
+    std::string host;
+    std::string port;
+    std::string target;  // base path + wire path
+    std::string host_header;
+};
+
+// Throws std::invalid_argument for a URL that is not http(s)://host[:port][/path].
+Endpoint parse_endpoint(std::string_view base_url, std::string_view path);
+
+// Replaces every occurrence of `secret` in `text`.
+std::string redact(std::string text, std::string_view secret);
+
+class UpstreamProvider final : public Provider {
+public:
+    // Throws std::invalid_argument (bad URL) or std::system_error (CA file).
+    UpstreamProvider(std::unique_ptr<Wire> wire, UpstreamConfig config);
+    ~UpstreamProvider() override;
+
+    std::string_view name() const override { return wire_->name(); }
+    bool can_continue() const override { return wire_->can_continue(); }
+    std::unique_ptr<ProviderStream> start(net::any_io_executor ex,
+                                          GenerationRequest request) override;
+
+private:
+    std::unique_ptr<Wire> wire_;
+    UpstreamConfig config_;
+    Endpoint endpoint_;
+    net::ssl::context tls_;
+};
+
+}  // namespace chatd::llm::upstream

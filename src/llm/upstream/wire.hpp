@@ -1,0 +1,71 @@
+#pragma once
+// A vendor's wire format: how to ask for a streamed answer, and how to read the
+// server-sent events that come back. Pure functions of bytes, no I/O, so every
+// fixture can be replayed through them byte by byte in unit tests.
+#include "llm/provider.hpp"
+#include "llm/upstream/sse_parser.hpp"
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace chatd::llm::upstream {
+
+// Why an upstream attempt failed, in chatd's error codes (upstream_auth,
+// upstream_bad_request, upstream_rate_limited, upstream_unavailable,
+// upstream_timeout, upstream_protocol). `transient` failures are worth another
+// attempt: retried before the first token, continued after it.
+struct Failure {
+    std::string code;
+    std::string message;
+    bool transient = false;
+    std::optional<std::chrono::milliseconds> retry_after;
+};
+
+// A vendor error `type` (from an error body or a mid-stream error event).
+Failure failure_for_error_type(std::string_view type, std::string message);
+// A non-2xx response; `body` is its (bounded) body, used for the message.
+Failure failure_for_status(int status, std::string_view body);
+
+struct WireSettings {
+    std::int64_t max_output_tokens = 1024;
+    std::optional<double> temperature;
+    bool continue_final_message = false;  // OpenAI-compatible servers that support it
+    std::string anthropic_version = "2023-06-01";
+};
+
+// Reads one response's events. feed() appends answer text (never thinking) to
+// `text` and returns a failure for an error event or a malformed one.
+class WireDecoder {
+public:
+    virtual ~WireDecoder() = default;
+    virtual std::optional<Failure> feed(const SseEvent& event, std::string& text) = 0;
+    // The terminal event arrived: the answer is complete.
+    virtual bool finished() const = 0;
+    // chatd's finish reason: stop, length or content_filter.
+    virtual std::string finish_reason() const = 0;
+    virtual std::optional<Usage> usage() const = 0;
+};
+
+class Wire {
+public:
+    virtual ~Wire() = default;
+    virtual std::string_view name() const = 0;
+    // Appended to the base URL's path.
+    virtual std::string_view path() const = 0;
+    virtual std::vector<std::pair<std::string, std::string>> headers(
+        const std::string& api_key) const = 0;
+    virtual std::string body(const GenerationRequest& request) const = 0;
+    virtual std::unique_ptr<WireDecoder> decoder(const GenerationRequest& request) const = 0;
+    // Whether a partial answer can be sent back to be continued.
+    virtual bool can_continue() const = 0;
+};
+
+std::unique_ptr<Wire> make_openai_wire(WireSettings settings);
+std::unique_ptr<Wire> make_anthropic_wire(WireSettings settings);
+
+}  // namespace chatd::llm::upstream
