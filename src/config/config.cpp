@@ -195,6 +195,11 @@ ParseOutcome parse(int argc, char** argv) {
     app.add_option("--sim-stall-after", c.simulated.stall_after,
                    "simulated stall after this many tokens")
         ->envname("CHATD_SIM_STALL_AFTER");
+    app.add_option("--sim-drop-every", c.simulated.drop_every,
+                   "simulated connection drop after this many tokens of each stream "
+                   "(continued up to --continue-attempts)")
+        ->envname("CHATD_SIM_DROP_EVERY")
+        ->check(CLI::Range(1, 10000000));
 
     try {
         app.parse(argc, argv);

@@ -1,6 +1,9 @@
 // Scenario f: chatd is killed with SIGKILL mid-generation while a client is
 // streaming, then restarted on the same data dir. No text the client saw is
-// lost, the message ends as error/interrupted, and it can still be streamed.
+// lost. With --resume-interrupted false the message ends as error/interrupted
+// and can still be streamed; by default the restarted chatd continues the
+// answer from its stored content, and a client resuming with its pre-crash
+// Last-Event-ID gets exactly the rest.
 
 import test from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,9 +11,10 @@ import { withChatd, createSession, send, getContent, waitFor, waitTerminal, utf8
 import { contiguousBytes, assertCarried } from './support/sse.mjs';
 
 const ARGS = ['--sim-tokens-per-second', '20', '--sim-min-tokens', '150', '--sim-max-tokens', '400'];
+const NO_RESUME = [...ARGS, '--resume-interrupted', 'false'];
 
-test('f: kill -9 mid-generation, restart: what the client saw survives, message ends interrupted', async () => {
-  await withChatd({ args: ARGS, name: 'chatd-f' }, async (srv) => {
+test('f: kill -9 mid-generation, restart without resume: what the client saw survives, message ends interrupted', async () => {
+  await withChatd({ args: NO_RESUME, name: 'chatd-f' }, async (srv) => {
     const session = await createSession(srv, { title: 'crash', system_prompt: 'Be thorough.' });
     const prompt = 'Tell me everything about the history of bridges.';
     const { user_message: um, assistant_message: am } = await send(srv, session.id, prompt);
@@ -82,5 +86,46 @@ test('f: kill -9 mid-generation, restart: what the client saw survives, message 
     const cancel = await srv.api('POST', `/messages/${next.assistant_message.id}/cancel`);
     assert.equal(cancel.status, 200, cancel.text);
     await waitTerminal(srv, next.assistant_message.id);
+  });
+});
+
+test('f: kill -9 mid-generation, restart: the answer continues where the store left it, every byte once', async () => {
+  const system = 'Be thorough.';
+  const prompt = 'Tell me everything about the history of tunnels.';
+  // The simulated answer is a function of the prompt: an uninterrupted run
+  // gives the text the resumed one must end with.
+  let whole;
+  await withChatd({ args: ['--sim-tokens-per-second', '0', '--sim-min-tokens', '150', '--sim-max-tokens', '400'], name: 'chatd-f-reference' }, async (srv) => {
+    const session = await createSession(srv, { system_prompt: system });
+    const { assistant_message: am } = await send(srv, session.id, prompt);
+    const done = await waitTerminal(srv, am.id);
+    assert.equal(done.status, 'completed');
+    whole = utf8(done.content);
+  });
+
+  await withChatd({ args: ARGS, name: 'chatd-f-resume' }, async (srv) => {
+    const session = await createSession(srv, { system_prompt: system });
+    const { assistant_message: am } = await send(srv, session.id, prompt);
+    const stream = srv.stream(`/messages/${am.id}/stream`);
+    await stream.waitForDeltas(6);
+    assert.equal(stream.terminal, null, 'generation ended before the crash');
+    await srv.kill9();
+    const seen = contiguousBytes(stream.deltas(), 0);
+    const lastSeenId = stream.deltas().at(-1).id;
+    stream.close();
+    assert.ok(isPrefix(seen, whole), 'what the client saw is the start of the answer');
+    assert.ok(seen.length < whole.length);
+
+    await srv.restart();
+    const resumed = srv.stream(`/messages/${am.id}/stream`, { lastEventId: lastSeenId });
+    await resumed.waitForTerminal();
+    resumed.close();
+    assert.equal(resumed.terminal.data.status, 'completed', JSON.stringify(resumed.terminal.data));
+    const final = await getContent(srv, am.id);
+    assert.equal(final.status, 'completed');
+    assert.ok(utf8(final.content).equals(whole), 'the resumed answer is the uninterrupted one');
+    assert.ok(Buffer.concat([seen, contiguousBytes(resumed.deltas(), seen.length)]).equals(whole),
+      'the pre-crash stream plus the resumed one carry every byte exactly once');
+    assert.match(srv.stderrText(), /resuming 1 messages interrupted/);
   });
 });

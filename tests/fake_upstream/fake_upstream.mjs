@@ -61,6 +61,7 @@
 // up.requests[i] = { index, method, path, headers, body (parsed JSON, or the
 // raw text when it is not JSON), rawBody, receivedAt (ms since epoch, when
 // the body was complete), step, unscripted, eventsWritten, bytesWritten,
+// lastWriteAt (when the last body bytes were handed to the socket),
 // responseEndedAt, closedAt (when the request's socket closed, null while
 // open), closed (a promise of closedAt), socketId }.
 // up.tlsErrors: TLS handshakes that failed ({ at, message }).
@@ -313,6 +314,7 @@ export async function startFakeUpstream({ tls = false, port = 0 } = {}) {
         unscripted: false,
         eventsWritten: 0,
         bytesWritten: 0,
+        lastWriteAt: null,
         responseEndedAt: null,
         socketId: socket.fakeId,
         get closedAt() { return socket.closedAt ?? null; },
@@ -346,7 +348,7 @@ export async function startFakeUpstream({ tls = false, port = 0 } = {}) {
   const write = (res, rec, buf) => new Promise((resolve) => {
     if (gone(res)) { resolve(false); return; }
     rec.bytesWritten += buf.length;
-    res.write(buf, () => resolve(true));
+    res.write(buf, () => { rec.lastWriteAt = Date.now(); resolve(true); });
   });
 
   async function writeSplit(res, rec, buf, pieceBytes, pieceDelayMs) {

@@ -49,6 +49,12 @@ public:
         if (config_.fail_after && total >= *config_.fail_after)
             co_return failed("provider_error",
                              "simulated failure after " + std::to_string(total) + " tokens");
+        if (config_.drop_every && index_ >= *config_.drop_every && index_ < tokens_.size()) {
+            auto e = failed("upstream_unavailable", "simulated connection drop after " +
+                                                        std::to_string(index_) + " tokens");
+            e.transient = true;
+            co_return e;
+        }
         if (index_ == tokens_.size()) {
             co_return StreamEvent{.kind = StreamEvent::Kind::done,
                                   .finish_reason = "stop",

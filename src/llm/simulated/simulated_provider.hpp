@@ -19,6 +19,9 @@ struct SimulatedConfig {
     std::size_t max_tokens = 400;
     std::optional<std::size_t> fail_after;   // fail after this many tokens
     std::optional<std::size_t> stall_after;  // stop emitting after this many tokens
+    // A transient failure (as a dropped connection) after this many tokens of
+    // each stream, which the engine continues.
+    std::optional<std::size_t> drop_every;
     // Benchmarks: each token becomes `@<scheduled emission time, µs since the
     // epoch>:<8 random hex digits> `, so a client can measure emission-to-
     // arrival latency; the text is then neither deterministic nor compressible.

@@ -1,5 +1,6 @@
 #include "engine/engine.hpp"
 
+#include "core/utf8.hpp"
 #include "llm/simulated/simulated_provider.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "support/faulty_store.hpp"
@@ -24,11 +25,13 @@ std::string answer_text(const llm::simulated::SimulatedConfig& config, std::stri
 
 class EngineTest : public ::testing::Test {
 protected:
-    void start_engine(llm::simulated::SimulatedConfig sim, PersisterConfig persister = {}) {
+    void start_engine(llm::simulated::SimulatedConfig sim, PersisterConfig persister = {},
+                      int continue_attempts = 2) {
         sim_ = sim;
         provider_ = std::make_unique<llm::simulated::SimulatedProvider>(sim);
-        engine_ = std::make_unique<Engine>(io_.get_executor(), faulty_, *provider_,
-                                           EngineConfig{.persister = persister});
+        engine_ = std::make_unique<Engine>(
+            io_.get_executor(), faulty_, *provider_,
+            EngineConfig{.persister = persister, .continue_attempts = continue_attempts});
         net::co_spawn(io_, engine_->run(), [](std::exception_ptr e) {
             if (e) std::rethrow_exception(e);
         });
@@ -176,6 +179,57 @@ TEST_F(EngineTest, ProviderFailureEndsAsErrorWithPartialContent) {
     EXPECT_EQ(m.error->code, "provider_error");
     EXPECT_FALSE(m.content.empty());
     EXPECT_TRUE(answer_text(sim_, "q").starts_with(m.content));
+}
+
+TEST_F(EngineTest, ATransientFailureAfterTextIsContinuedSeamlessly) {
+    start_engine({.tokens_per_second = 0, .min_tokens = 50, .max_tokens = 50, .drop_every = 7},
+                 {}, 10);
+    auto g = start_turn("q");
+    wait_until([&] { return g->ended(); });
+    auto m = stored(g->id());
+    EXPECT_EQ(m.status, store::MessageStatus::completed);
+    EXPECT_EQ(m.content, answer_text(sim_, "q"));  // 8 streams, no byte lost or doubled
+}
+
+TEST_F(EngineTest, ContinuationsAreBoundedAndTheLastFailureIsKept) {
+    start_engine({.tokens_per_second = 0, .min_tokens = 50, .max_tokens = 50, .drop_every = 7},
+                 {}, 2);
+    auto g = start_turn("q");
+    wait_until([&] { return g->ended(); });
+    auto m = stored(g->id());
+    EXPECT_EQ(m.status, store::MessageStatus::error);
+    ASSERT_TRUE(m.error);
+    EXPECT_EQ(m.error->code, "upstream_unavailable");
+    // The first stream and two continuations: 21 tokens, kept.
+    std::string expected;
+    auto tokens = llm::simulated::simulated_answer({{llm::PromptRole::user, "q"}}, sim_);
+    for (std::size_t i = 0; i < 21; ++i) expected += tokens[i];
+    EXPECT_EQ(m.content, expected);
+}
+
+TEST_F(EngineTest, ResumeContinuesAStoredPartialAnswer) {
+    start_engine({.tokens_per_second = 0, .min_tokens = 40, .max_tokens = 40});
+    auto session = run(store_.create_session(kUser, store::NewSession{.title = "t"}));
+    auto outcome =
+        run(store_.begin_turn(kUser, session->id, store::NewTurn{.content = std::string("q")}));
+    auto id = outcome->turn->assistant_message.id;
+    auto whole = answer_text(sim_, "q");
+    auto cut = utf8_floor(whole, 30);
+    // A dead process committed the first bytes.
+    store::Batch batch;
+    batch.writes.push_back(store::MessageWrite{.id = id, .version = 2, .offset = 0,
+                                               .text = whole.substr(0, cut)});
+    ASSERT_TRUE(run(store_.commit(std::move(batch))));
+    auto interrupted = run(store_.list_generating());
+    ASSERT_EQ(interrupted->size(), 1u);
+    EXPECT_EQ(interrupted->at(0).user, kUser);
+    EXPECT_EQ(interrupted->at(0).message.content, whole.substr(0, cut));
+    auto g = engine_->resume(kUser, interrupted->at(0).message);
+    wait_until([&] { return g->ended(); });
+    auto m = stored(id);
+    EXPECT_EQ(m.status, store::MessageStatus::completed);
+    EXPECT_EQ(m.content, whole);
+    EXPECT_TRUE(run(store_.list_generating())->empty());
 }
 
 }  // namespace
