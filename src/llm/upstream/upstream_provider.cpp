@@ -60,7 +60,7 @@ public:
           tls_(tls),
           request_(std::move(request)),
           body_(wire.body(request_)),
-          resolver_(ex),
+          resolver_(std::make_shared<tcp::resolver>(ex)),
           timer_(ex),
           started_(Clock::now()),
           random_(std::random_device{}()) {}
@@ -93,7 +93,7 @@ public:
 
     void cancel() override {
         cancelled_ = true;
-        resolver_.cancel();
+        resolver_->cancel();
         timer_.cancel();
         close();
     }
@@ -130,13 +130,15 @@ private:
         sse_ = SseParser{};
         decoder_ = wire_.decoder(request_);
 
-        // DNS has no socket to time out: a timer cancels the lookup.
+        // DNS has no socket to time out: a timer cancels the lookup. Its
+        // handler may run after this stream is gone, so it holds only a
+        // weak reference.
         timer_.expires_after(config_.connect_timeout);
-        timer_.async_wait([this](error_code ec) {
-            if (!ec) resolver_.cancel();
+        timer_.async_wait([resolver = std::weak_ptr<tcp::resolver>(resolver_)](error_code ec) {
+            if (auto r = resolver.lock(); r && !ec) r->cancel();
         });
         auto [rec, endpoints] =
-            co_await resolver_.async_resolve(endpoint_.host, endpoint_.port, kAwait);
+            co_await resolver_->async_resolve(endpoint_.host, endpoint_.port, kAwait);
         timer_.cancel();
         if (cancelled_) co_return cancelled();
         if (rec) co_return connection_failure("cannot resolve " + endpoint_.host, rec);
@@ -310,7 +312,7 @@ private:
     GenerationRequest request_;
     std::string body_;
 
-    tcp::resolver resolver_;
+    std::shared_ptr<tcp::resolver> resolver_;
     net::steady_timer timer_;
     std::optional<beast::tcp_stream> tcp_;
     std::optional<TlsStream> tls_stream_;
