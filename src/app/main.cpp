@@ -47,6 +47,12 @@ struct App {
         co_await recover_interrupted();
         auto port = server.listen();
         std::cout << "chatd listening on http://" << config.server.host << ":" << port << std::endl;
+        if (config.provider != config::ProviderKind::simulated)
+            log::info("upstream {}{}", config.upstream.base_url,
+                      config.upstream.proxy.empty()
+                          ? std::string()
+                          : " via proxy " + llm::upstream::parse_proxy(config.upstream.proxy)
+                                                .hop.host_header);
         log::info(
             "listening on {}:{} (provider {}, model {}, commit mode {})", config.server.host, port,
             provider->name(), config.api.default_model,

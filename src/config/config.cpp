@@ -107,6 +107,10 @@ ParseOutcome parse(int argc, char** argv) {
                    "environment variable holding the API key (default: OPENAI_API_KEY or "
                    "ANTHROPIC_API_KEY)")
         ->envname("CHATD_API_KEY_ENV");
+    app.add_option("--upstream-proxy", c.upstream.proxy,
+                   "HTTP proxy http://[user:pass@]host[:port]; default from https_proxy, "
+                   "http_proxy, all_proxy and no_proxy; `none`: no proxy")
+        ->envname("CHATD_UPSTREAM_PROXY");
     app.add_option("--upstream-ca-file", c.upstream.ca_file,
                    "extra CA certificate (PEM) to trust besides the system's")
         ->envname("CHATD_UPSTREAM_CA_FILE")
@@ -223,6 +227,11 @@ ParseOutcome parse(int argc, char** argv) {
             c.provider == ProviderKind::anthropic ? "ANTHROPIC_API_KEY" : "OPENAI_API_KEY";
     if (c.provider != ProviderKind::simulated) {
         if (const char* key = std::getenv(c.api_key_env.c_str())) c.upstream.api_key = key;
+    }
+    if (c.upstream.proxy == "none") {
+        c.upstream.proxy.clear();
+    } else if (c.upstream.proxy.empty() && c.provider != ProviderKind::simulated) {
+        c.upstream.proxy = llm::upstream::proxy_from_environment(c.upstream.base_url);
     }
     c.upstream.retry.deadline = std::chrono::milliseconds(retry_deadline_ms);
     c.upstream.retry.base = std::chrono::milliseconds(backoff_base_ms);

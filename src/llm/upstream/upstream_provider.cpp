@@ -13,7 +13,10 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/url/parse.hpp>
 
+#include <openssl/evp.h>
+
 #include <array>
+#include <cstdlib>
 #include <deque>
 #include <random>
 #include <stdexcept>
@@ -52,11 +55,13 @@ Failure connection_failure(std::string_view what, const error_code& ec) {
 class UpstreamStream final : public ProviderStream {
 public:
     UpstreamStream(net::any_io_executor ex, const Wire& wire, const UpstreamConfig& config,
-                   const Endpoint& endpoint, net::ssl::context& tls, GenerationRequest request)
+                   const Endpoint& endpoint, const std::optional<Proxy>& proxy,
+                   net::ssl::context& tls, GenerationRequest request)
         : ex_(ex),
           wire_(wire),
           config_(config),
           endpoint_(endpoint),
+          proxy_(proxy),
           tls_(tls),
           request_(std::move(request)),
           body_(wire.body(request_)),
@@ -137,11 +142,11 @@ private:
         timer_.async_wait([resolver = std::weak_ptr<tcp::resolver>(resolver_)](error_code ec) {
             if (auto r = resolver.lock(); r && !ec) r->cancel();
         });
-        auto [rec, endpoints] =
-            co_await resolver_->async_resolve(endpoint_.host, endpoint_.port, kAwait);
+        const Endpoint& hop = proxy_ ? proxy_->hop : endpoint_;  // where TCP goes
+        auto [rec, endpoints] = co_await resolver_->async_resolve(hop.host, hop.port, kAwait);
         timer_.cancel();
         if (cancelled_) co_return cancelled();
-        if (rec) co_return connection_failure("cannot resolve " + endpoint_.host, rec);
+        if (rec) co_return connection_failure("cannot resolve " + hop.host, rec);
 
         auto connect_deadline = Clock::now() + config_.connect_timeout;
         if (endpoint_.tls) {
@@ -153,7 +158,10 @@ private:
         auto [cec, connected] = co_await lowest().async_connect(endpoints, kAwait);
         if (cec == beast::error::timeout)
             co_return Failure{"upstream_timeout", "connect timed out", true, {}};
-        if (cec) co_return connection_failure("cannot connect to " + endpoint_.host_header, cec);
+        if (cec) co_return connection_failure("cannot connect to " + hop.host_header, cec);
+        if (endpoint_.tls && proxy_) {
+            if (auto failure = co_await tunnel()) co_return failure;
+        }
         if (endpoint_.tls) {
             if (!SSL_set_tlsext_host_name(tls_stream_->native_handle(), endpoint_.host.c_str()))
                 co_return Failure{"upstream_unavailable", "cannot set TLS server name", false, {}};
@@ -168,7 +176,12 @@ private:
                                   hec.category() != net::error::get_ssl_category(), {}};
         }
 
-        http::request<http::string_body> req{http::verb::post, endpoint_.target, 11};
+        // Through a proxy, plain HTTP goes in absolute form.
+        std::string target = endpoint_.target;
+        if (proxy_ && !endpoint_.tls) target = "http://" + endpoint_.host_header + target;
+        http::request<http::string_body> req{http::verb::post, target, 11};
+        if (proxy_ && !endpoint_.tls && !proxy_->authorization.empty())
+            req.set(http::field::proxy_authorization, proxy_->authorization);
         req.set(http::field::host, endpoint_.host_header);
         req.set(http::field::user_agent, "chatd/0.1");
         req.set(http::field::content_type, "application/json");
@@ -200,6 +213,35 @@ private:
                               false,
                               {}};
         open_ = true;
+        co_return std::nullopt;
+    }
+
+    // Asks the proxy for a tunnel to the endpoint (under the connect deadline).
+    net::awaitable<std::optional<Failure>> tunnel() {
+        std::string authority =
+            (endpoint_.host.find(':') != std::string::npos ? "[" + endpoint_.host + "]"
+                                                            : endpoint_.host) +
+            ":" + endpoint_.port;
+        http::request<http::empty_body> req{http::verb::connect, authority, 11};
+        req.set(http::field::host, authority);
+        if (!proxy_->authorization.empty())
+            req.set(http::field::proxy_authorization, proxy_->authorization);
+        auto [wec, written] = co_await http::async_write(lowest(), req, kAwait);
+        if (wec) co_return connection_failure("cannot send CONNECT to the proxy", wec);
+        http::response_parser<http::empty_body> answer;
+        answer.skip(true);  // a CONNECT answer has no body
+        beast::flat_buffer head;
+        auto [rec, read] = co_await http::async_read_header(lowest(), head, answer, kAwait);
+        if (rec == beast::error::timeout)
+            co_return Failure{"upstream_timeout", "proxy CONNECT timed out", true, {}};
+        if (rec) co_return connection_failure("proxy CONNECT failed", rec);
+        auto status = answer.get().result_int();
+        if (status != 200)
+            co_return Failure{"upstream_unavailable",
+                              "proxy answered CONNECT with HTTP " + std::to_string(status),
+                              status >= 500, {}};
+        if (head.size() != 0)
+            co_return Failure{"upstream_protocol", "proxy sent bytes before the tunnel", false, {}};
         co_return std::nullopt;
     }
 
@@ -308,6 +350,7 @@ private:
     const Wire& wire_;
     const UpstreamConfig& config_;
     const Endpoint& endpoint_;
+    const std::optional<Proxy>& proxy_;
     net::ssl::context& tls_;
     GenerationRequest request_;
     std::string body_;
@@ -359,6 +402,58 @@ Endpoint parse_endpoint(std::string_view base_url, std::string_view path) {
     return e;
 }
 
+Proxy parse_proxy(std::string_view url_text) {
+    auto url = boost::urls::parse_absolute_uri(url_text);
+    if (!url || url->scheme() != "http" || !url->has_authority() || url->host().empty())
+        throw std::invalid_argument("proxy must be http://[user:pass@]host[:port]");
+    Proxy p;
+    p.hop.host = url->host_address();
+    p.hop.port = url->has_port() ? std::string(url->port()) : "1080";  // as curl
+    p.hop.host_header = p.hop.host + ":" + p.hop.port;
+    if (url->has_userinfo()) {
+        std::string credentials = url->user() + ":" + url->password();
+        std::string encoded(4 * ((credentials.size() + 2) / 3) + 1, '\0');
+        auto n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()),
+                                 reinterpret_cast<const unsigned char*>(credentials.data()),
+                                 static_cast<int>(credentials.size()));
+        encoded.resize(static_cast<std::size_t>(n));
+        p.authorization = "Basic " + encoded;
+    }
+    return p;
+}
+
+std::string proxy_from_environment(std::string_view base_url) {
+    auto env = [](const char* lower, const char* upper) -> std::string {
+        const char* v = std::getenv(lower);
+        if (!v || !*v) v = std::getenv(upper);
+        return v ? v : "";
+    };
+    auto url = boost::urls::parse_absolute_uri(base_url);
+    if (!url) return {};
+    std::string host = url->host_address();
+    std::string no_proxy = env("no_proxy", "NO_PROXY");
+    for (std::size_t at = 0; at <= no_proxy.size();) {
+        auto end = std::min(no_proxy.find(',', at), no_proxy.size());
+        std::string_view entry(no_proxy.data() + at, end - at);
+        at = end + 1;
+        while (!entry.empty() && entry.front() == ' ') entry.remove_prefix(1);
+        while (!entry.empty() && entry.back() == ' ') entry.remove_suffix(1);
+        if (entry == "*") return {};
+        if (auto colon = entry.rfind(':'); colon != std::string_view::npos &&
+                                           entry.find(':') == colon)
+            entry = entry.substr(0, colon);  // host:port; the port is not compared
+        if (entry.starts_with('.')) entry.remove_prefix(1);
+        if (entry.empty()) continue;
+        if (host == entry || (host.size() > entry.size() && host.ends_with(entry) &&
+                              host[host.size() - entry.size() - 1] == '.'))
+            return {};
+    }
+    std::string proxy = url->scheme() == "https" ? env("https_proxy", "HTTPS_PROXY")
+                                                 : env("http_proxy", "HTTP_PROXY");
+    if (proxy.empty()) proxy = env("all_proxy", "ALL_PROXY");
+    return proxy;
+}
+
 std::string redact(std::string text, std::string_view secret) {
     if (secret.empty()) return text;
     for (auto at = text.find(secret); at != std::string::npos; at = text.find(secret, at))
@@ -374,6 +469,7 @@ UpstreamProvider::UpstreamProvider(std::unique_ptr<Wire> wire, UpstreamConfig co
     tls_.set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
                      net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
                      net::ssl::context::no_tlsv1_1);
+    if (!config_.proxy.empty()) proxy_ = parse_proxy(config_.proxy);
     tls_.set_default_verify_paths();
     if (!config_.ca_file.empty()) tls_.load_verify_file(config_.ca_file);
 }
@@ -382,8 +478,8 @@ UpstreamProvider::~UpstreamProvider() = default;
 
 std::unique_ptr<ProviderStream> UpstreamProvider::start(net::any_io_executor ex,
                                                         GenerationRequest request) {
-    return std::make_unique<UpstreamStream>(std::move(ex), *wire_, config_, endpoint_, tls_,
-                                            std::move(request));
+    return std::make_unique<UpstreamStream>(std::move(ex), *wire_, config_, endpoint_, proxy_,
+                                            tls_, std::move(request));
 }
 
 }  // namespace chatd::llm::upstream

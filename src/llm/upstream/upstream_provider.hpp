@@ -19,6 +19,7 @@ namespace chatd::llm::upstream {
 
 struct UpstreamConfig {
     std::string base_url;  // http(s)://host[:port][/path]
+    std::string proxy;     // http://[user:pass@]host[:port] or empty (see proxy_from_environment)
     std::string api_key;   // never logged; redacted from every error message
     std::string ca_file;   // extra trusted CA (PEM); the system's CAs are always trusted
     RetryPolicy retry;
@@ -39,6 +40,21 @@ struct Endpoint {
 // Throws std::invalid_argument for a URL that is not http(s)://host[:port][/path].
 Endpoint parse_endpoint(std::string_view base_url, std::string_view path);
 
+// An HTTP proxy: HTTPS goes through a CONNECT tunnel, plain HTTP is sent to it
+// in absolute form.
+struct Proxy {
+    Endpoint hop;               // host and port of the proxy itself
+    std::string authorization;  // "Basic …" when the proxy URL carries credentials
+};
+
+// Throws std::invalid_argument for anything but http://[user:pass@]host[:port].
+Proxy parse_proxy(std::string_view url);
+
+// The proxy the usual environment names for `base_url` (https_proxy /
+// HTTPS_PROXY, http_proxy / HTTP_PROXY, then all_proxy / ALL_PROXY), unless
+// no_proxy / NO_PROXY lists its host (`*`, a host, or a domain suffix).
+std::string proxy_from_environment(std::string_view base_url);
+
 // Replaces every occurrence of `secret` in `text`.
 std::string redact(std::string text, std::string_view secret);
 
@@ -57,6 +73,7 @@ private:
     std::unique_ptr<Wire> wire_;
     UpstreamConfig config_;
     Endpoint endpoint_;
+    std::optional<Proxy> proxy_;
     net::ssl::context tls_;
 };
 
