@@ -51,8 +51,8 @@ struct App {
             log::info("upstream {}{}", config.upstream.base_url,
                       config.upstream.proxy.empty()
                           ? std::string()
-                          : " via proxy " + llm::upstream::parse_proxy(config.upstream.proxy)
-                                                .hop.host_header);
+                          : " via proxy " +
+                                llm::upstream::parse_proxy(config.upstream.proxy).hop.host_header);
         log::info(
             "listening on {}:{} (provider {}, model {}, commit mode {})", config.server.host, port,
             provider->name(), config.api.default_model,

@@ -215,10 +215,10 @@ ParseOutcome parse(int argc, char** argv) {
     if (c.simulated.min_tokens > c.simulated.max_tokens)
         return {std::nullopt, 2, "--sim-min-tokens must not exceed --sim-max-tokens\n"};
     if (model.size() > 200) return {std::nullopt, 2, "--model: at most 200 bytes\n"};
-    c.api.default_model = !model.empty()                             ? model
-                          : c.provider == ProviderKind::openai      ? "gpt-4o-mini"
-                              : c.provider == ProviderKind::anthropic ? "claude-sonnet-4-5"
-                                                                      : "simulated";
+    c.api.default_model = !model.empty()                          ? model
+                          : c.provider == ProviderKind::openai    ? "gpt-4o-mini"
+                          : c.provider == ProviderKind::anthropic ? "claude-sonnet-4-5"
+                                                                  : "simulated";
     if (c.upstream.base_url.empty())
         c.upstream.base_url = c.provider == ProviderKind::anthropic ? "https://api.anthropic.com"
                                                                     : "https://api.openai.com/v1";

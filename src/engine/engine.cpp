@@ -144,8 +144,8 @@ net::awaitable<void> Engine::drive(std::shared_ptr<Generation> g) {
         }
         // Before the first token the provider has already retried; after it,
         // a partial answer is continued where the provider can.
-        bool continuable = last->transient && g->produced_bytes() > 0 &&
-                           provider_.can_continue() && continuation < config_.continue_attempts;
+        bool continuable = last->transient && g->produced_bytes() > 0 && provider_.can_continue() &&
+                           continuation < config_.continue_attempts;
         if (!continuable) {
             auto terminal = failure(std::move(last->error_code), std::move(last->error_message));
             terminal.usage = usage;

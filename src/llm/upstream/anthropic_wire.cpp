@@ -39,8 +39,9 @@ public:
         boost::system::error_code ec;
         auto v = json::parse(event.data, ec);
         if (ec || !v.is_object())
-            return Failure{"upstream_protocol", "upstream sent a malformed event: not a JSON object",
-                           false, std::nullopt};
+            return Failure{"upstream_protocol",
+                           "upstream sent a malformed event: not a JSON object", false,
+                           std::nullopt};
         const auto& o = v.as_object();
         auto type = string_at(o, "type");
         if (type.empty()) type = event.event;
@@ -55,7 +56,8 @@ public:
             if (is_text) append(string_at(*block, "text"), text);
         } else if (type == "content_block_delta") {
             auto* delta = object_at(o, "delta");
-            if (delta && string_at(*delta, "type") == "text_delta" && text_blocks_[int_at(o, "index")])
+            if (delta && string_at(*delta, "type") == "text_delta" &&
+                text_blocks_[int_at(o, "index")])
                 append(string_at(*delta, "text"), text);
         } else if (type == "message_delta") {
             if (auto* delta = object_at(o, "delta"))

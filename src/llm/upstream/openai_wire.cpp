@@ -40,8 +40,9 @@ public:
         boost::system::error_code ec;
         auto v = json::parse(event.data, ec);
         if (ec || !v.is_object())
-            return Failure{"upstream_protocol", "upstream sent a malformed event: not a JSON object",
-                           false, std::nullopt};
+            return Failure{"upstream_protocol",
+                           "upstream sent a malformed event: not a JSON object", false,
+                           std::nullopt};
         const auto& o = v.as_object();
         if (auto* error = object_at(o, "error")) {
             return failure_for_error_type(

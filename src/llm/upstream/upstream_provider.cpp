@@ -34,7 +34,9 @@ constexpr auto kAwait = net::as_tuple(net::use_awaitable);
 constexpr std::size_t kMaxErrorBodyBytes = 64 * 1024;
 constexpr std::size_t kMaxHeaderBytes = 64 * 1024;
 
-Failure cancelled() { return {"cancelled", "cancelled", false, std::nullopt}; }
+Failure cancelled() {
+    return {"cancelled", "cancelled", false, std::nullopt};
+}
 
 StreamEvent failed_event(Failure f, std::optional<Usage> usage) {
     StreamEvent e{.kind = StreamEvent::Kind::failed};
@@ -91,7 +93,8 @@ public:
             failure->message = redact(std::move(failure->message), config_.api_key);
             if (!got_text_ && co_await wait_for_retry(*failure)) continue;
             // Text read before the failure goes out first.
-            events_.push_back(failed_event(std::move(*failure), decoder_ ? decoder_->usage() : std::nullopt));
+            events_.push_back(
+                failed_event(std::move(*failure), decoder_ ? decoder_->usage() : std::nullopt));
             ended_ = true;
         }
     }
@@ -106,7 +109,9 @@ public:
 private:
     using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
-    beast::tcp_stream& lowest() { return tls_stream_ ? beast::get_lowest_layer(*tls_stream_) : *tcp_; }
+    beast::tcp_stream& lowest() {
+        return tls_stream_ ? beast::get_lowest_layer(*tls_stream_) : *tcp_;
+    }
 
     template <class Op>
     auto with_stream(Op&& op) {
@@ -167,13 +172,16 @@ private:
                 co_return Failure{"upstream_unavailable", "cannot set TLS server name", false, {}};
             tls_stream_->set_verify_mode(net::ssl::verify_peer);
             tls_stream_->set_verify_callback(net::ssl::host_name_verification(endpoint_.host));
-            auto [hec] = co_await tls_stream_->async_handshake(net::ssl::stream_base::client, kAwait);
+            auto [hec] =
+                co_await tls_stream_->async_handshake(net::ssl::stream_base::client, kAwait);
             if (hec == beast::error::timeout)
                 co_return Failure{"upstream_timeout", "TLS handshake timed out", true, {}};
             // A certificate that does not verify will not verify on retry either.
             if (hec)
-                co_return Failure{"upstream_unavailable", "TLS handshake failed: " + hec.message(),
-                                  hec.category() != net::error::get_ssl_category(), {}};
+                co_return Failure{"upstream_unavailable",
+                                  "TLS handshake failed: " + hec.message(),
+                                  hec.category() != net::error::get_ssl_category(),
+                                  {}};
         }
 
         // Through a proxy, plain HTTP goes in absolute form.
@@ -198,8 +206,8 @@ private:
 
         first_token_deadline_ = Clock::now() + config_.first_token_timeout;
         lowest().expires_at(first_token_deadline_);
-        auto read =
-            with_stream([&](auto& s) { return http::async_read_header(s, buffer_, *parser_, kAwait); });
+        auto read = with_stream(
+            [&](auto& s) { return http::async_read_header(s, buffer_, *parser_, kAwait); });
         auto [rec2, n] = co_await std::move(read);
         if (rec2) co_return read_failure(rec2);
         const auto& head = parser_->get();
@@ -220,7 +228,7 @@ private:
     net::awaitable<std::optional<Failure>> tunnel() {
         std::string authority =
             (endpoint_.host.find(':') != std::string::npos ? "[" + endpoint_.host + "]"
-                                                            : endpoint_.host) +
+                                                           : endpoint_.host) +
             ":" + endpoint_.port;
         http::request<http::empty_body> req{http::verb::connect, authority, 11};
         req.set(http::field::host, authority);
@@ -239,7 +247,8 @@ private:
         if (status != 200)
             co_return Failure{"upstream_unavailable",
                               "proxy answered CONNECT with HTTP " + std::to_string(status),
-                              status >= 500, {}};
+                              status >= 500,
+                              {}};
         if (head.size() != 0)
             co_return Failure{"upstream_protocol", "proxy sent bytes before the tunnel", false, {}};
         co_return std::nullopt;
@@ -265,9 +274,10 @@ private:
         auto& body = parser_->get().body();
         body.data = chunk_.data();
         body.size = chunk_.size();
-        lowest().expires_at(got_text_ ? Clock::now() + config_.idle_timeout : first_token_deadline_);
-        auto read =
-            with_stream([&](auto& s) { return http::async_read_some(s, buffer_, *parser_, kAwait); });
+        lowest().expires_at(got_text_ ? Clock::now() + config_.idle_timeout
+                                      : first_token_deadline_);
+        auto read = with_stream(
+            [&](auto& s) { return http::async_read_some(s, buffer_, *parser_, kAwait); });
         auto [ec, n] = co_await std::move(read);
         if (ec == http::error::need_buffer) ec = {};
         co_return std::tuple{ec, chunk_.size() - parser_->get().body().size};
@@ -281,11 +291,11 @@ private:
                             " ms",
                         true,
                         {}};
-            return {"upstream_timeout",
-                    "upstream sent nothing for " + std::to_string(config_.idle_timeout.count()) +
-                        " ms",
-                    true,
-                    {}};
+            return {
+                "upstream_timeout",
+                "upstream sent nothing for " + std::to_string(config_.idle_timeout.count()) + " ms",
+                true,
+                {}};
         }
         return connection_failure("upstream connection lost", ec);
     }
@@ -318,8 +328,8 @@ private:
         }
         if (ec) co_return read_failure(ec);
         if (parser_->is_done())
-            co_return Failure{"upstream_protocol", "upstream stream ended before its final event",
-                              true, {}};
+            co_return Failure{
+                "upstream_protocol", "upstream stream ended before its final event", true, {}};
         co_return std::nullopt;
     }
 
@@ -381,7 +391,8 @@ private:
 
 Endpoint parse_endpoint(std::string_view base_url, std::string_view path) {
     auto url = boost::urls::parse_absolute_uri(base_url);
-    if (!url) throw std::invalid_argument("base URL is not an absolute URL: " + std::string(base_url));
+    if (!url)
+        throw std::invalid_argument("base URL is not an absolute URL: " + std::string(base_url));
     Endpoint e;
     auto scheme = url->scheme();
     if (scheme == "https") {
@@ -439,8 +450,8 @@ std::string proxy_from_environment(std::string_view base_url) {
         while (!entry.empty() && entry.front() == ' ') entry.remove_prefix(1);
         while (!entry.empty() && entry.back() == ' ') entry.remove_suffix(1);
         if (entry == "*") return {};
-        if (auto colon = entry.rfind(':'); colon != std::string_view::npos &&
-                                           entry.find(':') == colon)
+        if (auto colon = entry.rfind(':');
+            colon != std::string_view::npos && entry.find(':') == colon)
             entry = entry.substr(0, colon);  // host:port; the port is not compared
         if (entry.starts_with('.')) entry.remove_prefix(1);
         if (entry.empty()) continue;
@@ -478,8 +489,8 @@ UpstreamProvider::~UpstreamProvider() = default;
 
 std::unique_ptr<ProviderStream> UpstreamProvider::start(net::any_io_executor ex,
                                                         GenerationRequest request) {
-    return std::make_unique<UpstreamStream>(std::move(ex), *wire_, config_, endpoint_, proxy_,
-                                            tls_, std::move(request));
+    return std::make_unique<UpstreamStream>(std::move(ex), *wire_, config_, endpoint_, proxy_, tls_,
+                                            std::move(request));
 }
 
 }  // namespace chatd::llm::upstream

@@ -22,8 +22,7 @@ std::string message_from_body(std::string_view body) {
     boost::system::error_code ec;
     auto v = json::parse(body, ec);
     if (!ec && v.is_object()) {
-        if (auto* e = object_at(v.as_object(), "error"))
-            return truncated(string_at(*e, "message"));
+        if (auto* e = object_at(v.as_object(), "error")) return truncated(string_at(*e, "message"));
     }
     return truncated(body);
 }

@@ -22,7 +22,8 @@ TEST(Endpoint, JoinsTheBasePathAndTheWirePath) {
 }
 
 TEST(Endpoint, RejectsWhatIsNotAPlainHttpUrl) {
-    for (auto bad : {"api.openai.com", "ftp://x/", "https://user:pw@x/", "https://x/?q=1", "http:///v1"})
+    for (auto bad :
+         {"api.openai.com", "ftp://x/", "https://user:pw@x/", "https://x/?q=1", "http:///v1"})
         EXPECT_THROW(parse_endpoint(bad, "/p"), std::invalid_argument) << bad;
 }
 

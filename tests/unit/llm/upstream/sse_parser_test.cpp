@@ -30,7 +30,9 @@ TEST(SseParser, AcceptsCrLfAndLoneCrSplitAnywhere) {
 }
 
 TEST(SseParser, SkipsAByteOrderMarkSplitAcrossReads) {
-    auto events = parse({"\xEF", "\xBB", "\xBF" "data: x\n\n"});
+    auto events = parse({"\xEF", "\xBB",
+                         "\xBF"
+                         "data: x\n\n"});
     ASSERT_EQ(events.size(), 1u);
     EXPECT_EQ(events[0].data, "x");
 }

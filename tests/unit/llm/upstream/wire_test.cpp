@@ -4,8 +4,8 @@
 // expected.json states.
 #include "llm/upstream/wire.hpp"
 
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 #include <fstream>
 #include <sstream>
@@ -72,8 +72,8 @@ std::vector<Fixture> fixtures() {
     std::vector<Fixture> out;
     for (auto& [name, value] : expected) {
         if (!value.is_object()) continue;
-        out.push_back({std::string(name), read_file(dir + "/" + std::string(name)),
-                       value.as_object()});
+        out.push_back(
+            {std::string(name), read_file(dir + "/" + std::string(name)), value.as_object()});
     }
     return out;
 }
@@ -156,8 +156,8 @@ TEST(OpenAiWire, MalformedJsonIsAProtocolFailure) {
 }
 
 TEST(OpenAiWire, RequestCarriesPromptSettingsAndContinuation) {
-    auto wire = make_openai_wire({.max_output_tokens = 77, .temperature = 0.5,
-                                  .continue_final_message = true});
+    auto wire = make_openai_wire(
+        {.max_output_tokens = 77, .temperature = 0.5, .continue_final_message = true});
     GenerationRequest r{.model = "m1",
                         .prompt = {{PromptRole::system, "sys"}, {PromptRole::user, "hi"}},
                         .partial = "Once "};
@@ -215,14 +215,14 @@ TEST(Failures, StatusesMapToCodesAndRetryability) {
         std::string_view code;
         bool transient;
     };
-    for (auto c : {Case{400, "upstream_bad_request", false}, Case{401, "upstream_auth", false},
-                   Case{403, "upstream_auth", false}, Case{404, "upstream_bad_request", false},
-                   Case{408, "upstream_timeout", true}, Case{409, "upstream_unavailable", true},
-                   Case{429, "upstream_rate_limited", true}, Case{500, "upstream_unavailable", true},
-                   Case{502, "upstream_unavailable", true}, Case{503, "upstream_unavailable", true},
-                   Case{504, "upstream_timeout", true}, Case{529, "upstream_unavailable", true},
-                   Case{501, "upstream_unavailable", false},
-                   Case{418, "upstream_bad_request", false}}) {
+    for (auto c :
+         {Case{400, "upstream_bad_request", false}, Case{401, "upstream_auth", false},
+          Case{403, "upstream_auth", false}, Case{404, "upstream_bad_request", false},
+          Case{408, "upstream_timeout", true}, Case{409, "upstream_unavailable", true},
+          Case{429, "upstream_rate_limited", true}, Case{500, "upstream_unavailable", true},
+          Case{502, "upstream_unavailable", true}, Case{503, "upstream_unavailable", true},
+          Case{504, "upstream_timeout", true}, Case{529, "upstream_unavailable", true},
+          Case{501, "upstream_unavailable", false}, Case{418, "upstream_bad_request", false}}) {
         auto f = failure_for_status(c.status, R"({"error":{"message":"nope","type":"x"}})");
         EXPECT_EQ(f.code, c.code) << c.status;
         EXPECT_EQ(f.transient, c.transient) << c.status;
