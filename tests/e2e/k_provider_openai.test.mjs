@@ -9,7 +9,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import {
   withProvider, newSession, turn, getMessage, assertCompleted, assertError, assertRequestCount,
-  assertScriptUsed, assertNoSecret, clientVisibleTexts, secretKey, openaiEvents, EXPECTED, FAST_RETRY,
+  assertScriptUsed, assertNoSecret, clientVisibleTexts, secretKey, openaiEvents, EXPECTED, FAST_RETRY, FAKE_KEY,
 } from './support/provider.mjs';
 import { send, waitTerminal, utf8 } from './support/chatd.mjs';
 import { assertCarried } from './support/sse.mjs';
@@ -114,7 +114,7 @@ test('k3: an empty key sends no Authorization header', async () => {
 
 test('k4: CRLF line ends and tiny writes (split inside lines and UTF-8 characters) give the same result', async () => {
   await withProvider({
-    provider: 'openai', basePath: '/v1', args: ['--model', 'gpt-x'], env: { OPENAI_API_KEY: 'k' }, name: 'chatd-k4',
+    provider: 'openai', basePath: '/v1', args: ['--model', 'gpt-x'], env: { OPENAI_API_KEY: FAKE_KEY }, name: 'chatd-k4',
   }, async (srv, up) => {
     up.script([
       { fixture: 'openai-chat-basic.sse', crlf: true },
@@ -137,7 +137,7 @@ test('k4: CRLF line ends and tiny writes (split inside lines and UTF-8 character
 
 test('k5: an error object mid-stream ends the message as error upstream_unavailable with the partial text (no continuation without the flag)', async () => {
   await withProvider({
-    provider: 'openai', basePath: '/v1', args: ['--model', 'gpt-x', ...FAST_RETRY], env: { OPENAI_API_KEY: 'k' }, name: 'chatd-k5',
+    provider: 'openai', basePath: '/v1', args: ['--model', 'gpt-x', ...FAST_RETRY], env: { OPENAI_API_KEY: FAKE_KEY }, name: 'chatd-k5',
   }, async (srv, up) => {
     up.script([{ fixture: 'openai-chat-error-midstream.sse' }]);
     const s = await newSession(srv);
@@ -150,7 +150,7 @@ test('k5: an error object mid-stream ends the message as error upstream_unavaila
 
 test('k6: the prompt holds every stored assistant turn (also a failed one with partial text) and skips empty ones', async () => {
   await withProvider({
-    provider: 'openai', basePath: '/v1', args: ['--model', 'gpt-x', ...FAST_RETRY], env: { OPENAI_API_KEY: 'k' }, name: 'chatd-k6',
+    provider: 'openai', basePath: '/v1', args: ['--model', 'gpt-x', ...FAST_RETRY], env: { OPENAI_API_KEY: FAKE_KEY }, name: 'chatd-k6',
   }, async (srv, up) => {
     up.script([
       { fixture: 'openai-chat-basic.sse' },
@@ -189,7 +189,7 @@ test('k7: --prompt-budget-bytes drops the oldest turns, never the system prompt 
   const u3 = 'third q?!!';
   await withProvider({
     provider: 'openai', basePath: '/v1', args: ['--model', 'gpt-x', '--prompt-budget-bytes', '60'],
-    env: { OPENAI_API_KEY: 'k' }, name: 'chatd-k7',
+    env: { OPENAI_API_KEY: FAKE_KEY }, name: 'chatd-k7',
   }, async (srv, up) => {
     up.script([
       { events: openaiEvents([a1.slice(0, 100), a1.slice(100)]) },
@@ -232,6 +232,7 @@ test('k8: a 401 that echoes the key: upstream_auth after one attempt, and the ke
     assert.ok(!t.message.error.message.includes(key), `error.message holds the key: ${t.message.error.message}`);
     await assertRequestCount(up, 1);
     assert.equal(up.requests[0].headers.authorization, `Bearer ${key}`, 'the fake did receive the key');
+    assert.ok(up.requests[0].responseBody.includes(key), 'the fake echoed the key in its 401 message');
     assertScriptUsed(up);
     assertNoSecret(key, {
       ...(await clientVisibleTexts(srv, s.id, t.message.id)),
@@ -248,7 +249,7 @@ test('k9: with --openai-continue-final-message a dropped stream is continued fro
   const final = partial + part2.join('');
   await withProvider({
     provider: 'openai', basePath: '/v1', args: ['--model', 'gpt-x', '--openai-continue-final-message', ...FAST_RETRY],
-    env: { OPENAI_API_KEY: 'k' }, name: 'chatd-k9',
+    env: { OPENAI_API_KEY: FAKE_KEY }, name: 'chatd-k9',
   }, async (srv, up) => {
     up.script([
       { events: openaiEvents(part1, { finish: null, usage: null, done: false }), delayMs: 10, fault: { after: 5, kind: 'reset' } },
@@ -288,13 +289,81 @@ test('k9: with --openai-continue-final-message a dropped stream is continued fro
 
 test('k10: without --openai-continue-final-message a drop after text is an error with the partial text, one request', async () => {
   await withProvider({
-    provider: 'openai', basePath: '/v1', args: ['--model', 'gpt-x', ...FAST_RETRY], env: { OPENAI_API_KEY: 'k' }, name: 'chatd-k10',
+    provider: 'openai', basePath: '/v1', args: ['--model', 'gpt-x', ...FAST_RETRY], env: { OPENAI_API_KEY: FAKE_KEY }, name: 'chatd-k10',
   }, async (srv, up) => {
     up.script([{ events: openaiEvents(['The ', 'quick '], { finish: null, usage: null, done: false }), fault: { after: 3, kind: 'reset' } }]);
     const s = await newSession(srv);
     const t = await turn(srv, s.id, 'Hello');
     assertError(t.message, 'upstream_unavailable', 'The quick ');
     await assertRequestCount(up, 1);
+    assertScriptUsed(up);
+  });
+});
+
+test('k11: an error object before any text is retried; the retry completes', async () => {
+  await withProvider({
+    provider: 'openai', basePath: '/v1', args: ['--model', 'gpt-x', ...FAST_RETRY], env: { OPENAI_API_KEY: FAKE_KEY }, name: 'chatd-k11',
+  }, async (srv, up) => {
+    up.script([
+      { events: [{ data: { error: { message: 'The server had an error while processing your request. Sorry about that!', type: 'server_error', param: null, code: null } } }] },
+      { fixture: 'openai-chat-basic.sse' },
+    ]);
+    const s = await newSession(srv);
+    const t = await turn(srv, s.id, 'Hello');
+    assertCompleted(t.message, BASIC.text, 'stop');
+    await assertRequestCount(up, 2);
+    assert.deepEqual(up.requests[1].body, up.requests[0].body);
+    assertScriptUsed(up);
+  });
+});
+
+test('k12: CHATD_* environment variables configure the provider like the flags', async () => {
+  const key = secretKey();
+  await withProvider({
+    provider: 'openai', basePath: '/v1', viaEnv: true,
+    env: {
+      CHATD_MODEL: 'gpt-from-env', CHATD_API_KEY_ENV: 'CHATD_TEST_ENV_KEY', CHATD_TEST_ENV_KEY: key,
+      CHATD_MAX_OUTPUT_TOKENS: '33', CHATD_TEMPERATURE: '1.5',
+    },
+    name: 'chatd-k12',
+  }, async (srv, up) => {
+    up.script([{ fixture: 'openai-chat-basic.sse' }]);
+    const s = await newSession(srv);
+    const t = await turn(srv, s.id, 'Hello');
+    assertCompleted(t.message, BASIC.text, 'stop');
+    const r = up.requests[0];
+    assert.equal(r.path, '/v1/chat/completions');
+    assert.equal(r.headers.authorization, `Bearer ${key}`);
+    assert.deepEqual(r.body, {
+      model: 'gpt-from-env',
+      messages: [{ role: 'user', content: 'Hello' }],
+      stream: true,
+      stream_options: { include_usage: true },
+      max_tokens: 33,
+      temperature: 1.5,
+    });
+    assertScriptUsed(up);
+  });
+});
+
+test('k13: OpenAI-compatible servers\' variations: `data:` without a space, comments, a delta without content, content null', async () => {
+  await withProvider({
+    provider: 'openai', basePath: '/v1', args: ['--model', 'local', ...FAST_RETRY], env: { OPENAI_API_KEY: FAKE_KEY }, name: 'chatd-k13',
+  }, async (srv, up) => {
+    up.script([{
+      events: [
+        'data:{"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant"},"finish_reason":null}]}\n\n',
+        ': keep-alive\n\n',
+        'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}\n\n',
+        'data:{"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":" there"},"finish_reason":null}]}\n\n',
+        'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":null},"finish_reason":"stop"}]}\n\n',
+        'data:[DONE]\n\n',
+      ],
+    }]);
+    const s = await newSession(srv);
+    const t = await turn(srv, s.id, 'Hello');
+    assertCompleted(t.message, 'Hi there', 'stop');
+    await assertRequestCount(up, 1, 0);
     assertScriptUsed(up);
   });
 });

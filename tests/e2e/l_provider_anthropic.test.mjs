@@ -10,7 +10,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import {
   withProvider, newSession, turn, getMessage, assertCompleted, assertError, assertRequestCount,
-  assertScriptUsed, assertNoSecret, clientVisibleTexts, secretKey, anthropicEvents, EXPECTED, FAST_RETRY,
+  assertScriptUsed, assertNoSecret, clientVisibleTexts, secretKey, anthropicEvents, EXPECTED, FAST_RETRY, FAKE_KEY,
 } from './support/provider.mjs';
 import { send, getContent, waitFor, waitTerminal, utf8 } from './support/chatd.mjs';
 import { assertCarried, contiguousBytes } from './support/sse.mjs';
@@ -100,7 +100,7 @@ test('l2: no system prompt omits `system`; session model, --temperature, --max-o
 test('l3: an overloaded error event mid-stream with --continue-attempts 0: error upstream_unavailable, partial kept, one request', async () => {
   await withProvider({
     provider: 'anthropic', args: ['--model', 'claude-x', '--continue-attempts', '0', ...FAST_RETRY],
-    env: { ANTHROPIC_API_KEY: 'k' }, name: 'chatd-l3',
+    env: { ANTHROPIC_API_KEY: FAKE_KEY }, name: 'chatd-l3',
   }, async (srv, up) => {
     up.script([{ fixture: 'anthropic-overloaded-midstream.sse' }]);
     const s = await newSession(srv);
@@ -114,7 +114,7 @@ test('l3: an overloaded error event mid-stream with --continue-attempts 0: error
 test('l4: an overloaded error event mid-stream is continued (default --continue-attempts)', async () => {
   await withProvider({
     provider: 'anthropic', args: ['--model', 'claude-x', ...FAST_RETRY],
-    env: { ANTHROPIC_API_KEY: 'k' }, name: 'chatd-l4',
+    env: { ANTHROPIC_API_KEY: FAKE_KEY }, name: 'chatd-l4',
   }, async (srv, up) => {
     up.script([
       { fixture: 'anthropic-overloaded-midstream.sse' },
@@ -142,7 +142,7 @@ test('l4: an overloaded error event mid-stream is continued (default --continue-
 test('l5: a transient error event before any text is retried like a 5xx; the retry is the same request', async () => {
   await withProvider({
     provider: 'anthropic', args: ['--model', 'claude-x', ...FAST_RETRY],
-    env: { ANTHROPIC_API_KEY: 'k' }, name: 'chatd-l5',
+    env: { ANTHROPIC_API_KEY: FAKE_KEY }, name: 'chatd-l5',
   }, async (srv, up) => {
     up.script([
       { events: [
@@ -167,7 +167,7 @@ test('l6: a drop after text is continued; SSE clients across the drop get every 
   const final = partial + part2.join('');
   await withProvider({
     provider: 'anthropic', args: ['--model', 'claude-x', ...FAST_RETRY],
-    env: { ANTHROPIC_API_KEY: 'k' }, name: 'chatd-l6',
+    env: { ANTHROPIC_API_KEY: FAKE_KEY }, name: 'chatd-l6',
   }, async (srv, up) => {
     // Attempt 1: events 0-2 are message_start, content_block_start, ping; 3..6
     // the text. It waits at gate g1 before 'brown ', then resets after 'fox '.
@@ -226,7 +226,7 @@ test('l6: a drop after text is continued; SSE clients across the drop get every 
         { role: 'assistant', content: 'The quick brown fox' }, // trailing whitespace trimmed
       ],
     });
-    assert.equal(r2.headers['x-api-key'], 'k');
+    assert.equal(r2.headers['x-api-key'], FAKE_KEY);
     assertScriptUsed(up);
   });
 });
@@ -234,7 +234,7 @@ test('l6: a drop after text is continued; SSE clients across the drop get every 
 test('l7: --continue-attempts bounds the continuations; each continuation carries all text so far', async () => {
   await withProvider({
     provider: 'anthropic', args: ['--model', 'claude-x', '--continue-attempts', '2', ...FAST_RETRY],
-    env: { ANTHROPIC_API_KEY: 'k' }, name: 'chatd-l7',
+    env: { ANTHROPIC_API_KEY: FAKE_KEY }, name: 'chatd-l7',
   }, async (srv, up) => {
     const dropAfter = (text) => ({ events: anthropicEvents([text], { end: false }), fault: { after: 4, kind: 'reset' } });
     up.script([dropAfter('One '), dropAfter('two\n'), dropAfter('three ')]);
@@ -247,6 +247,28 @@ test('l7: --continue-attempts bounds the continuations; each continuation carrie
       [{ role: 'user', content: 'Count.' }, { role: 'assistant', content: 'One' }],
       [{ role: 'user', content: 'Count.' }, { role: 'assistant', content: 'One two' }],
     ]);
+    assertScriptUsed(up);
+  });
+});
+
+test('l8: a stall after text beyond the idle timeout is continued; the stalled connection is closed', async () => {
+  await withProvider({
+    provider: 'anthropic', args: ['--model', 'claude-x', '--upstream-idle-timeout-ms', '500', ...FAST_RETRY],
+    env: { ANTHROPIC_API_KEY: FAKE_KEY }, name: 'chatd-l8',
+  }, async (srv, up) => {
+    up.script([
+      { events: anthropicEvents(['Hello, '], { end: false }), fault: { after: 4, kind: 'stall' } },
+      { events: anthropicEvents(['world.']) },
+    ]);
+    const s = await newSession(srv);
+    const t = await turn(srv, s.id, 'Greet.');
+    assertCompleted(t.message, 'Hello, world.', 'stop');
+    await assertRequestCount(up, 2);
+    assert.deepEqual(up.requests[1].body.messages, [
+      { role: 'user', content: 'Greet.' },
+      { role: 'assistant', content: 'Hello,' },
+    ]);
+    await waitFor(() => up.requests[0].closedAt !== null, { timeoutMs: 5000, message: 'the stalled upstream connection to be closed' });
     assertScriptUsed(up);
   });
 });

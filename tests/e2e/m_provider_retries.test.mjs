@@ -7,14 +7,14 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import {
   withProvider, newSession, turn, assertCompleted, assertError, assertRequestCount, assertScriptUsed,
-  EXPECTED, FAST_RETRY,
+  EXPECTED, FAST_RETRY, FAKE_KEY,
 } from './support/provider.mjs';
 
 const OPENAI_BASIC = EXPECTED['openai-chat-basic.sse'];
 const ANTHROPIC_BASIC = EXPECTED['anthropic-basic.sse'];
 
-const openai = (args, name) => ({ provider: 'openai', basePath: '/v1', args: ['--model', 'gpt-x', ...args], env: { OPENAI_API_KEY: 'k' }, name });
-const anthropic = (args, name) => ({ provider: 'anthropic', args: ['--model', 'claude-x', ...args], env: { ANTHROPIC_API_KEY: 'k' }, name });
+const openai = (args, name) => ({ provider: 'openai', basePath: '/v1', args: ['--model', 'gpt-x', ...args], env: { OPENAI_API_KEY: FAKE_KEY }, name });
+const anthropic = (args, name) => ({ provider: 'anthropic', args: ['--model', 'claude-x', ...args], env: { ANTHROPIC_API_KEY: FAKE_KEY }, name });
 
 const times = (n, step) => Array.from({ length: n }, () => ({ ...step }));
 

@@ -47,7 +47,7 @@
 //   vendor: 'openai' | 'anthropic'     default: from the path (/v1/messages -> anthropic)
 //   message, type, code, param         fields of the error body (defaults by status)
 //   body                               a full body instead (object or string)
-//   In message (and a string body) '{{api_key}}' is replaced by the key the
+//   In message and body '{{api_key}}' is replaced by the key the
 //   request carried (Authorization: Bearer … or x-api-key), as OpenAI echoes a
 //   wrong key in its 401 message.
 //
@@ -62,6 +62,7 @@
 // raw text when it is not JSON), rawBody, receivedAt (ms since epoch, when
 // the body was complete), step, unscripted, eventsWritten, bytesWritten,
 // lastWriteAt (when the last body bytes were handed to the socket),
+// responseBody (the text of a JSON answer: error, json, unscripted),
 // responseEndedAt, closedAt (when the request's socket closed, null while
 // open), closed (a promise of closedAt), socketId }.
 // up.tlsErrors: TLS handshakes that failed ({ at, message }).
@@ -259,7 +260,7 @@ export async function startFakeUpstream({ tls = false, port = 0 } = {}) {
   const requests = [];
   const tlsErrors = [];
   const sockets = new Set();
-  const gates = new Map(); // name -> { promise, resolve, opened }
+  const gates = new Map(); // name -> { promise, resolve }
   let closing = false;
   let nextSocketId = 1;
   let connections = 0;
@@ -269,7 +270,7 @@ export async function startFakeUpstream({ tls = false, port = 0 } = {}) {
     if (!g) {
       let resolve;
       const promise = new Promise((r) => { resolve = r; });
-      g = { promise, resolve, opened: false };
+      g = { promise, resolve };
       gates.set(name, g);
     }
     return g;
@@ -300,7 +301,7 @@ export async function startFakeUpstream({ tls = false, port = 0 } = {}) {
       const rawBody = Buffer.concat(chunks).toString('utf8');
       let body = rawBody;
       try { body = rawBody.length ? JSON.parse(rawBody) : null; } catch { body = rawBody; }
-      // The raw TLS socket for https (req.socket is the TLSSocket; its close is the connection's).
+      // The connection's socket (for https the TLSSocket, registered on 'secureConnection').
       const socket = req.socket;
       const rec = {
         index: requests.length,
@@ -341,6 +342,7 @@ export async function startFakeUpstream({ tls = false, port = 0 } = {}) {
     res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
     res.end(text, () => { rec.responseEndedAt = Date.now(); });
     rec.bytesWritten += Buffer.byteLength(text);
+    rec.responseBody = text;
   };
 
   const gone = (res) => closing || res.destroyed || res.socket == null || res.socket.destroyed;
@@ -377,7 +379,9 @@ export async function startFakeUpstream({ tls = false, port = 0 } = {}) {
       const status = step.status ?? 500;
       const key = keyOf(rec.headers);
       const fill = (s) => (typeof s === 'string' ? s.split('{{api_key}}').join(key) : s);
-      let body = step.body !== undefined ? fill(step.body)
+      // In an object body every string may hold the placeholder (JSON-escaped key).
+      const fillJson = (v) => JSON.parse(JSON.stringify(v).split('{{api_key}}').join(JSON.stringify(key).slice(1, -1)));
+      const body = step.body !== undefined ? (typeof step.body === 'string' ? fill(step.body) : fillJson(step.body))
         : errorBody(vendor, status, { message: fill(step.message), type: step.type, code: step.code, param: step.param });
       sendJson(res, rec, status, step.headers || {}, body);
       return;
@@ -473,7 +477,7 @@ export async function startFakeUpstream({ tls = false, port = 0 } = {}) {
     /** Requests that found the queue empty. */
     unscripted() { return requests.filter((r) => r.unscripted); },
     /** Lets the streams waiting at gate `name` go on (also before they reach it). */
-    open(name) { const g = gate(name); g.opened = true; g.resolve(); },
+    open(name) { gate(name).resolve(); },
     /** Resolves with requests once at least n were received. */
     waitForRequests(n, timeoutMs = 10000) {
       const deadline = Date.now() + timeoutMs;

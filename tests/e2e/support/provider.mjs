@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { startChatd, createSession, send, waitTerminal, waitFor, delay } from './chatd.mjs';
+import { startChatd, createSession, send, waitTerminal, delay } from './chatd.mjs';
 import { closeAllStreams, readRawSse } from './sse.mjs';
 import { startFakeUpstream, expectedFixtures } from '../../fake_upstream/fake_upstream.mjs';
 
@@ -20,6 +20,14 @@ export function secretKey() {
   return `sk-test-SECRET-${randomBytes(12).toString('hex')}`;
 }
 
+/**
+ * chatd takes an HTTP proxy from these variables; the fake upstream is on
+ * loopback, so the tests unset them (a developer's proxy must not intercept).
+ */
+export const NO_PROXY_ENV = Object.fromEntries(
+  ['https_proxy', 'HTTPS_PROXY', 'http_proxy', 'HTTP_PROXY', 'all_proxy', 'ALL_PROXY'].map((k) => [k, undefined]),
+);
+
 /** Retry settings that keep failing scenarios fast (tests that time retries set their own). */
 export const FAST_RETRY = ['--upstream-backoff-base-ms', '20', '--upstream-backoff-max-ms', '100'];
 
@@ -28,17 +36,27 @@ export const FAST_RETRY = ['--upstream-backoff-base-ms', '20', '--upstream-backo
  *   basePath: appended to the upstream URL in --base-url (e.g. '/v1' for OpenAI)
  *   args: more chatd flags; env: chatd's extra environment
  *   tls: HTTPS upstream; trustCa (default true with tls): pass --upstream-ca-file
+ *   useIpUrl: https://127.0.0.1:PORT instead of https://localhost:PORT
+ *   viaEnv: pass provider, base URL and CA file as CHATD_* environment variables
  * body(srv, up) runs the scenario; on failure chatd's stderr and a summary of
  * the upstream's requests are printed. Both processes are always stopped.
  * srv.stdoutText() returns what chatd printed on stdout after it was ready.
  */
-export async function withProvider({ provider, basePath = '', args = [], env = {}, tls = false, trustCa = tls, name, useIpUrl = false }, body) {
+export async function withProvider({ provider, basePath = '', args = [], env = {}, tls = false, trustCa = tls, name, useIpUrl = false, viaEnv = false }, body) {
   const up = await startFakeUpstream({ tls });
   const baseUrl = (useIpUrl ? up.ipUrl : up.url) + basePath;
-  const allArgs = ['--provider', provider, '--base-url', baseUrl, ...(trustCa && up.caFile ? ['--upstream-ca-file', up.caFile] : []), ...args];
+  const ca = trustCa && up.caFile ? up.caFile : null;
+  // viaEnv: provider, base URL and CA file through CHATD_* variables instead of flags.
+  const allArgs = viaEnv ? [...args]
+    : ['--provider', provider, '--base-url', baseUrl, ...(ca ? ['--upstream-ca-file', ca] : []), ...args];
+  const allEnv = {
+    ...NO_PROXY_ENV,
+    ...(viaEnv ? { CHATD_PROVIDER: provider, CHATD_BASE_URL: baseUrl, ...(ca ? { CHATD_UPSTREAM_CA_FILE: ca } : {}) } : {}),
+    ...env,
+  };
   let srv;
   try {
-    srv = await startChatd({ args: allArgs, env, name: name || `chatd-${provider}` });
+    srv = await startChatd({ args: allArgs, env: allEnv, name: name || `chatd-${provider}` });
   } catch (err) {
     await up.close();
     throw err;
@@ -127,11 +145,6 @@ export function assertScriptUsed(up) {
   assert.equal(up.pending(), 0, `${up.pending()} scripted upstream responses were never requested`);
 }
 
-/** Waits for a condition on the upstream's records. */
-export function waitUpstream(pred, message, timeoutMs = 10000) {
-  return waitFor(pred, { timeoutMs, message });
-}
-
 /** Asserts that none of the named texts contains `secret`. */
 export function assertNoSecret(secret, texts) {
   for (const [label, text] of Object.entries(texts)) {
@@ -155,3 +168,6 @@ export async function clientVisibleTexts(srv, sessionId, messageId) {
   out[`SSE /messages/${messageId}/stream`] = sse.text;
   return out;
 }
+
+/** The key of tests that do not check secrecy (realistic length: chatd redacts it from messages). */
+export const FAKE_KEY = 'sk-test-fake-key-0123456789';
