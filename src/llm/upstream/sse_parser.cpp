@@ -3,40 +3,42 @@
 namespace chatd::llm::upstream {
 
 bool SseParser::feed(std::string_view bytes, std::vector<SseEvent>& out) {
+    static constexpr std::string_view kBom = "\xEF\xBB\xBF";
     if (failed_) return false;
-    for (char c : bytes) {
-        if (at_start_) {
-            // The BOM (EF BB BF) may itself arrive split; hold its bytes in line_.
-            static constexpr std::string_view kBom = "\xEF\xBB\xBF";
-            line_.push_back(c);
-            if (kBom.starts_with(line_)) {
-                if (line_.size() == kBom.size()) {
-                    line_.clear();
-                    at_start_ = false;
-                }
+    if (at_start_) {
+        // The byte order mark may itself arrive split across reads.
+        while (!bytes.empty() && bom_matched_ < kBom.size() &&
+               bytes.front() == kBom[bom_matched_]) {
+            ++bom_matched_;
+            bytes.remove_prefix(1);
+        }
+        if (bom_matched_ < kBom.size() && bytes.empty()) return true;
+        if (bom_matched_ < kBom.size()) line_.append(kBom.substr(0, bom_matched_));  // not a BOM
+        at_start_ = false;
+    }
+    while (!bytes.empty()) {
+        if (after_cr_) {
+            after_cr_ = false;
+            if (bytes.front() == '\n') {  // the LF of a CRLF split across reads
+                bytes.remove_prefix(1);
                 continue;
             }
-            at_start_ = false;
-            std::string held = std::move(line_);
-            line_.clear();
-            if (!feed(held, out)) return false;
-            continue;
         }
-        if (c == '\n' && after_cr_) {
-            after_cr_ = false;
-            continue;
-        }
-        after_cr_ = c == '\r';
-        if (c == '\r' || c == '\n') {
-            line(line_, out);
-            line_.clear();
-            continue;
-        }
-        line_.push_back(c);
+        auto end = bytes.find_first_of("\r\n");
+        line_.append(bytes.substr(0, end));
         if (line_.size() + event_.data.size() > max_event_bytes_) {
             failed_ = true;
             return false;
         }
+        if (end == std::string_view::npos) break;
+        after_cr_ = bytes[end] == '\r';
+        if (after_cr_ && end + 1 < bytes.size() && bytes[end + 1] == '\n') {
+            after_cr_ = false;
+            ++end;
+        }
+        bytes.remove_prefix(end + 1);
+        line(line_, out);
+        line_.clear();
     }
     return true;
 }

@@ -34,6 +34,7 @@ private:
     bool has_data_ = false;
     bool after_cr_ = false;  // the last byte was CR: a following LF ends nothing
     bool at_start_ = true;   // a UTF-8 byte order mark is skipped here
+    std::size_t bom_matched_ = 0;
     bool failed_ = false;
 };
 
