@@ -47,6 +47,9 @@ struct App {
         co_await recover_interrupted();
         auto port = server.listen();
         std::cout << "chatd listening on http://" << config.server.host << ":" << port << std::endl;
+        if (config.provider != config::ProviderKind::simulated && config.upstream.api_key.empty())
+            log::warn("${} is empty or unset: requests carry no API key (fine for local servers)",
+                      config.api_key_env);
         if (config.provider != config::ProviderKind::simulated)
             log::info("upstream {}{}", config.upstream.base_url,
                       config.upstream.proxy.empty()
