@@ -172,6 +172,12 @@ ParseOutcome parse(int argc, char** argv) {
                    "at start-up, continue answers a dead process left generating")
         ->envname("CHATD_RESUME_INTERRUPTED")
         ->capture_default_str();
+    app.add_option("--max-answer-bytes", c.engine.max_answer_bytes,
+                   "longest answer; one that reaches it ends as completed with finish_reason "
+                   "length")
+        ->envname("CHATD_MAX_ANSWER_BYTES")
+        ->capture_default_str()
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
     app.add_option("--prompt-budget-bytes", c.engine.prompt_budget_bytes,
                    "prompt content budget; the oldest turns are dropped to fit")
         ->envname("CHATD_PROMPT_BUDGET_BYTES")

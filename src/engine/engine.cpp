@@ -1,6 +1,7 @@
 #include "engine/engine.hpp"
 
 #include "core/log.hpp"
+#include "core/utf8.hpp"
 #include "llm/prompt.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -147,6 +148,8 @@ net::awaitable<void> Engine::drive(std::shared_ptr<Generation> g) {
         bool continuable = last->transient && g->produced_bytes() > 0 && provider_.can_continue() &&
                            continuation < config_.continue_attempts;
         if (!continuable) {
+            log::warn("message {} failed after {} bytes: {} ({})", g->id().value,
+                      g->produced_bytes(), last->error_code, last->error_message);
             auto terminal = failure(std::move(last->error_code), std::move(last->error_message));
             terminal.usage = usage;
             end_with(g, std::move(terminal));
@@ -169,6 +172,18 @@ net::awaitable<std::optional<llm::StreamEvent>> Engine::relay(const std::shared_
         auto event = co_await stream.next();
         if (g->finishing()) co_return std::nullopt;  // cancelled or shut down
         if (event.kind != llm::StreamEvent::Kind::text) co_return event;
+        // A runaway upstream ends at the answer limit, as a model at its
+        // token limit does (the stream is closed when it goes out of scope).
+        if (g->produced_bytes() + event.text.size() > config_.max_answer_bytes) {
+            event.text.resize(
+                utf8_floor(event.text, config_.max_answer_bytes - g->produced_bytes()));
+            g->append(std::move(event.text));
+            persister_.mark_dirty(g);
+            log::warn("message {}: answer reached --max-answer-bytes; ended as length",
+                      g->id().value);
+            co_return llm::StreamEvent{.kind = llm::StreamEvent::Kind::done,
+                                       .finish_reason = "length"};
+        }
         g->append(std::move(event.text));
         persister_.mark_dirty(g);
         // Backpressure: while the store lags, stop reading the provider

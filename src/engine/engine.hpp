@@ -23,6 +23,8 @@ struct EngineConfig {
     int continue_attempts = 2;
     // Content bytes of the prompt; the oldest turns are dropped to fit.
     std::size_t prompt_budget_bytes = 512 * 1024;
+    // Longest answer; one that reaches it ends as completed/length.
+    std::size_t max_answer_bytes = 4 * 1024 * 1024;
 };
 
 class Engine {

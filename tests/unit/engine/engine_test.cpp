@@ -26,12 +26,14 @@ std::string answer_text(const llm::simulated::SimulatedConfig& config, std::stri
 class EngineTest : public ::testing::Test {
 protected:
     void start_engine(llm::simulated::SimulatedConfig sim, PersisterConfig persister = {},
-                      int continue_attempts = 2) {
+                      int continue_attempts = 2,
+                      std::size_t max_answer_bytes = EngineConfig{}.max_answer_bytes) {
         sim_ = sim;
         provider_ = std::make_unique<llm::simulated::SimulatedProvider>(sim);
-        engine_ = std::make_unique<Engine>(
-            io_.get_executor(), faulty_, *provider_,
-            EngineConfig{.persister = persister, .continue_attempts = continue_attempts});
+        engine_ = std::make_unique<Engine>(io_.get_executor(), faulty_, *provider_,
+                                           EngineConfig{.persister = persister,
+                                                        .continue_attempts = continue_attempts,
+                                                        .max_answer_bytes = max_answer_bytes});
         net::co_spawn(io_, engine_->run(), [](std::exception_ptr e) {
             if (e) std::rethrow_exception(e);
         });
@@ -182,8 +184,8 @@ TEST_F(EngineTest, ProviderFailureEndsAsErrorWithPartialContent) {
 }
 
 TEST_F(EngineTest, ATransientFailureAfterTextIsContinuedSeamlessly) {
-    start_engine({.tokens_per_second = 0, .min_tokens = 50, .max_tokens = 50, .drop_every = 7},
-                 {}, 10);
+    start_engine({.tokens_per_second = 0, .min_tokens = 50, .max_tokens = 50, .drop_every = 7}, {},
+                 10);
     auto g = start_turn("q");
     wait_until([&] { return g->ended(); });
     auto m = stored(g->id());
@@ -192,8 +194,8 @@ TEST_F(EngineTest, ATransientFailureAfterTextIsContinuedSeamlessly) {
 }
 
 TEST_F(EngineTest, ContinuationsAreBoundedAndTheLastFailureIsKept) {
-    start_engine({.tokens_per_second = 0, .min_tokens = 50, .max_tokens = 50, .drop_every = 7},
-                 {}, 2);
+    start_engine({.tokens_per_second = 0, .min_tokens = 50, .max_tokens = 50, .drop_every = 7}, {},
+                 2);
     auto g = start_turn("q");
     wait_until([&] { return g->ended(); });
     auto m = stored(g->id());
@@ -207,6 +209,18 @@ TEST_F(EngineTest, ContinuationsAreBoundedAndTheLastFailureIsKept) {
     EXPECT_EQ(m.content, expected);
 }
 
+TEST_F(EngineTest, AnAnswerEndsAtTheLimitOnAUtf8Boundary) {
+    start_engine({.tokens_per_second = 0, .min_tokens = 400, .max_tokens = 400}, {}, 2, 1001);
+    auto g = start_turn("q");
+    wait_until([&] { return g->ended(); });
+    auto m = stored(g->id());
+    auto whole = answer_text(sim_, "q");
+    ASSERT_GT(whole.size(), 1001u);
+    EXPECT_EQ(m.status, store::MessageStatus::completed);
+    EXPECT_EQ(m.finish_reason, "length");
+    EXPECT_EQ(m.content, whole.substr(0, utf8_floor(whole, 1001)));
+}
+
 TEST_F(EngineTest, ResumeContinuesAStoredPartialAnswer) {
     start_engine({.tokens_per_second = 0, .min_tokens = 40, .max_tokens = 40});
     auto session = run(store_.create_session(kUser, store::NewSession{.title = "t"}));
@@ -217,8 +231,8 @@ TEST_F(EngineTest, ResumeContinuesAStoredPartialAnswer) {
     auto cut = utf8_floor(whole, 30);
     // A dead process committed the first bytes.
     store::Batch batch;
-    batch.writes.push_back(store::MessageWrite{.id = id, .version = 2, .offset = 0,
-                                               .text = whole.substr(0, cut)});
+    batch.writes.push_back(
+        store::MessageWrite{.id = id, .version = 2, .offset = 0, .text = whole.substr(0, cut)});
     ASSERT_TRUE(run(store_.commit(std::move(batch))));
     auto interrupted = run(store_.list_generating());
     ASSERT_EQ(interrupted->size(), 1u);
