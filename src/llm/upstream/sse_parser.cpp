@@ -1,6 +1,21 @@
 #include "llm/upstream/sse_parser.hpp"
 
+#include <cstring>
+
 namespace chatd::llm::upstream {
+namespace {
+
+// The position of the first CR or LF (memchr is vectorised; lines rarely hold a CR).
+std::size_t line_end(std::string_view bytes) {
+    const char* begin = bytes.data();
+    auto* lf = static_cast<const char*>(std::memchr(begin, '\n', bytes.size()));
+    std::size_t until = lf ? static_cast<std::size_t>(lf - begin) : bytes.size();
+    if (auto* cr = static_cast<const char*>(std::memchr(begin, '\r', until)))
+        return static_cast<std::size_t>(cr - begin);
+    return lf ? until : std::string_view::npos;
+}
+
+}  // namespace
 
 bool SseParser::feed(std::string_view bytes, std::vector<SseEvent>& out) {
     static constexpr std::string_view kBom = "\xEF\xBB\xBF";
@@ -24,21 +39,30 @@ bool SseParser::feed(std::string_view bytes, std::vector<SseEvent>& out) {
                 continue;
             }
         }
-        auto end = bytes.find_first_of("\r\n");
-        line_.append(bytes.substr(0, end));
-        if (line_.size() + event_.data.size() > max_event_bytes_) {
+        auto end = line_end(bytes);
+        std::string_view piece = bytes.substr(0, end);
+        if (line_.size() + piece.size() + event_.data.size() > max_event_bytes_) {
             failed_ = true;
             return false;
         }
-        if (end == std::string_view::npos) break;
+        if (end == std::string_view::npos) {
+            line_.append(piece);
+            break;
+        }
         after_cr_ = bytes[end] == '\r';
         if (after_cr_ && end + 1 < bytes.size() && bytes[end + 1] == '\n') {
             after_cr_ = false;
             ++end;
         }
+        // A line wholly inside this read is parsed in place, without a copy.
+        if (line_.empty()) {
+            line(piece, out);
+        } else {
+            line_.append(piece);
+            line(line_, out);
+            line_.clear();
+        }
         bytes.remove_prefix(end + 1);
-        line(line_, out);
-        line_.clear();
     }
     return true;
 }
