@@ -122,6 +122,11 @@ ParseOutcome parse(int argc, char** argv) {
     app.add_option("--temperature", c.wire.temperature, "sampling temperature (default: unset)")
         ->envname("CHATD_TEMPERATURE")
         ->check(CLI::Range(0.0, 2.0));
+    app.add_option("--openai-max-tokens-field", c.wire.openai_max_tokens_field,
+                   "max_tokens, or max_completion_tokens for OpenAI's newer models")
+        ->envname("CHATD_OPENAI_MAX_TOKENS_FIELD")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"max_tokens", "max_completion_tokens"}));
     app.add_option("--anthropic-version", c.wire.anthropic_version, "anthropic-version header")
         ->envname("CHATD_ANTHROPIC_VERSION")
         ->capture_default_str();

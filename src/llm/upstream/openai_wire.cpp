@@ -108,7 +108,7 @@ public:
         json::object stream_options;
         stream_options["include_usage"] = true;
         body["stream_options"] = std::move(stream_options);
-        body["max_tokens"] = settings_.max_output_tokens;
+        body[settings_.openai_max_tokens_field] = settings_.max_output_tokens;
         if (settings_.temperature) body["temperature"] = *settings_.temperature;
         return json::serialize(body);
     }

@@ -35,6 +35,9 @@ struct WireSettings {
     std::int64_t max_output_tokens = 1024;
     std::optional<double> temperature;
     bool continue_final_message = false;  // OpenAI-compatible servers that support it
+    // OpenAI's newer models take `max_completion_tokens`; compatible servers
+    // and older models take `max_tokens`.
+    std::string openai_max_tokens_field = "max_tokens";
     std::string anthropic_version = "2023-06-01";
 };
 

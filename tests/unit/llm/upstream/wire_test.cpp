@@ -177,6 +177,10 @@ TEST(OpenAiWire, RequestCarriesPromptSettingsAndContinuation) {
     EXPECT_EQ(messages[2].at("content"), "Once ");
     EXPECT_TRUE(wire->can_continue());
     EXPECT_FALSE(make_openai_wire({})->can_continue());
+    auto newer = make_openai_wire({.openai_max_tokens_field = "max_completion_tokens"});
+    auto newer_body = json::parse(newer->body(r)).as_object();
+    EXPECT_EQ(newer_body.at("max_completion_tokens"), 1024);
+    EXPECT_FALSE(newer_body.contains("max_tokens"));
     EXPECT_EQ(wire->headers("k").at(0).second, "Bearer k");
     EXPECT_TRUE(wire->headers("").empty());
 }
