@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what chatd needs to build and test, from Debian 12's packages only.
 # Idempotent: installs nothing when everything is present. Run as root.
+# `--tests` adds what only the tests need (Chromium for the browser tests).
 set -euo pipefail
 
 packages=(
@@ -9,8 +10,12 @@ packages=(
   libsqlite3-dev sqlite3 libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libssl-dev openssl ca-certificates
+  libjs-markdown-it
   procps
 )
+if [ "${1:-}" = "--tests" ]; then
+  packages+=(chromium fonts-dejavu-core)
+fi
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 

@@ -52,8 +52,9 @@ bool wants_event_stream(const http::Request& r) {
 
 }  // namespace
 
-ChatApi::ChatApi(engine::Engine& engine, store::ChatStore& store, ApiConfig config)
-    : engine_(engine), store_(store), config_(std::move(config)) {
+ChatApi::ChatApi(engine::Engine& engine, store::ChatStore& store, ApiConfig config,
+                 const http::StaticFiles& web)
+    : engine_(engine), store_(store), config_(std::move(config)), web_(web) {
     const std::string p = "/api/v1/chat";
     router_.add(V::get, "/healthz", &ChatApi::healthz);
     router_.add(V::get, "/readyz", &ChatApi::readyz);
@@ -86,6 +87,10 @@ net::awaitable<http::After> ChatApi::handle(http::Request request,
     c.query = target->params();
     auto match = router_.match(c.request.method(), target->path());
     if (!match.target) {
+        if (c.request.method() == V::get) {
+            if (const auto* file = web_.find(target->path()))
+                co_return co_await serve_static(c, *file);
+        }
         if (match.allow.empty())
             co_return co_await fail(c, Status::not_found, "not_found", "no such endpoint");
         auto res = error_response(Status::method_not_allowed, "method_not_allowed",
@@ -101,6 +106,30 @@ net::awaitable<http::After> ChatApi::handle(http::Request request,
     }
     c.params = std::move(match.params);
     co_return co_await (this->*(*match.target))(c);
+}
+
+net::awaitable<http::After> ChatApi::serve_static(Call& c, const http::StaticFile& file) {
+    using F = field::field;
+    http::Response res{Status::ok, c.request.version()};
+    res.keep_alive(c.request.keep_alive());
+    if (auto tag = header(c.request, F::if_none_match); tag && *tag == file.etag) {
+        res.result(Status::not_modified);
+    } else {
+        res.set(F::content_type, file.content_type);
+        res.body() = file.body;
+    }
+    res.set(F::etag, file.etag);
+    res.set(F::cache_control, "no-cache");  // revalidate: the ETag makes that cheap
+    // The UI never needs inline script, inline style or another origin, so a
+    // message that slipped past the renderer still could not run (defence in
+    // depth against XSS).
+    res.set("Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'");
+    res.set("X-Content-Type-Options", "nosniff");
+    res.set("Referrer-Policy", "no-referrer");
+    res.prepare_payload();
+    co_return co_await reply(c, std::move(res));
 }
 
 net::awaitable<http::After> ChatApi::reply(Call& c, Status status, std::string body) {

@@ -7,6 +7,7 @@
 #include "engine/engine.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
+#include "http/static_files.hpp"
 #include "store/chat_store.hpp"
 
 #include <boost/url/params_view.hpp>
@@ -25,7 +26,10 @@ struct ApiConfig {
 
 class ChatApi final : public http::Handler {
 public:
-    ChatApi(engine::Engine& engine, store::ChatStore& store, ApiConfig config);
+    // `web`: the static files served outside the API (the reference UI); may
+    // be empty.
+    ChatApi(engine::Engine& engine, store::ChatStore& store, ApiConfig config,
+            const http::StaticFiles& web);
 
     net::awaitable<http::After> handle(http::Request request,
                                        http::beast::tcp_stream& stream) override;
@@ -57,6 +61,8 @@ private:
     net::awaitable<http::After> stream_session(Call& c);
     net::awaitable<http::After> stream_message(Call& c);
 
+    net::awaitable<http::After> serve_static(Call& c, const http::StaticFile& file);
+
     net::awaitable<http::After> reply(Call& c, http::Status status, std::string body);
     net::awaitable<http::After> reply(Call& c, http::Response response);
     net::awaitable<http::After> fail(Call& c, http::Status status, std::string_view code,
@@ -70,6 +76,7 @@ private:
     engine::Engine& engine_;
     store::ChatStore& store_;
     ApiConfig config_;
+    const http::StaticFiles& web_;
     http::Router<Route> router_;
 };
 

@@ -31,13 +31,33 @@ std::unique_ptr<llm::Provider> make_provider(const config::Config& c) {
     return std::make_unique<llm::simulated::SimulatedProvider>(c.simulated);
 }
 
+http::StaticFiles load_web(const config::Config& c) {
+    std::vector<http::StaticMount> mounts;
+    if (c.web_dir.empty()) return {};
+    if (!std::filesystem::is_directory(c.web_dir)) {
+        log::warn("{} is not a directory: no web UI", c.web_dir.string());
+        return {};
+    }
+    mounts.push_back({"/", c.web_dir});
+    if (std::filesystem::is_regular_file(c.markdown_js)) {
+        mounts.push_back({"/vendor/markdown-it.js", c.markdown_js});
+    } else {
+        log::warn("{} not found (Debian package libjs-markdown-it): the UI shows plain text",
+                  c.markdown_js.string());
+    }
+    http::StaticFiles files(mounts);
+    log::info("serving the web UI from {} ({} files)", c.web_dir.string(), files.size());
+    return files;
+}
+
 struct App {
     config::Config config;
     net::io_context io{1};
     store::sqlite::SqliteStore store{config.sqlite};
     std::unique_ptr<llm::Provider> provider = make_provider(config);
     engine::Engine engine{io.get_executor(), store, *provider, config.engine};
-    api::ChatApi api{engine, store, config.api};
+    http::StaticFiles web = load_web(config);
+    api::ChatApi api{engine, store, config.api, web};
     http::Server server{io.get_executor(), config.server, api};
     net::signal_set signals{io, SIGINT, SIGTERM};
 

@@ -22,6 +22,14 @@ ParseOutcome parse(int argc, char** argv) {
     app.add_option("--data-dir", c.data_dir, "directory for the SQLite database")
         ->envname("CHATD_DATA_DIR")
         ->capture_default_str();
+    std::string web_dir = CHATD_WEB_DIR;
+    app.add_option("--web-dir", web_dir, "the reference web UI served at / (`none`: no UI)")
+        ->envname("CHATD_WEB_DIR")
+        ->capture_default_str();
+    app.add_option("--markdown-js", c.markdown_js,
+                   "markdown-it script for the UI (Debian's libjs-markdown-it)")
+        ->envname("CHATD_MARKDOWN_JS")
+        ->capture_default_str();
     app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error")
         ->envname("CHATD_LOG_LEVEL")
         ->capture_default_str()
@@ -250,6 +258,7 @@ ParseOutcome parse(int argc, char** argv) {
     c.upstream.connect_timeout = std::chrono::milliseconds(connect_ms);
     c.upstream.first_token_timeout = std::chrono::milliseconds(first_token_ms);
     c.upstream.idle_timeout = std::chrono::milliseconds(upstream_idle_ms);
+    if (web_dir != "none") c.web_dir = web_dir;
     c.engine.persister.commit_delay = std::chrono::milliseconds(commit_delay_ms);
     c.api.stream.heartbeat = std::chrono::milliseconds(heartbeat_ms);
     c.server.idle_timeout = std::chrono::milliseconds(idle_ms);

@@ -30,6 +30,10 @@ struct Config {
     // provider can continue); otherwise close it as error/interrupted.
     bool resume_interrupted = true;
     std::filesystem::path data_dir = "data";
+    // The reference web UI (empty: not served) and the Markdown renderer it
+    // uses (Debian's libjs-markdown-it; without it the UI shows plain text).
+    std::filesystem::path web_dir;
+    std::filesystem::path markdown_js = "/usr/share/javascript/markdown-it/markdown-it.js";
     std::string log_level = "info";
 };
 
