@@ -1,0 +1,140 @@
+// What a person does with the chat page, and what the tests read back from it.
+//
+// The page exposes a read-only view of its model as window.__chatd
+// (messages(), message(id), trace(id), connection, markdown, sessionId). A
+// scenario compares three things: the page's model text (exactly, byte for
+// byte), what is on the screen (the message's rendered innerText, whitespace
+// collapsed: the simulated answers are plain words, punctuation and blank
+// lines, so their Markdown rendering is their text), and the store.
+
+import assert from 'node:assert/strict';
+import { getContent, waitStoreTerminal } from './chatd.mjs';
+
+export function normalize(s) {
+  return String(s).replace(/\s+/g, ' ').trim();
+}
+
+/** page.waitForFunction with a deadline, polling every 50 ms, naming what it waited for. */
+export async function pageWait(page, fn, arg, { timeoutMs = 30000, message = 'a condition on the page' } = {}) {
+  try {
+    const handle = await page.waitForFunction(fn, arg, { timeout: timeoutMs, polling: 50 });
+    const value = await handle.jsonValue();
+    await handle.dispose();
+    return value;
+  } catch (err) {
+    throw new Error(`timed out after ${timeoutMs} ms waiting for ${message}: ${err.message.split('\n')[0]}`);
+  }
+}
+
+/** Opens the page (a session by id, or the new-chat view) and waits for the app to start. */
+export async function openApp(page, base, sessionId = null) {
+  await page.goto(`${base}/${sessionId ? `#s=${encodeURIComponent(sessionId)}` : ''}`);
+  await pageWait(page, () => typeof window.__chatd === 'object', undefined, { message: 'the app to start' });
+  if (sessionId) {
+    await pageWait(page, (id) => window.__chatd.sessionId === id && window.__chatd.connection !== 'connecting',
+                   sessionId, { message: `session ${sessionId} to open` });
+  }
+}
+
+/** Types text into the composer and presses Enter; returns the new message ids. */
+export async function sendFromComposer(page, text) {
+  const before = await page.evaluate(() => window.__chatd.messages().map((m) => m.id));
+  const input = page.locator('#input');
+  await input.fill(text);
+  await input.press('Enter');
+  return pageWait(page, (known) => {
+    const fresh = window.__chatd.messages().filter((m) => !known.includes(m.id));
+    const user = fresh.find((m) => m.role === 'user');
+    const assistant = fresh.find((m) => m.role === 'assistant');
+    return user && assistant
+      ? { sessionId: window.__chatd.sessionId, userId: user.id, assistantId: assistant.id }
+      : null;
+  }, before, { message: 'the sent message and its answer to appear' });
+}
+
+export function model(page, id) {
+  return page.evaluate((mid) => window.__chatd.message(mid), id);
+}
+
+export function pageTrace(page, id) {
+  return page.evaluate((mid) => window.__chatd.trace(mid), id);
+}
+
+/** What the screen shows for a message: body text, badge, status, error line. */
+export function screen(page, id) {
+  return page.evaluate((mid) => {
+    const el = document.querySelector(`article.msg[data-id="${CSS.escape(mid)}"]`);
+    if (!el) return null;
+    return {
+      text: el.querySelector('.msg-body').innerText,
+      badge: el.querySelector('.badge')?.textContent ?? '',
+      status: el.dataset.status,
+      error: el.querySelector('.msg-error')?.textContent ?? '',
+    };
+  }, id);
+}
+
+/** Waits until the page's model holds at least minBytes of the message (optionally while it is generating). */
+export function waitModelBytes(page, id, minBytes, { generating = false, timeoutMs = 30000 } = {}) {
+  return pageWait(page, ({ mid, min, gen }) => {
+    const m = window.__chatd.message(mid);
+    return m && m.bytes >= min && (!gen || m.status === 'generating') ? m : null;
+  }, { mid: id, min: minBytes, gen: generating },
+  { timeoutMs, message: `message ${id} to hold ${minBytes} bytes${generating ? ' while generating' : ''}` });
+}
+
+/** Waits until the connection indicator is in one of the given states. */
+export function waitConnection(page, states, { timeoutMs = 30000 } = {}) {
+  return pageWait(page, (want) => {
+    const el = document.getElementById('conn');
+    return want.includes(window.__chatd.connection) && want.includes(el.dataset.state) ? el.dataset.state : null;
+  }, states, { timeoutMs, message: `the connection indicator to show ${states.join(' or ')}` });
+}
+
+/**
+ * Waits until the store has ended the message and the page shows exactly that
+ * (model text byte-exact, screen text, badge); returns the store's answer.
+ */
+export async function waitPageMatchesFinalStore(page, srv, id, { timeoutMs = 60000 } = {}) {
+  const store = await waitStoreTerminal(srv, id, timeoutMs);
+  await pageWait(page, ({ mid, content, status }) => {
+    const norm = (s) => String(s).replace(/\s+/g, ' ').trim();
+    const m = window.__chatd.message(mid);
+    const el = document.querySelector(`article.msg[data-id="${CSS.escape(mid)}"]`);
+    return Boolean(m && el && m.status === status && m.text === content && el.dataset.status === status &&
+                   norm(el.querySelector('.msg-body').innerText) === norm(content));
+  }, { mid: id, content: store.content, status: store.status },
+  { timeoutMs, message: `the page to show message ${id} as stored (${store.status}, ${Buffer.byteLength(store.content)} bytes)` });
+  await assertPageMatchesStore(page, srv, id);
+  return store;
+}
+
+/** Asserts (with diffs) that model, screen and store agree on a message. */
+export async function assertPageMatchesStore(page, srv, id) {
+  const store = await getContent(srv, id);
+  const m = await model(page, id);
+  const s = await screen(page, id);
+  assert.ok(m, `the page's model has message ${id}`);
+  assert.ok(s, `message ${id} is on the screen`);
+  assert.equal(m.text, store.content, 'page model text == stored content (exact)');
+  assert.equal(m.status, store.status, 'page model status == stored status');
+  assert.equal(normalize(s.text), normalize(store.content), 'text on screen == stored content (whitespace collapsed)');
+  assert.equal(s.status, store.status, 'status on screen == stored status');
+  assert.equal(s.badge, store.status, 'status badge text == stored status');
+  return store;
+}
+
+/**
+ * Asserts that every delta the page received for a message after trace index
+ * `from` continued its text exactly where it ended (no gap, no overlap).
+ */
+export function assertDeltasContiguous(trace, { from = 0, startBytes } = {}) {
+  const deltas = trace.slice(from).filter((e) => e.kind === 'delta');
+  let expected = startBytes;
+  for (const d of deltas) {
+    assert.equal(d.result, 'applied', `delta at offset ${d.offset} was ${d.result}, expected applied`);
+    if (expected !== undefined) assert.equal(d.offset, expected, 'delta continues exactly where the text ended');
+    expected = d.offset + d.length;
+  }
+  return deltas;
+}
