@@ -935,7 +935,10 @@ const debugView = Object.freeze({
   message(id) {
     const m = state.messages.get(id);
     return m ? { id: m.id, role: m.role, status: m.status, text: m.text.text, bytes: m.text.bytes,
-                 error: m.error ? { ...m.error } : null } : null;
+                 error: m.error ? { ...m.error } : null,
+                 // The DOM shows this text and status (rendering is batched per frame).
+                 rendered: Boolean(m.el) && m.renderedBytes === m.text.bytes &&
+                           m.renderedStatus === m.status && m.renderedError === m.error } : null;
   },
   trace(id) {
     return state.trace.filter((e) => !id || e.id === id).map((e) => ({ ...e }));

@@ -60,8 +60,14 @@ export function pageTrace(page, id) {
   return page.evaluate((mid) => window.__chatd.trace(mid), id);
 }
 
-/** What the screen shows for a message: body text, badge, status, error line. */
-export function screen(page, id) {
+/**
+ * What the screen shows for a message: body text, badge, status, error line.
+ * Rendering is batched per animation frame, so this first waits until the DOM
+ * shows what the page's model holds for the message.
+ */
+export async function screen(page, id) {
+  await pageWait(page, (mid) => window.__chatd.message(mid)?.rendered, id,
+                 { message: `message ${id} to be rendered as the page holds it` });
   return page.evaluate((mid) => {
     const el = document.querySelector(`article.msg[data-id="${CSS.escape(mid)}"]`);
     if (!el) return null;
