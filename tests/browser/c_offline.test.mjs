@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { scenario } from './support/browser.mjs';
 import { getContent, utf8Bytes, waitFor } from './support/chatd.mjs';
 import {
-  model, openApp, pageTrace, sendFromComposer, waitConnection, waitModelBytes, waitPageMatchesFinalStore,
+  assertNothingDoubled, model, openApp, pageTrace, sendFromComposer, waitConnection, waitModelBytes,
+  waitPageMatchesFinalStore,
 } from './support/ui.mjs';
 
 const SIM = ['--sim-tokens-per-second', '20', '--sim-min-tokens', '200', '--sim-max-tokens', '240'];
@@ -41,24 +42,6 @@ test('offline mid-answer, then online: the page resumes and ends with exactly th
     assert.equal(final.status, 'completed');
 
     // Nothing doubled: every delta the page appended continued its text exactly.
-    const trace = await pageTrace(page, assistantId);
-    let bytes = 0;
-    for (const e of trace) {
-      if (e.kind === 'delta') {
-        if (e.result === 'applied') {
-          assert.equal(e.offset, bytes, 'an applied delta continues the text exactly');
-          bytes += e.length;
-        } else if (e.result === 'overlap') {
-          assert.ok(e.offset < bytes && e.offset + e.length > bytes, 'an overlapping delta added only its new tail');
-          bytes = e.offset + e.length;
-        } else {
-          assert.ok(e.result === 'duplicate' && e.offset + e.length <= bytes, `delta ${JSON.stringify(e)}`);
-        }
-      } else if (typeof e.bytes === 'number') {
-        assert.ok(e.bytes >= bytes, 'text only grows');
-        bytes = e.bytes;
-      }
-    }
-    assert.equal(bytes, utf8Bytes(final.content), 'the page holds exactly the stored bytes');
+    assertNothingDoubled(await pageTrace(page, assistantId), utf8Bytes(final.content));
   });
 });

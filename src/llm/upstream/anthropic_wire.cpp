@@ -36,13 +36,9 @@ public:
 
     std::optional<Failure> feed(const SseEvent& event, std::string& text) override {
         if (done_) return std::nullopt;
-        boost::system::error_code ec;
-        auto v = json::parse(event.data, ec);
-        if (ec || !v.is_object())
-            return Failure{"upstream_protocol",
-                           "upstream sent a malformed event: not a JSON object", false,
-                           std::nullopt};
-        const auto& o = v.as_object();
+        auto parsed = parse_object(event.data);
+        if (!parsed) return malformed_event();
+        const auto& o = *parsed;
         auto type = string_at(o, "type");
         if (type.empty()) type = event.event;
         if (type == "message_start") {
@@ -72,10 +68,8 @@ public:
             done_ = true;
         } else if (type == "error") {
             auto* error = object_at(o, "error");
-            return failure_for_error_type(
-                error ? string_at(*error, "type") : std::string_view(),
-                "upstream error event: " +
-                    std::string(error ? string_at(*error, "message") : std::string_view()));
+            if (!error) return failure_for_error_event({}, {});
+            return failure_for_error_event(string_at(*error, "type"), string_at(*error, "message"));
         }
         // ping, content_block_stop and event types added later mean nothing here.
         return std::nullopt;
@@ -120,17 +114,12 @@ public:
                 system += m.content;
                 continue;
             }
-            json::object msg;
-            msg["role"] = m.role == PromptRole::assistant ? "assistant" : "user";
-            msg["content"] = m.content;
-            messages.push_back(std::move(msg));
+            messages.push_back(
+                message_object(m.role == PromptRole::assistant ? "assistant" : "user", m.content));
         }
         // Continuation: the partial answer as the last assistant turn (prefill).
         if (auto prefill = trim_trailing_whitespace(request.partial); !prefill.empty()) {
-            json::object msg;
-            msg["role"] = "assistant";
-            msg["content"] = prefill;
-            messages.push_back(std::move(msg));
+            messages.push_back(message_object("assistant", prefill));
         }
         json::object body;
         body["model"] = request.model;

@@ -37,17 +37,11 @@ public:
             done_ = true;
             return std::nullopt;
         }
-        boost::system::error_code ec;
-        auto v = json::parse(event.data, ec);
-        if (ec || !v.is_object())
-            return Failure{"upstream_protocol",
-                           "upstream sent a malformed event: not a JSON object", false,
-                           std::nullopt};
-        const auto& o = v.as_object();
+        auto parsed = parse_object(event.data);
+        if (!parsed) return malformed_event();
+        const auto& o = *parsed;
         if (auto* error = object_at(o, "error")) {
-            return failure_for_error_type(
-                string_at(*error, "type"),
-                "upstream error event: " + std::string(string_at(*error, "message")));
+            return failure_for_error_event(string_at(*error, "type"), string_at(*error, "message"));
         }
         if (auto* u = object_at(o, "usage"))
             usage_ = Usage{int_at(*u, "prompt_tokens"), int_at(*u, "completion_tokens")};
@@ -88,18 +82,12 @@ public:
     std::string body(const GenerationRequest& request) const override {
         json::array messages;
         for (const auto& m : request.prompt) {
-            json::object msg;
-            msg["role"] = role_name(m.role);
-            msg["content"] = m.content;
-            messages.push_back(std::move(msg));
+            messages.push_back(message_object(role_name(m.role), m.content));
         }
         json::object body;
         body["model"] = request.model;
         if (!request.partial.empty() && settings_.continue_final_message) {
-            json::object msg;
-            msg["role"] = "assistant";
-            msg["content"] = request.partial;
-            messages.push_back(std::move(msg));
+            messages.push_back(message_object("assistant", request.partial));
             body["continue_final_message"] = true;
             body["add_generation_prompt"] = false;
         }

@@ -8,31 +8,24 @@
 namespace chatd::llm::upstream {
 namespace {
 
-namespace json = boost::json;
-
 constexpr std::size_t kMaxMessageBytes = 500;
 
 std::string truncated(std::string_view s) {
     return std::string(s.substr(0, utf8_floor(s, std::min(s.size(), kMaxMessageBytes))));
 }
 
-// The vendor's own words, when the body is the vendor's JSON error shape
-// (both put it at error.message), else the start of the body.
-std::string message_from_body(std::string_view body) {
-    boost::system::error_code ec;
-    auto v = json::parse(body, ec);
-    if (!ec && v.is_object()) {
-        if (auto* e = object_at(v.as_object(), "error")) return truncated(string_at(*e, "message"));
-    }
-    return truncated(body);
-}
+// Both vendors' error bodies are {"error": {"type", "message"}, …}.
+struct VendorError {
+    std::string type;
+    std::string message;  // the vendor's own words, else the start of the body
+};
 
-std::string error_type_from_body(std::string_view body) {
-    boost::system::error_code ec;
-    auto v = json::parse(body, ec);
-    if (ec || !v.is_object()) return {};
-    auto* e = object_at(v.as_object(), "error");
-    return e ? std::string(string_at(*e, "type")) : std::string();
+VendorError vendor_error(std::string_view body) {
+    if (auto o = parse_object(body)) {
+        if (auto* e = object_at(*o, "error"))
+            return {std::string(string_at(*e, "type")), truncated(string_at(*e, "message"))};
+    }
+    return {{}, truncated(body)};
 }
 
 }  // namespace
@@ -62,10 +55,19 @@ Failure failure_for_error_type(std::string_view type, std::string message) {
     return {"upstream_unavailable", std::move(message), true, std::nullopt};
 }
 
+Failure failure_for_error_event(std::string_view type, std::string_view message) {
+    return failure_for_error_type(type, "upstream error event: " + std::string(message));
+}
+
+Failure malformed_event() {
+    return {"upstream_protocol", "upstream sent a malformed event: not a JSON object", false,
+            std::nullopt};
+}
+
 Failure failure_for_status(int status, std::string_view body) {
-    std::string detail = message_from_body(body);
+    auto vendor = vendor_error(body);
     std::string message = "upstream answered HTTP " + std::to_string(status);
-    if (!detail.empty()) message += ": " + detail;
+    if (!vendor.message.empty()) message += ": " + vendor.message;
     switch (status) {
         case 401:
         case 403:
@@ -91,7 +93,7 @@ Failure failure_for_status(int status, std::string_view body) {
     }
     if (status >= 500) return {"upstream_unavailable", std::move(message), false, std::nullopt};
     // Other statuses: let the vendor's error type decide, never retrying.
-    auto failure = failure_for_error_type(error_type_from_body(body), std::move(message));
+    auto failure = failure_for_error_type(vendor.type, std::move(message));
     if (failure.code == "upstream_unavailable") failure.code = "upstream_bad_request";
     failure.transient = false;
     return failure;

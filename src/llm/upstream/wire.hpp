@@ -28,6 +28,10 @@ struct Failure {
 
 // A vendor error `type` (from an error body or a mid-stream error event).
 Failure failure_for_error_type(std::string_view type, std::string message);
+// An error event in the stream: the vendor's error type and message.
+Failure failure_for_error_event(std::string_view type, std::string_view message);
+// An event whose data is not a JSON object.
+Failure malformed_event();
 // A non-2xx response; `body` is its (bounded) body, used for the message.
 Failure failure_for_status(int status, std::string_view body);
 

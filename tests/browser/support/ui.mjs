@@ -134,6 +134,35 @@ export async function assertPageMatchesStore(page, srv, id) {
  * Asserts that every delta the page received for a message after trace index
  * `from` continued its text exactly where it ended (no gap, no overlap).
  */
+/**
+ * Asserts from a message's whole trace that nothing was doubled or lost: every
+ * applied delta continued the text exactly, an overlap added only its new
+ * tail, anything else was a duplicate (or, with allowGaps, a refused gap), and
+ * the text ends with exactly `finalBytes`.
+ */
+export function assertNothingDoubled(trace, finalBytes, { allowGaps = false } = {}) {
+  let bytes = 0;
+  for (const e of trace) {
+    if (e.kind === 'delta') {
+      if (e.result === 'applied') {
+        assert.equal(e.offset, bytes, 'an applied delta continues the text exactly');
+        bytes += e.length;
+      } else if (e.result === 'overlap') {
+        assert.ok(e.offset < bytes && e.offset + e.length > bytes, 'an overlapping delta added only its new tail');
+        bytes = e.offset + e.length;
+      } else if (e.result === 'gap') {
+        assert.ok(allowGaps, `delta ${JSON.stringify(e)}`);
+      } else {
+        assert.ok(e.result === 'duplicate' && e.offset + e.length <= bytes, `delta ${JSON.stringify(e)}`);
+      }
+    } else if (typeof e.bytes === 'number') {
+      assert.ok(e.bytes >= bytes, 'text only grows');
+      bytes = e.bytes;
+    }
+  }
+  assert.equal(bytes, finalBytes, 'the page holds exactly the stored bytes');
+}
+
 export function assertDeltasContiguous(trace, { from = 0, startBytes } = {}) {
   const deltas = trace.slice(from).filter((e) => e.kind === 'delta');
   let expected = startBytes;
