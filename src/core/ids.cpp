@@ -1,9 +1,12 @@
 #include "core/ids.hpp"
 
+#include <sys/random.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <mutex>
-#include <random>
+#include <stdexcept>
 
 namespace chatd {
 namespace {
@@ -17,17 +20,30 @@ void append_base32(std::string& out, std::uint64_t v, int chars) {
 
 }  // namespace
 
+void fill_random(void* out, std::size_t size) {
+    auto* p = static_cast<unsigned char*>(out);
+    while (size > 0) {
+        // The kernel's CSPRNG; it blocks only before the pool is first seeded
+        // at boot, and requests of up to 256 bytes are never cut short.
+        auto n = ::getrandom(p, size, 0);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw std::runtime_error("getrandom failed");
+        }
+        p += n;
+        size -= static_cast<std::size_t>(n);
+    }
+}
+
 std::string make_id(std::string_view prefix) {
     static std::mutex mutex;
     static std::uint64_t last_ms = 0;
     static std::uint64_t counter = 0;
-    static std::mt19937_64 rng{std::random_device{}()};
 
     std::uint64_t ms =
         static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                        std::chrono::system_clock::now().time_since_epoch())
                                        .count());
-    std::uint64_t random = 0;
     {
         std::lock_guard lock(mutex);
         if (ms <= last_ms) {
@@ -40,8 +56,10 @@ std::string make_id(std::string_view prefix) {
             counter = 0;
         }
         last_ms = ms;
-        random = rng();
     }
+    // 60 bits from the CSPRNG: knowing one id tells nothing about the next.
+    std::uint64_t random = 0;
+    fill_random(&random, sizeof random);
     std::string id;
     id.reserve(prefix.size() + kBodyLength);
     id.append(prefix);
