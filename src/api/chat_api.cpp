@@ -17,8 +17,6 @@ using http::Status;
 using V = http::bhttp::verb;
 namespace field = http::bhttp;
 
-const UserId kLocalUser{"usr_local"};
-
 bool iequals_prefix(std::string_view text, std::string_view prefix) {
     if (text.size() < prefix.size()) return false;
     for (std::size_t i = 0; i < prefix.size(); ++i)
@@ -52,24 +50,29 @@ bool wants_event_stream(const http::Request& r) {
 
 }  // namespace
 
-ChatApi::ChatApi(engine::Engine& engine, store::ChatStore& store, ApiConfig config,
-                 const http::StaticFiles& web)
-    : engine_(engine), store_(store), config_(std::move(config)), web_(web) {
+ChatApi::ChatApi(engine::Engine& engine, store::ChatStore& store, const auth::Authenticator& auth,
+                 ApiConfig config, const http::StaticFiles& web)
+    : engine_(engine),
+      store_(store),
+      auth_(auth),
+      config_(std::move(config)),
+      guard_(config_.guard),
+      web_(web) {
     const std::string p = "/api/v1/chat";
-    router_.add(V::get, "/healthz", &ChatApi::healthz);
-    router_.add(V::get, "/readyz", &ChatApi::readyz);
-    router_.add(V::post, p + "/sessions", &ChatApi::create_session);
-    router_.add(V::get, p + "/sessions", &ChatApi::list_sessions);
-    router_.add(V::get, p + "/sessions/{}", &ChatApi::get_session);
-    router_.add(V::delete_, p + "/sessions/{}", &ChatApi::delete_session);
-    router_.add(V::get, p + "/sessions/{}/messages", &ChatApi::list_messages);
-    router_.add(V::post, p + "/sessions/{}/messages", &ChatApi::send_message);
-    router_.add(V::get, p + "/messages/stream", &ChatApi::stream_session);
-    router_.add(V::get, p + "/messages/{}/status", &ChatApi::session_status);
-    router_.add(V::get, p + "/messages/{}/content", &ChatApi::message_content);
-    router_.add(V::post, p + "/messages/{}/cancel", &ChatApi::cancel_message);
-    router_.add(V::get, p + "/messages/{}/stream", &ChatApi::stream_message);
-    router_.add(V::get, p + "/messages/{}/poll", &ChatApi::poll);
+    router_.add(V::get, "/healthz", {&ChatApi::healthz, Access::open});
+    router_.add(V::get, "/readyz", {&ChatApi::readyz, Access::open});
+    router_.add(V::post, p + "/sessions", {&ChatApi::create_session});
+    router_.add(V::get, p + "/sessions", {&ChatApi::list_sessions});
+    router_.add(V::get, p + "/sessions/{}", {&ChatApi::get_session});
+    router_.add(V::delete_, p + "/sessions/{}", {&ChatApi::delete_session});
+    router_.add(V::get, p + "/sessions/{}/messages", {&ChatApi::list_messages});
+    router_.add(V::post, p + "/sessions/{}/messages", {&ChatApi::send_message});
+    router_.add(V::get, p + "/messages/stream", {&ChatApi::stream_session});
+    router_.add(V::get, p + "/messages/{}/status", {&ChatApi::session_status});
+    router_.add(V::get, p + "/messages/{}/content", {&ChatApi::message_content});
+    router_.add(V::post, p + "/messages/{}/cancel", {&ChatApi::cancel_message});
+    router_.add(V::get, p + "/messages/{}/stream", {&ChatApi::stream_message});
+    router_.add(V::get, p + "/messages/{}/poll", {&ChatApi::poll});
 }
 
 http::Response ChatApi::reject(Status status, std::string_view code, std::string_view message) {
@@ -78,7 +81,9 @@ http::Response ChatApi::reject(Status status, std::string_view code, std::string
 
 net::awaitable<http::After> ChatApi::handle(http::Request request,
                                             http::beast::tcp_stream& stream) {
-    Call c{std::move(request), stream, {}, {}, kLocalUser};
+    Call c{std::move(request), stream, {}, {}, {}};
+    if (auto allowed = guard_.check(c.request); !allowed)
+        co_return co_await fail(c, allowed.error());
     // The parsed target views the request's own storage, so parse it in place.
     auto target = boost::urls::parse_origin_form(c.request.target());
     if (!target)
@@ -86,6 +91,19 @@ net::awaitable<http::After> ChatApi::handle(http::Request request,
                                 "malformed request target");
     c.query = target->params();
     auto match = router_.match(c.request.method(), target->path());
+    // Everything under /api/ but the health checks needs credentials, even a
+    // path that does not exist: which ones do is no business of strangers.
+    bool open = match.target && match.target->access == Access::open;
+    if (!open && target->path().starts_with("/api/")) {
+        boost::system::error_code ec;
+        auto peer = c.stream.socket().remote_endpoint(ec).address();
+        auto verdict = auth_.authenticate(c.request, peer, now_millis() / 1000);
+        if (!verdict.user) {
+            log::debug("unauthenticated request from {}: {}", peer.to_string(), verdict.reason);
+            co_return co_await fail(c, Error::unauthorized);
+        }
+        c.user = std::move(*verdict.user);
+    }
     if (!match.target) {
         if (c.request.method() == V::get) {
             if (const auto* file = web_.find(target->path()))
@@ -105,7 +123,7 @@ net::awaitable<http::After> ChatApi::handle(http::Request request,
                                     "request body must be application/json");
     }
     c.params = std::move(match.params);
-    co_return co_await (this->*(*match.target))(c);
+    co_return co_await (this->*(match.target->handler))(c);
 }
 
 net::awaitable<http::After> ChatApi::serve_static(Call& c, const http::StaticFile& file) {
@@ -233,7 +251,7 @@ net::awaitable<http::After> ChatApi::delete_session(Call& c) {
     SessionId id{c.params[0]};
     auto session = co_await store_.get_session(c.user, id);
     if (!session) co_return co_await fail(c, session.error());
-    if (auto active = engine_.active_in(id); active && active->user() == c.user)
+    if (auto active = engine_.active_in(c.user, id))
         (void)co_await engine_.cancel(c.user, active->id());
     auto deleted = co_await store_.delete_session(c.user, id);
     if (!deleted) co_return co_await fail(c, deleted.error());
@@ -313,10 +331,7 @@ net::awaitable<http::After> ChatApi::send_message(Call& c) {
 net::awaitable<Result<store::Message>> ChatApi::find_message(const UserId& user,
                                                              const MessageId& id) {
     if (!is_well_formed_id(id.value, "msg_")) co_return Error::not_found;
-    if (auto g = engine_.find(id)) {
-        if (g->user() != user) co_return Error::not_found;
-        co_return g->message();
-    }
+    if (auto g = engine_.find(user, id)) co_return g->message();
     co_return co_await store_.get_message(user, id);
 }
 
@@ -328,7 +343,7 @@ net::awaitable<http::After> ChatApi::session_status(Call& c) {
     json::object body{{"has_active_generation", false},
                       {"generating_message_id", nullptr},
                       {"last_updated", nullptr}};
-    if (auto g = engine_.active_in(session)) {
+    if (auto g = engine_.active_in(c.user, session)) {
         body["has_active_generation"] = true;
         body["generating_message_id"] = g->id().value;
         body["last_updated"] = format_iso8601(g->message().last_updated);

@@ -1,9 +1,12 @@
 #pragma once
 // The chat API (DESIGN §4): routes, request validation, and the mapping of
 // engine and store results to responses. One instance serves every connection
-// on the I/O thread. Until authentication lands every request acts for one
-// local user; all store calls are already scoped by that user.
+// on the I/O thread. Every request passes the RequestGuard (Host, Origin);
+// every API request is authenticated once, here, and acts for that user
+// alone: the engine and store calls it makes are all scoped by it (I6).
 #include "api/event_stream.hpp"
+#include "api/request_guard.hpp"
+#include "auth/authenticator.hpp"
 #include "engine/engine.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
@@ -22,14 +25,15 @@ struct ApiConfig {
     std::string default_model = "simulated";
     std::chrono::milliseconds write_timeout{10000};
     StreamConfig stream;
+    GuardConfig guard;
 };
 
 class ChatApi final : public http::Handler {
 public:
     // `web`: the static files served outside the API (the reference UI); may
     // be empty.
-    ChatApi(engine::Engine& engine, store::ChatStore& store, ApiConfig config,
-            const http::StaticFiles& web);
+    ChatApi(engine::Engine& engine, store::ChatStore& store, const auth::Authenticator& auth,
+            ApiConfig config, const http::StaticFiles& web);
 
     net::awaitable<http::After> handle(http::Request request,
                                        http::beast::tcp_stream& stream) override;
@@ -43,7 +47,13 @@ public:
         boost::urls::params_view query;
         UserId user;
     };
-    using Route = net::awaitable<http::After> (ChatApi::*)(Call&);
+    using Handler = net::awaitable<http::After> (ChatApi::*)(Call&);
+    // Who may call a route: anyone (health checks), or an authenticated user.
+    enum class Access { open, user };
+    struct Route {
+        Handler handler;
+        Access access = Access::user;
+    };
 
 private:
     net::awaitable<http::After> healthz(Call& c);
@@ -75,7 +85,9 @@ private:
 
     engine::Engine& engine_;
     store::ChatStore& store_;
+    const auth::Authenticator& auth_;
     ApiConfig config_;
+    RequestGuard guard_;
     const http::StaticFiles& web_;
     http::Router<Route> router_;
 };

@@ -59,7 +59,7 @@ net::awaitable<bool> EventStream::idle(std::chrono::steady_clock::time_point unt
 
 net::awaitable<bool> EventStream::follow(MessageId id, std::int64_t offset) {
     bool announce = offset == 0;
-    auto g = engine_.find(id);
+    auto g = engine_.find(user_, id);
     if (g) g->subscribe(wake_);
     for (;;) {
         // A live generation is read from memory; once we hold it, it stays
@@ -71,7 +71,7 @@ net::awaitable<bool> EventStream::follow(MessageId id, std::int64_t offset) {
         } else {
             auto r = co_await store_.get_message(user_, id);
             if (!r) co_return false;
-            if ((g = engine_.find(id))) {  // it started while we read
+            if ((g = engine_.find(user_, id))) {  // it started while we read
                 g->subscribe(wake_);
                 continue;
             }
@@ -117,7 +117,7 @@ net::awaitable<void> EventStream::follow_session(SessionId session,
         last = floor = cursor->message;
     }
     for (;;) {
-        auto active = engine_.active_in(session);
+        auto active = engine_.active_in(user_, session);
         if (active && (!last || last->value < active->id().value)) {
             auto id = active->id();
             if (!co_await follow(id, 0)) co_return;

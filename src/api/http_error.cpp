@@ -37,6 +37,23 @@ http::Response error_response(boost::system::error_code ec, Framing framing) {
             case Error::shutting_down:
                 return error_response(S::service_unavailable, "shutting_down",
                                       "the server is shutting down", framing);
+            case Error::bad_request:
+                return error_response(S::bad_request, "bad_request", "malformed request", framing);
+            case Error::unauthorized: {
+                // The same bytes whatever was wrong: a client learns nothing
+                // about which check failed.
+                auto res = error_response(S::unauthorized, "unauthorized",
+                                          "missing or invalid credentials", framing);
+                res.set(http::bhttp::field::www_authenticate, "Bearer realm=\"chatd\"");
+                return res;
+            }
+            case Error::forbidden_host:
+                return error_response(S::forbidden, "forbidden_host",
+                                      "this server does not answer for that Host", framing);
+            case Error::cross_origin:
+                return error_response(S::forbidden, "cross_origin",
+                                      "state-changing requests from another origin are refused",
+                                      framing);
             case Error::store_failure:
                 return error_response(S::service_unavailable, "store_unavailable",
                                       "the store is unavailable", framing);

@@ -17,6 +17,17 @@ namespace {
 namespace net = boost::asio;
 using namespace chatd;
 
+// `none` serves every request as one user without credentials: only the local
+// machine may reach it.
+void check_listen_address(const config::Config& c) {
+    auto address = http::resolve_listen_address(c.server.host);
+    if (c.auth.mode == auth::AuthMode::none && !auth::is_loopback(address))
+        throw std::runtime_error(
+            "--auth none serves one local user without credentials, so it listens only on a "
+            "loopback address (127.0.0.1, ::1, localhost), not on " +
+            c.server.host + "; choose --auth jwt, api-keys or trusted-header");
+}
+
 std::unique_ptr<llm::Provider> make_provider(const config::Config& c) {
     switch (c.provider) {
         case config::ProviderKind::openai:
@@ -57,11 +68,27 @@ struct App {
     std::unique_ptr<llm::Provider> provider = make_provider(config);
     engine::Engine engine{io.get_executor(), store, *provider, config.engine};
     http::StaticFiles web = load_web(config);
-    api::ChatApi api{engine, store, config.api, web};
+    std::unique_ptr<auth::Authenticator> authenticator = auth::make_authenticator(config.auth);
+    api::ChatApi api{engine, store, *authenticator, config.api, web};
     http::Server server{io.get_executor(), config.server, api};
     net::signal_set signals{io, SIGINT, SIGTERM};
+    net::signal_set reload_signal{io, SIGHUP};
 
     explicit App(config::Config c) : config(std::move(c)) {}
+
+    // SIGHUP: re-read key files; on failure the old keys stay.
+    void wait_for_reload() {
+        reload_signal.async_wait([this](boost::system::error_code ec, int) {
+            if (ec) return;
+            try {
+                authenticator->reload();
+                log::info("reloaded the keys of --auth {}", auth::to_string(config.auth.mode));
+            } catch (const std::exception& e) {
+                log::error("reload failed, keeping the keys in use: {}", e.what());
+            }
+            wait_for_reload();
+        });
+    }
 
     net::awaitable<void> start() {
         co_await recover_interrupted();
@@ -77,8 +104,9 @@ struct App {
                           : " via proxy " +
                                 llm::upstream::parse_proxy(config.upstream.proxy).hop.host_header);
         log::info(
-            "listening on {}:{} (provider {}, model {}, commit mode {})", config.server.host, port,
-            provider->name(), config.api.default_model,
+            "listening on {}:{} (auth {}, provider {}, model {}, commit mode {})",
+            config.server.host, port, auth::to_string(config.auth.mode), provider->name(),
+            config.api.default_model,
             config.engine.persister.mode == engine::CommitMode::group ? "group" : "per-chunk");
         net::co_spawn(io, server.run(), rethrow);
     }
@@ -117,7 +145,9 @@ struct App {
         net::co_spawn(io, start(), rethrow);
         signals.async_wait([this](boost::system::error_code ec, int) {
             if (!ec) net::co_spawn(io, stop(), rethrow);
+            reload_signal.cancel();
         });
+        wait_for_reload();
         io.run();
         const auto& stats = engine.persister_stats();
         log::info("stopped; persister: commits={} failed_commits={} writes={} bytes={}",
@@ -137,6 +167,7 @@ int main(int argc, char** argv) {
     std::signal(SIGPIPE, SIG_IGN);
     log::init(parsed.config->log_level);
     try {
+        check_listen_address(*parsed.config);
         std::filesystem::create_directories(parsed.config->data_dir);
         App app(std::move(*parsed.config));
         return app.run();

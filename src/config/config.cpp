@@ -7,6 +7,22 @@
 #include <map>
 
 namespace chatd::config {
+namespace {
+
+std::vector<std::string> split_list(std::string_view list) {
+    std::vector<std::string> out;
+    while (!list.empty()) {
+        auto comma = list.find(',');
+        auto item = list.substr(0, comma);
+        list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
+        while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+        while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+        if (!item.empty()) out.emplace_back(item);
+    }
+    return out;
+}
+
+}  // namespace
 
 ParseOutcome parse(int argc, char** argv) {
     Config c;
@@ -94,6 +110,65 @@ ParseOutcome parse(int argc, char** argv) {
         ->envname("CHATD_MAX_CONNECTIONS")
         ->capture_default_str()
         ->check(CLI::Range(1, 1000000));
+
+    // A string, mapped below: CLI11 mis-detects enums that have a to_string().
+    std::string auth_mode = "none";
+    app.add_option("--auth", auth_mode,
+                   "none (one local user, loopback only), jwt, api-keys or trusted-header")
+        ->envname("CHATD_AUTH")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"none", "jwt", "api-keys", "trusted-header"}));
+    std::string jwt_alg = "HS256", jwt_secret_env = "CHATD_JWT_SECRET";
+    app.add_option("--jwt-alg", jwt_alg, "the one JWT algorithm accepted")
+        ->envname("CHATD_JWT_ALG")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"HS256", "RS256", "ES256"}));
+    app.add_option("--jwt-secret-env", jwt_secret_env,
+                   "environment variable holding the HS256 secret (at least 32 bytes)")
+        ->envname("CHATD_JWT_SECRET_ENV")
+        ->capture_default_str();
+    app.add_option("--jwt-public-key", c.auth.jwt_public_key_file,
+                   "PEM public key verifying RS256 or ES256 tokens (re-read on SIGHUP)")
+        ->envname("CHATD_JWT_PUBLIC_KEY")
+        ->check(CLI::ExistingFile);
+    app.add_option("--jwt-jwks-file", c.auth.jwt_jwks_file,
+                   "JWKS file whose keys verify RS256 or ES256 tokens, by kid (re-read on SIGHUP)")
+        ->envname("CHATD_JWT_JWKS_FILE")
+        ->check(CLI::ExistingFile);
+    app.add_option("--jwt-issuer", c.auth.jwt.issuer, "required `iss` (default: not checked)")
+        ->envname("CHATD_JWT_ISSUER");
+    app.add_option("--jwt-audience", c.auth.jwt.audience,
+                   "required `aud` entry (default: not checked)")
+        ->envname("CHATD_JWT_AUDIENCE");
+    std::int64_t jwt_leeway_s = 30;
+    app.add_option("--jwt-leeway-s", jwt_leeway_s, "clock skew allowed on exp and nbf")
+        ->envname("CHATD_JWT_LEEWAY_S")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 300));
+    app.add_option("--api-keys-file", c.auth.api_keys_file,
+                   "api-keys mode: lines `<sha256 hex of key> <user id>` (re-read on SIGHUP)")
+        ->envname("CHATD_API_KEYS_FILE");
+    app.add_option("--trusted-user-header", c.auth.trusted_user_header,
+                   "trusted-header mode: the header naming the user")
+        ->envname("CHATD_TRUSTED_USER_HEADER")
+        ->capture_default_str();
+    std::string trusted_proxies, trusted_secret_env;
+    app.add_option("--trusted-proxies", trusted_proxies,
+                   "trusted-header mode: comma-separated addresses or CIDRs of the gateway")
+        ->envname("CHATD_TRUSTED_PROXIES");
+    app.add_option("--trusted-secret-env", trusted_secret_env,
+                   "trusted-header mode: environment variable holding the gateway's shared "
+                   "secret")
+        ->envname("CHATD_TRUSTED_SECRET_ENV");
+    app.add_option("--trusted-secret-header", c.auth.trusted_secret_header,
+                   "trusted-header mode: the header carrying the shared secret")
+        ->envname("CHATD_TRUSTED_SECRET_HEADER")
+        ->capture_default_str();
+    std::string allowed_hosts;
+    app.add_option("--allowed-hosts", allowed_hosts,
+                   "comma-separated Host names answered (default: any; with --auth none: "
+                   "loopback names and --host)")
+        ->envname("CHATD_ALLOWED_HOSTS");
 
     std::map<std::string, ProviderKind> providers{{"simulated", ProviderKind::simulated},
                                                   {"openai", ProviderKind::openai},
@@ -231,6 +306,35 @@ ParseOutcome parse(int argc, char** argv) {
         int code = app.exit(e, out, err);
         return {std::nullopt, code, out.str() + err.str()};
     }
+    c.auth.mode = auth_mode == "jwt"              ? auth::AuthMode::jwt
+                  : auth_mode == "api-keys"       ? auth::AuthMode::api_keys
+                  : auth_mode == "trusted-header" ? auth::AuthMode::trusted_header
+                                                  : auth::AuthMode::none;
+    c.auth.jwt.alg = *auth::jwt_alg_from_string(jwt_alg);
+    c.auth.jwt.leeway = std::chrono::seconds(jwt_leeway_s);
+    if (c.auth.mode == auth::AuthMode::jwt && c.auth.jwt.alg == auth::JwtAlg::hs256) {
+        if (const char* secret = std::getenv(jwt_secret_env.c_str())) c.auth.jwt.secret = secret;
+    }
+    if (c.auth.mode == auth::AuthMode::trusted_header) {
+        try {
+            c.auth.trusted_proxies = auth::parse_address_ranges(trusted_proxies);
+        } catch (const std::runtime_error& e) {
+            return {std::nullopt, 2, std::string("--trusted-proxies: ") + e.what() + "\n"};
+        }
+        if (!trusted_secret_env.empty()) {
+            const char* secret = std::getenv(trusted_secret_env.c_str());
+            if (!secret || !*secret)
+                return {std::nullopt, 2,
+                        "--trusted-secret-env: $" + trusted_secret_env + " is empty or unset\n"};
+            c.auth.trusted_secret = secret;
+        }
+    }
+    c.api.guard.loopback_hosts_only = c.auth.mode == auth::AuthMode::none;
+    for (auto& h : split_list(allowed_hosts)) c.api.guard.allowed_hosts.push_back(h);
+    if (c.api.guard.loopback_hosts_only)
+        c.api.guard.allowed_hosts.push_back(c.server.host.find(':') == std::string::npos
+                                                ? c.server.host
+                                                : "[" + c.server.host + "]");
     if (c.simulated.min_tokens > c.simulated.max_tokens)
         return {std::nullopt, 2, "--sim-min-tokens must not exceed --sim-max-tokens\n"};
     if (model.size() > 200) return {std::nullopt, 2, "--model: at most 200 bytes\n"};

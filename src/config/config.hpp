@@ -2,6 +2,7 @@
 // The whole configuration: one aggregate per module, filled from the command
 // line (CHATD_* environment variables as fallbacks) and validated once.
 #include "api/chat_api.hpp"
+#include "auth/authenticator.hpp"
 #include "engine/engine.hpp"
 #include "http/server.hpp"
 #include "llm/simulated/simulated_provider.hpp"
@@ -19,6 +20,7 @@ enum class ProviderKind { simulated, openai, anthropic };
 struct Config {
     http::ServerConfig server;
     api::ApiConfig api;
+    auth::AuthConfig auth;
     engine::EngineConfig engine;
     store::sqlite::SqliteConfig sqlite;
     ProviderKind provider = ProviderKind::simulated;

@@ -20,6 +20,14 @@ public:
                 return "store failure";
             case Error::shutting_down:
                 return "shutting down";
+            case Error::bad_request:
+                return "malformed request";
+            case Error::unauthorized:
+                return "missing or invalid credentials";
+            case Error::forbidden_host:
+                return "host not allowed";
+            case Error::cross_origin:
+                return "cross-origin request refused";
         }
         return "unknown chatd error";
     }

@@ -16,6 +16,10 @@ enum class Error {
     idempotency_key_reused,
     store_failure,
     shutting_down,
+    bad_request,     // a malformed request (HTTP framing, Host)
+    unauthorized,    // no valid credentials (every cause looks the same)
+    forbidden_host,  // a Host this server does not answer for (DNS rebinding)
+    cross_origin,    // a state-changing request from another site
 };
 
 const boost::system::error_category& chatd_category() noexcept;

@@ -86,14 +86,20 @@ std::shared_ptr<Generation> Engine::launch(const UserId& user, store::Message me
     return g;
 }
 
-std::shared_ptr<Generation> Engine::find(const MessageId& id) const {
+std::shared_ptr<Generation> Engine::live(const MessageId& id) const {
     auto it = live_.find(id.value);
     return it == live_.end() ? nullptr : it->second;
 }
 
-std::shared_ptr<Generation> Engine::active_in(const SessionId& session) const {
+std::shared_ptr<Generation> Engine::find(const UserId& user, const MessageId& id) const {
+    auto g = live(id);
+    return g && g->user() == user ? g : nullptr;
+}
+
+std::shared_ptr<Generation> Engine::active_in(const UserId& user, const SessionId& session) const {
     auto it = by_session_.find(session.value);
-    return it == by_session_.end() ? nullptr : it->second;
+    if (it == by_session_.end() || it->second->user() != user) return nullptr;
+    return it->second;
 }
 
 void Engine::watch_session(const SessionId& session, std::weak_ptr<Wakeup> w) {
@@ -213,17 +219,17 @@ net::awaitable<void> Engine::wait_ended(const std::shared_ptr<Generation>& g) {
 }
 
 net::awaitable<Result<store::Message>> Engine::cancel(UserId user, MessageId id) {
-    auto g = find(id);
+    auto g = find(user, id);
     if (!g) {
         // A send registers its generation right after its turn commits; a
         // cancel that reads the turn in that moment waits for it (bounded).
         auto stored = co_await store_.get_message(user, id);
         if (!stored) co_return stored.error();
-        g = find(id);
+        g = find(user, id);
         for (int i = 0; !g && i < 100 && stored->status == store::MessageStatus::generating; ++i) {
             net::steady_timer timer(ex_, std::chrono::milliseconds(10));
             co_await timer.async_wait(net::as_tuple(net::use_awaitable));
-            g = find(id);
+            g = find(user, id);
         }
         if (!g) {
             if (stored->role == store::Role::assistant &&
@@ -232,7 +238,6 @@ net::awaitable<Result<store::Message>> Engine::cancel(UserId user, MessageId id)
             co_return Error::not_generating;
         }
     }
-    if (g->user() != user) co_return Error::not_found;
     end_with(g, store::Terminal{.status = store::MessageStatus::cancelled,
                                 .finish_reason = "cancelled"});
     co_await wait_ended(g);

@@ -40,9 +40,11 @@ public:
     // Start-up: continues a message a dead process left generating, after its
     // stored content (the provider must can_continue()).
     std::shared_ptr<Generation> resume(const UserId& user, store::Message message);
-    // The live generation of a message, if this engine runs it.
-    std::shared_ptr<Generation> find(const MessageId& id) const;
-    std::shared_ptr<Generation> active_in(const SessionId& session) const;
+    // The live generation of `user`'s message, if this engine runs it; another
+    // user's generation is not found, as in the store (I6).
+    std::shared_ptr<Generation> find(const UserId& user, const MessageId& id) const;
+    // The live generation in `user`'s session, if any.
+    std::shared_ptr<Generation> active_in(const UserId& user, const SessionId& session) const;
 
     // Cancels a generation and returns the message once its end is committed
     // (I4). not_found for unknown or foreign ids; not_generating for messages
@@ -60,6 +62,8 @@ public:
 
 private:
     std::shared_ptr<Generation> launch(const UserId& user, store::Message message);
+    // Any user's live generation: for the engine's own bookkeeping only.
+    std::shared_ptr<Generation> live(const MessageId& id) const;
     net::awaitable<void> drive(std::shared_ptr<Generation> g);
     // Relays one provider stream into `g`; returns its last event (done or
     // failed), or nothing when `g` was finished from outside meanwhile.

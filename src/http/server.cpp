@@ -4,6 +4,8 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -24,8 +26,23 @@ net::awaitable<bool> write_response(beast::tcp_stream& stream, Response response
 Server::Server(net::any_io_executor ex, ServerConfig config, Handler& handler)
     : ex_(ex), config_(std::move(config)), handler_(handler), acceptor_(ex) {}
 
+net::ip::address resolve_listen_address(const std::string& host) {
+    boost::system::error_code ec;
+    auto literal = net::ip::make_address(host, ec);
+    if (!ec) return literal;
+    net::io_context io;
+    net::ip::tcp::resolver resolver(io);
+    auto results = resolver.resolve(host, "", ec);
+    if (ec || results.empty())
+        throw std::runtime_error("--host " + host + " does not resolve: " + ec.message());
+    // Prefer IPv4, which every client of a name such as localhost tries.
+    for (const auto& r : results)
+        if (r.endpoint().address().is_v4()) return r.endpoint().address();
+    return results.begin()->endpoint().address();
+}
+
 std::uint16_t Server::listen() {
-    net::ip::tcp::endpoint endpoint(net::ip::make_address(config_.host), config_.port);
+    net::ip::tcp::endpoint endpoint(resolve_listen_address(config_.host), config_.port);
     acceptor_.open(endpoint.protocol());
     acceptor_.set_option(net::socket_base::reuse_address(true));
     acceptor_.bind(endpoint);

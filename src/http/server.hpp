@@ -32,6 +32,11 @@ public:
     virtual Response reject(Status status, std::string_view code, std::string_view message) = 0;
 };
 
+// The address `host` (a literal or a name such as localhost) resolves to:
+// blocking, for start-up only. Throws std::runtime_error when it resolves to
+// nothing.
+net::ip::address resolve_listen_address(const std::string& host);
+
 // Writes `response` with a deadline; false when the client is gone.
 net::awaitable<bool> write_response(beast::tcp_stream& stream, Response response,
                                     std::chrono::milliseconds timeout);

@@ -36,7 +36,7 @@ function within(promise, ms, what) {
 test('j: an oversized request head answers 431 with a JSON error', async () => {
   await withChatd({ args: ARGS, name: 'chatd-j1' }, async (srv) => {
     const c = await connect(srv.baseUrl);
-    c.socket.write(`GET /api/v1/chat/sessions HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(4096)}\r\n\r\n`);
+    c.socket.write(`GET /api/v1/chat/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'a'.repeat(4096)}\r\n\r\n`);
     await within(c.closed, 10000, 'the server closing the connection');
     const text = c.received();
     assert.match(text, /^HTTP\/1\.1 431 /, text.slice(0, 200));
@@ -47,7 +47,7 @@ test('j: an oversized request head answers 431 with a JSON error', async () => {
 test('j: a request that stalls half-way is cut off by the request deadline', async () => {
   await withChatd({ args: ARGS, name: 'chatd-j2' }, async (srv) => {
     const c = await connect(srv.baseUrl);
-    c.socket.write('POST /api/v1/chat/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"ti');
+    c.socket.write('POST /api/v1/chat/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"ti');
     await within(c.closed, 10000, 'the server closing a stalled request');
     // The server stays healthy for everyone else.
     const s = await createSession(srv, { title: 'after slowloris' });
@@ -58,7 +58,7 @@ test('j: a request that stalls half-way is cut off by the request deadline', asy
 test('j: an idle keep-alive connection is closed after the idle timeout', async () => {
   await withChatd({ args: ARGS, name: 'chatd-j3' }, async (srv) => {
     const c = await connect(srv.baseUrl);
-    c.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    c.socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
     await within(c.closed, 10000, 'the server closing an idle keep-alive connection');
     assert.match(c.received(), /^HTTP\/1\.1 200 /);
   });
@@ -69,7 +69,7 @@ test('j: connections beyond --max-connections are closed at once, and room retur
     const a = await connect(srv.baseUrl);
     const b = await connect(srv.baseUrl);
     // Both are being served: each answers a request on its kept-alive connection.
-    for (const c of [a, b]) c.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    for (const c of [a, b]) c.socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
     await waitFor(() => a.received().includes('200') && b.received().includes('200'),
       { message: 'both connections answered' });
     const c = await connect(srv.baseUrl);

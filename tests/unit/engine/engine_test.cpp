@@ -75,7 +75,23 @@ TEST_F(EngineTest, GenerationCompletesWithTheProvidersWholeText) {
     auto m = stored(g->id());
     EXPECT_EQ(m.content, g->committed());
     EXPECT_EQ(m.status, store::MessageStatus::completed);
-    EXPECT_EQ(engine_->find(g->id()), nullptr);
+    EXPECT_EQ(engine_->find(kUser, g->id()), nullptr);
+}
+
+TEST_F(EngineTest, LookupsFindOnlyTheCallersOwnGenerations) {
+    start_engine({.tokens_per_second = 5, .min_tokens = 50, .max_tokens = 50});
+    auto g = start_turn("q");
+    const UserId other{"usr_other"};
+    EXPECT_EQ(engine_->find(kUser, g->id()), g);
+    EXPECT_EQ(engine_->active_in(kUser, g->session_id()), g);
+    EXPECT_EQ(engine_->find(other, g->id()), nullptr);
+    EXPECT_EQ(engine_->active_in(other, g->session_id()), nullptr);
+    // Another user's cancel is a missing id, and the generation goes on.
+    auto cancelled = run(engine_->cancel(other, g->id()));
+    ASSERT_FALSE(cancelled);
+    EXPECT_EQ(cancelled.error(), Error::not_found);
+    EXPECT_FALSE(g->finishing());
+    ASSERT_TRUE(run(engine_->cancel(kUser, g->id())));
 }
 
 TEST_F(EngineTest, GroupCommitBatchesManyGenerationsIntoFewCommits) {
