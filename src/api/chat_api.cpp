@@ -67,11 +67,13 @@ ChatApi::ChatApi(engine::Engine& engine, store::ChatStore& store, const auth::Au
     router_.add(V::delete_, p + "/sessions/{}", {&ChatApi::delete_session});
     router_.add(V::get, p + "/sessions/{}/messages", {&ChatApi::list_messages});
     router_.add(V::post, p + "/sessions/{}/messages", {&ChatApi::send_message});
-    router_.add(V::get, p + "/messages/stream", {&ChatApi::stream_session});
+    router_.add(V::get, p + "/messages/stream",
+                {&ChatApi::stream_session, Access::user, Body::stream});
     router_.add(V::get, p + "/messages/{}/status", {&ChatApi::session_status});
     router_.add(V::get, p + "/messages/{}/content", {&ChatApi::message_content});
     router_.add(V::post, p + "/messages/{}/cancel", {&ChatApi::cancel_message});
-    router_.add(V::get, p + "/messages/{}/stream", {&ChatApi::stream_message});
+    router_.add(V::get, p + "/messages/{}/stream",
+                {&ChatApi::stream_message, Access::user, Body::stream});
     router_.add(V::get, p + "/messages/{}/poll", {&ChatApi::poll});
 }
 
@@ -84,13 +86,20 @@ net::awaitable<http::After> ChatApi::handle(http::Request request,
     Call c{std::move(request), stream, {}, {}, {}};
     if (auto allowed = guard_.check(c.request); !allowed)
         co_return co_await fail(c, allowed.error());
+    if (c.request.method() == V::options && c.request.target() == "*")
+        co_return co_await options(c, "*");
     // The parsed target views the request's own storage, so parse it in place.
     auto target = boost::urls::parse_origin_form(c.request.target());
     if (!target)
         co_return co_await fail(c, Status::bad_request, "invalid_request",
                                 "malformed request target");
     c.query = target->params();
-    auto match = router_.match(c.request.method(), target->path());
+    // Preflights carry no credentials; OPTIONS reveals only what a 405 would.
+    if (c.request.method() == V::options) co_return co_await options(c, target->path());
+    c.head = c.request.method() == V::head;
+    auto match = router_.match(c.head ? V::get : c.request.method(), target->path());
+    bool head_on_stream = c.head && match.target && match.target->body == Body::stream;
+    if (head_on_stream) match = {};
     // Everything under /api/ but the health checks needs credentials, even a
     // path that does not exist: which ones do is no business of strangers.
     bool open = match.target && match.target->access == Access::open;
@@ -105,15 +114,16 @@ net::awaitable<http::After> ChatApi::handle(http::Request request,
         c.user = std::move(*verdict.user);
     }
     if (!match.target) {
-        if (c.request.method() == V::get) {
+        if (c.request.method() == V::get || c.head) {
             if (const auto* file = web_.find(target->path()))
                 co_return co_await serve_static(c, *file);
         }
-        if (match.allow.empty())
+        auto allow = allowed_methods(target->path());
+        if (allow.empty())
             co_return co_await fail(c, Status::not_found, "not_found", "no such endpoint");
         auto res = error_response(Status::method_not_allowed, "method_not_allowed",
                                   "method not allowed here", framing_of(c.request));
-        res.set(field::field::allow, match.allow);
+        res.set(field::field::allow, head_on_stream ? "GET, OPTIONS" : allow);
         co_return co_await reply(c, std::move(res));
     }
     if (c.request.method() == V::post && !c.request.body().empty()) {
@@ -154,7 +164,33 @@ net::awaitable<http::After> ChatApi::reply(Call& c, Status status, std::string b
     co_return co_await reply(c, json_response(status, std::move(body), framing_of(c.request)));
 }
 
+std::string ChatApi::allowed_methods(std::string_view path) const {
+    auto allow = router_.match(V::options, path).allow;  // no route takes OPTIONS
+    if (allow.empty()) return web_.find(path) ? "GET, HEAD, OPTIONS" : "";
+    if (allow.find("GET") != std::string::npos) allow += ", HEAD";
+    return allow + ", OPTIONS";
+}
+
+net::awaitable<http::After> ChatApi::options(Call& c, std::string_view path) {
+    auto allow =
+        path == "*" ? std::string("GET, HEAD, POST, DELETE, OPTIONS") : allowed_methods(path);
+    if (allow.empty())
+        co_return co_await fail(c, Status::not_found, "not_found", "no such endpoint");
+    http::Response res{Status::no_content, c.request.version()};
+    res.keep_alive(c.request.keep_alive());
+    res.set(field::field::allow, allow);
+    co_return co_await reply(c, std::move(res));
+}
+
 net::awaitable<http::After> ChatApi::reply(Call& c, http::Response response) {
+    response.prepare_payload();
+    if (c.head) {
+        // The headers GET would have, Content-Length included; no body.
+        auto length = response.body().size();
+        response.body().clear();
+        if (response.result() != Status::no_content && response.result() != Status::not_modified)
+            response.content_length(length);
+    }
     bool keep = response.keep_alive();
     if (!co_await http::write_response(c.stream, std::move(response), config_.write_timeout))
         co_return http::After::close;

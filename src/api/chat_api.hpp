@@ -46,13 +46,17 @@ public:
         std::vector<std::string> params;
         boost::urls::params_view query;
         UserId user;
+        bool head = false;  // a HEAD request run as GET: its answer goes without body
     };
     using Handler = net::awaitable<http::After> (ChatApi::*)(Call&);
     // Who may call a route: anyone (health checks), or an authenticated user.
     enum class Access { open, user };
+    // Streams have no length to announce: HEAD on them is 405.
+    enum class Body { sized, stream };
     struct Route {
         Handler handler;
         Access access = Access::user;
+        Body body = Body::sized;
     };
 
 private:
@@ -72,6 +76,11 @@ private:
     net::awaitable<http::After> stream_message(Call& c);
 
     net::awaitable<http::After> serve_static(Call& c, const http::StaticFile& file);
+    // OPTIONS: the methods a path takes (`*`: the server's).
+    net::awaitable<http::After> options(Call& c, std::string_view path);
+    // `Allow` for a path: its routes' methods, HEAD beside GET, and OPTIONS;
+    // empty when nothing is there.
+    std::string allowed_methods(std::string_view path) const;
 
     net::awaitable<http::After> reply(Call& c, http::Status status, std::string body);
     net::awaitable<http::After> reply(Call& c, http::Response response);

@@ -57,26 +57,37 @@ net::awaitable<bool> EventStream::idle(std::chrono::steady_clock::time_point unt
     co_return true;
 }
 
+std::size_t catch_up_end(std::string_view content, std::size_t from, std::size_t piece_bytes) {
+    if (from >= content.size()) return content.size();
+    auto end = utf8_floor(content, std::min(content.size(), from + piece_bytes));
+    if (end > from) return end;
+    // One character at least, however small the piece.
+    for (end = from + 1; end < content.size() && !is_utf8_boundary(content, end);) ++end;
+    return end;
+}
+
 net::awaitable<bool> EventStream::follow(MessageId id, std::int64_t offset) {
     bool announce = offset == 0;
     auto g = engine_.find(user_, id);
     if (g) g->subscribe(wake_);
+    std::optional<store::Message> stored;  // read from the store; re-read only while generating
     for (;;) {
         // A live generation is read from memory; once we hold it, it stays
         // readable after it ends, so there is no gap between memory and store.
-        store::Message stored;
         const store::Message* m = nullptr;
         if (g) {
             m = &g->message();
         } else {
-            auto r = co_await store_.get_message(user_, id);
-            if (!r) co_return false;
-            if ((g = engine_.find(user_, id))) {  // it started while we read
-                g->subscribe(wake_);
-                continue;
+            if (!stored || stored->status == store::MessageStatus::generating) {
+                auto r = co_await store_.get_message(user_, id);
+                if (!r) co_return false;
+                if ((g = engine_.find(user_, id))) {  // it started while we read
+                    g->subscribe(wake_);
+                    continue;
+                }
+                stored = std::move(*r);
             }
-            stored = std::move(*r);
-            m = &stored;
+            m = &*stored;
         }
         if (announce) {
             // "Started" is news only while it generates; an ended message's
@@ -86,15 +97,21 @@ net::awaitable<bool> EventStream::follow(MessageId id, std::int64_t offset) {
                 !co_await write(format_status(*m, offset)))
                 co_return false;
         }
-        auto size = static_cast<std::int64_t>(m->content.size());
-        if (offset < size) {
-            auto bytes = format_deltas(id, m->content, static_cast<std::size_t>(offset),
-                                       config_.max_delta_bytes);
-            auto ended_now = m->status != store::MessageStatus::generating;
-            auto snapshot_status = ended_now ? std::optional(*m) : std::nullopt;
-            offset = size;
+        auto size = m->content.size();
+        if (static_cast<std::size_t>(offset) < size) {
+            // Catch-up goes out in bounded pieces, each with its own write
+            // deadline: never one buffer of the whole rest per subscriber.
+            auto end = catch_up_end(m->content, static_cast<std::size_t>(offset),
+                                    config_.catch_up_piece_bytes);
+            auto bytes = format_deltas(id, std::string_view(m->content).substr(0, end),
+                                       static_cast<std::size_t>(offset), config_.max_delta_bytes);
+            // The status is taken now: a live message may change while we write.
+            auto status = m->status != store::MessageStatus::generating && end == size
+                              ? format_status(*m, static_cast<std::int64_t>(end))
+                              : std::string();
+            offset = static_cast<std::int64_t>(end);
             if (!co_await write(std::move(bytes))) co_return false;
-            if (snapshot_status) co_return co_await write(format_status(*snapshot_status, offset));
+            if (!status.empty()) co_return co_await write(std::move(status));
             continue;  // more may have been committed while we wrote
         }
         if (m->status != store::MessageStatus::generating)

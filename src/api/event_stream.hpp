@@ -18,6 +18,7 @@ struct StreamConfig {
     std::chrono::milliseconds retry{1000};
     std::chrono::milliseconds store_poll{250};  // messages this node does not run
     std::size_t max_delta_bytes = 16 * 1024;
+    std::size_t catch_up_piece_bytes = 64 * 1024;  // content per write when far behind
     http::SseConfig sse;
 };
 
@@ -26,6 +27,9 @@ struct StreamConfig {
 std::string format_deltas(const MessageId& id, std::string_view content, std::size_t from,
                           std::size_t max_bytes);
 std::string format_status(const store::Message& m, std::int64_t offset);
+// Where the next catch-up write of `content` from `from` ends: at most
+// `piece_bytes` later, between UTF-8 characters (one character at least).
+std::size_t catch_up_end(std::string_view content, std::size_t from, std::size_t piece_bytes);
 
 class EventStream {
 public:

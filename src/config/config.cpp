@@ -106,9 +106,9 @@ ParseOutcome parse(int argc, char** argv) {
         ->envname("CHATD_MAX_MESSAGE_BYTES")
         ->capture_default_str()
         ->check(CLI::Range(1, 1 << 30));
-    app.add_option("--max-connections", c.server.max_connections, "open connections at most")
+    app.add_option("--max-connections", c.server.max_connections,
+                   "open connections at most (default: 20000, or fewer to fit ulimit -n)")
         ->envname("CHATD_MAX_CONNECTIONS")
-        ->capture_default_str()
         ->check(CLI::Range(1, 1000000));
 
     // A string, mapped below: CLI11 mis-detects enums that have a to_string().

@@ -9,6 +9,7 @@ void init(std::string_view level);
 using spdlog::debug;
 using spdlog::error;
 using spdlog::info;
+using spdlog::log;
 using spdlog::warn;
 
 }  // namespace chatd::log

@@ -1,22 +1,30 @@
 #include "http/server.hpp"
 
 #include "core/log.hpp"
+#include "http/framing.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <array>
+#include <filesystem>
+
 namespace chatd::http {
 
 net::awaitable<bool> write_response(beast::tcp_stream& stream, Response response,
                                     std::chrono::milliseconds timeout) {
-    response.prepare_payload();
     stream.expires_after(timeout);
     auto [ec, n] = co_await bhttp::async_write(stream, response, net::as_tuple(net::use_awaitable));
     stream.expires_never();
@@ -41,7 +49,56 @@ net::ip::address resolve_listen_address(const std::string& host) {
     return results.begin()->endpoint().address();
 }
 
+std::size_t raise_descriptor_limit() {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 1024;
+    if (limit.rlim_cur < limit.rlim_max) {
+        rlimit raised = limit;
+        raised.rlim_cur = limit.rlim_max;
+        if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+    }
+    return static_cast<std::size_t>(limit.rlim_cur);
+}
+
+namespace {
+
+std::size_t open_descriptors() {
+    std::error_code ec;
+    std::size_t n = 0;
+    for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
+        ++n;
+    return n;
+}
+
+bool out_of_descriptors(const boost::system::error_code& ec) {
+    return ec == net::error::no_descriptors ||
+           ec == boost::system::errc::too_many_files_open_in_system ||
+           ec == net::error::no_buffer_space || ec == net::error::no_memory;
+}
+
+}  // namespace
+
 std::uint16_t Server::listen() {
+    // Every connection takes a descriptor; keep some for the store, upstream
+    // requests and files, so a flood of clients cannot starve generations.
+    bool automatic = config_.max_connections == 0;
+    if (automatic) config_.max_connections = kDefaultMaxConnections;
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
+        auto soft = static_cast<std::size_t>(limit.rlim_cur);
+        auto in_use = open_descriptors() + 1;  // + the listening socket
+        auto reserve = std::clamp<std::size_t>(soft / 16, 16, 1024);
+        auto budget = soft > in_use + reserve ? soft - in_use - reserve : 1;
+        if (config_.max_connections > budget) {
+            auto level = automatic ? spdlog::level::info : spdlog::level::warn;
+            log::log(level,
+                     "--max-connections {} (not {}): the descriptor limit is {} (ulimit -n), {} "
+                     "are in use and {} are kept for the store and upstreams",
+                     budget, config_.max_connections, soft, in_use, reserve);
+            config_.max_connections = budget;
+        }
+    }
     net::ip::tcp::endpoint endpoint(resolve_listen_address(config_.host), config_.port);
     acceptor_.open(endpoint.protocol());
     acceptor_.set_option(net::socket_base::reuse_address(true));
@@ -56,13 +113,29 @@ void Server::stop() {
 }
 
 net::awaitable<void> Server::run() {
+    net::steady_timer pause(ex_);
+    std::size_t refused = 0;  // accepts failed in this out-of-descriptors episode
     for (;;) {
         auto [ec, socket] = co_await acceptor_.async_accept(net::as_tuple(net::use_awaitable));
         if (ec == net::error::operation_aborted || !acceptor_.is_open()) co_return;
-        if (ec) {
-            // Out of descriptors and the like: the listener stays, the client retries.
-            log::warn("accept: {}", ec.message());
+        if (ec && out_of_descriptors(ec)) {
+            // The pending connection stays queued and the next accept would
+            // fail at once: pause (10 ms doubling to 1 s) instead of spinning,
+            // and say so once per episode.
+            if (refused++ == 0)
+                log::warn("accept: {}; pausing accepts until descriptors are freed", ec.message());
+            pause.expires_after(std::chrono::milliseconds(10) *
+                                (1 << std::min<std::size_t>(refused - 1, 7)));
+            co_await pause.async_wait(net::as_tuple(net::use_awaitable));
             continue;
+        }
+        if (ec) {
+            log::debug("accept: {}", ec.message());  // the client gave up; others go on
+            continue;
+        }
+        if (refused > 0) {
+            log::info("accepting again after {} refused accepts", refused);
+            refused = 0;
         }
         socket.set_option(net::ip::tcp::no_delay(true), ec);
         if (connections_ >= config_.max_connections) {
@@ -97,34 +170,32 @@ net::awaitable<void> Server::serve(beast::tcp_stream stream) {
         stream.expires_after(config_.idle_timeout);
         auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser,
                                                          net::as_tuple(net::use_awaitable));
-        if (!ec && !parser.is_done()) {
-            stream.expires_after(config_.request_timeout);
-            std::tie(ec, n) = co_await bhttp::async_read(stream, buffer, parser,
-                                                         net::as_tuple(net::use_awaitable));
+        std::optional<Response> rejection;
+        if (!ec) rejection = check_head(parser.get());
+        if (!ec && !rejection && !parser.is_done()) {
+            if (expectation_of(parser.get()) == Expectation::continue_100) {
+                // The client waits for this before it sends the body.
+                stream.expires_after(config_.request_timeout);
+                static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+                std::tie(ec, n) = co_await net::async_write(stream, net::buffer(kContinue),
+                                                            net::as_tuple(net::use_awaitable));
+            }
+            if (!ec) {
+                stream.expires_after(config_.request_timeout);
+                std::tie(ec, n) = co_await bhttp::async_read(stream, buffer, parser,
+                                                             net::as_tuple(net::use_awaitable));
+            }
         }
         stream.expires_never();
         if (ec) {
-            Response rejection;
-            if (ec == bhttp::error::body_limit)
-                rejection = handler_.reject(
-                    Status::payload_too_large, "payload_too_large",
-                    "request body exceeds " + std::to_string(config_.max_body_bytes) + " bytes");
-            else if (ec == bhttp::error::header_limit)
-                rejection = handler_.reject(Status::request_header_fields_too_large,
-                                            "headers_too_large", "request headers too large");
-            else if (ec == beast::error::timeout && parser.got_some())
-                rejection = handler_.reject(Status::request_timeout, "request_timeout",
-                                            "request not received in time");
-            else if (ec != bhttp::error::end_of_stream && ec != beast::error::timeout &&
-                     ec != net::error::eof && ec != net::error::connection_reset &&
-                     ec != net::error::operation_aborted && parser.got_some())
-                rejection =
-                    handler_.reject(Status::bad_request, "bad_request", "malformed HTTP request");
-            else
-                break;  // EOF, idle timeout, reset: normal ends
-            rejection.keep_alive(false);
-            co_await write_response(stream, std::move(rejection), config_.request_timeout);
-            break;
+            rejection = rejection_for(ec, parser.got_some());
+            if (!rejection) break;  // EOF, idle timeout, reset: normal ends
+        }
+        if (rejection) {
+            rejection->keep_alive(false);
+            if (co_await write_response(stream, std::move(*rejection), config_.request_timeout))
+                co_await close_gracefully(stream);
+            co_return;
         }
         auto request = parser.release();
         bool keep_alive = request.keep_alive();
@@ -133,6 +204,59 @@ net::awaitable<void> Server::serve(beast::tcp_stream stream) {
     }
     boost::system::error_code ignored;
     stream.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+    stream.close();
+}
+
+std::optional<Response> Server::check_head(const bhttp::request_header<>& head) {
+    switch (check_framing(head, head.version())) {
+        case Framing::bad:
+            return handler_.reject(Status::bad_request, "bad_request",
+                                   "ambiguous message framing (Transfer-Encoding, Content-Length)");
+        case Framing::not_implemented:
+            return handler_.reject(Status::not_implemented, "not_implemented",
+                                   "only the chunked transfer coding is supported");
+        case Framing::ok:
+            break;
+    }
+    if (expectation_of(head) == Expectation::unsupported)
+        return handler_.reject(Status::expectation_failed, "expectation_failed",
+                               "only `Expect: 100-continue` is supported");
+    return std::nullopt;
+}
+
+std::optional<Response> Server::rejection_for(boost::system::error_code ec, bool got_some) {
+    if (ec == bhttp::error::body_limit)
+        return handler_.reject(
+            Status::payload_too_large, "payload_too_large",
+            "request body exceeds " + std::to_string(config_.max_body_bytes) + " bytes");
+    if (ec == bhttp::error::header_limit)
+        return handler_.reject(Status::request_header_fields_too_large, "headers_too_large",
+                               "request headers too large");
+    if (ec == beast::error::timeout && got_some)
+        return handler_.reject(Status::request_timeout, "request_timeout",
+                               "request not received in time");
+    if (ec != bhttp::error::end_of_stream && ec != beast::error::timeout && ec != net::error::eof &&
+        ec != net::error::connection_reset && ec != net::error::operation_aborted && got_some)
+        return handler_.reject(Status::bad_request, "bad_request", "malformed HTTP request");
+    return std::nullopt;
+}
+
+net::awaitable<void> Server::close_gracefully(beast::tcp_stream& stream) {
+    // Closing with unread bytes in the receive buffer makes the kernel send a
+    // reset, which can destroy the answer before the client reads it. So:
+    // FIN first, then read and drop what the client still sends, bounded in
+    // time and bytes.
+    boost::system::error_code ignored;
+    stream.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+    stream.expires_after(config_.linger_timeout);
+    std::array<char, 16 * 1024> scratch;
+    std::size_t drained = 0;
+    while (drained < config_.linger_bytes) {
+        auto [ec, n] = co_await stream.async_read_some(net::buffer(scratch),
+                                                       net::as_tuple(net::use_awaitable));
+        if (ec) break;
+        drained += n;
+    }
     stream.close();
 }
 

@@ -9,19 +9,27 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
 namespace chatd::http {
+
+constexpr std::size_t kDefaultMaxConnections = 20000;
 
 struct ServerConfig {
     std::string host = "127.0.0.1";
     std::uint16_t port = 8080;
     std::size_t max_header_bytes = 16 * 1024;
     std::size_t max_body_bytes = 1024 * 1024;
-    std::size_t max_connections = 20000;
+    // 0: kDefaultMaxConnections, or fewer to fit the descriptor limit.
+    std::size_t max_connections = 0;
     std::chrono::milliseconds idle_timeout{60000};     // between requests
     std::chrono::milliseconds request_timeout{30000};  // reading one request
+    // After a rejection, how long and how much of the rest of a request is
+    // read and dropped so the answer is not destroyed by a reset.
+    std::chrono::milliseconds linger_timeout{2000};
+    std::size_t linger_bytes = 8 * 1024 * 1024;
 };
 
 class Handler {
@@ -37,7 +45,12 @@ public:
 // nothing.
 net::ip::address resolve_listen_address(const std::string& host);
 
-// Writes `response` with a deadline; false when the client is gone.
+// Raises the soft RLIMIT_NOFILE to the hard limit (start-up) and returns the
+// limit now in force.
+std::size_t raise_descriptor_limit();
+
+// Writes `response` (its payload prepared: Content-Length set) with a
+// deadline; false when the client is gone.
 net::awaitable<bool> write_response(beast::tcp_stream& stream, Response response,
                                     std::chrono::milliseconds timeout);
 
@@ -46,6 +59,7 @@ public:
     Server(net::any_io_executor ex, ServerConfig config, Handler& handler);
 
     // Binds and listens (throws on failure: start-up). Returns the bound port.
+    // Lowers max_connections to fit the descriptor limit, saying so.
     std::uint16_t listen();
     // Accepts until stop().
     net::awaitable<void> run();
@@ -53,6 +67,11 @@ public:
 
 private:
     net::awaitable<void> serve(beast::tcp_stream stream);
+    // A rejection for a head whose framing or expectation chatd refuses.
+    std::optional<Response> check_head(const bhttp::request_header<>& head);
+    // A rejection for a read error, or nothing when the connection just ended.
+    std::optional<Response> rejection_for(boost::system::error_code ec, bool got_some);
+    net::awaitable<void> close_gracefully(beast::tcp_stream& stream);
 
     net::any_io_executor ex_;
     ServerConfig config_;

@@ -53,8 +53,10 @@ test('p: the UI is served from --web-dir with types, ETag and a strict CSP', asy
       assert.equal(r.status, 404, p);
       assert.equal(r.json?.error?.code, 'not_found', p);
     }
+    // The page exists but takes no POST: 405 with what it does take.
     const post = await request(srv.baseUrl, 'POST', '/', '{}');
-    assert.equal(post.status, 404);
+    assert.equal(post.status, 405);
+    assert.match(post.headers.get('allow') || '', /\bGET\b/);
     // The API is unaffected.
     assert.equal((await request(srv.baseUrl, 'GET', '/healthz')).status, 200);
   });

@@ -49,6 +49,15 @@ TEST(FormatDeltas, SplitsOnlyBetweenCharactersAndCoversTheText) {
     EXPECT_EQ(joined, content.substr(3));
 }
 
+TEST(CatchUp, PiecesEndBetweenCharactersWithinTheBound) {
+    std::string text = "ab\xc3\xa9\xe2\x82\xac";  // a b é €
+    EXPECT_EQ(catch_up_end(text, 0, 2), 2u);
+    EXPECT_EQ(catch_up_end(text, 0, 3), 2u);  // not inside é
+    EXPECT_EQ(catch_up_end(text, 2, 1), 4u);  // one character at least
+    EXPECT_EQ(catch_up_end(text, 4, 64), text.size());
+    EXPECT_EQ(catch_up_end(text, text.size(), 64), text.size());
+}
+
 TEST(FormatDeltas, NothingToSendIsNoEvent) {
     EXPECT_EQ(format_deltas(kId, "abc", 3, 16), "");
 }

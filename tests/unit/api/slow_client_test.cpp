@@ -11,6 +11,8 @@
 #include <gtest/gtest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 
 namespace chatd::api {
 namespace {
@@ -56,6 +58,79 @@ TEST(SlowClient, IsCutOffWhileItsGenerationCompletes) {
     EXPECT_EQ(stored->status, store::MessageStatus::completed);
     EXPECT_GT(stored->content.size(), 100000u);
     EXPECT_EQ(stored->content, g->committed());
+}
+
+// A client resuming far behind gets the catch-up in bounded pieces, each with
+// its own write deadline: a reader that keeps reading, slower than the whole
+// rest could be written within one deadline, gets every byte.
+TEST(SlowClient, ASteadyReaderFarBehindGetsTheWholeAnswerInPieces) {
+    test::TempDir dir;
+    net::io_context io;
+    store::sqlite::SqliteStore store({.path = dir.path() / "db.sqlite3"});
+    llm::simulated::SimulatedProvider provider({});
+    engine::Engine engine(io.get_executor(), store, provider, {});
+
+    auto session = test::run(io, store.create_session(kUser, store::NewSession{.title = "t"}));
+    auto turn = test::run(io, store.begin_turn(kUser, session->id, store::NewTurn{.content = "q"}));
+    auto id = turn->turn->assistant_message.id;
+    std::string answer;
+    for (int i = 0; answer.size() < 4 * 1024 * 1024; ++i)
+        answer += "word" + std::to_string(i) + " ";
+    store::Batch batch{
+        .writes = {store::MessageWrite{.id = id,
+                                       .version = 2,
+                                       .offset = 0,
+                                       .text = answer,
+                                       .terminal = store::Terminal{.finish_reason = "stop"},
+                                       .full_content = answer}},
+        .at = now_millis()};
+    ASSERT_TRUE(test::run(io, store.commit(std::move(batch))));
+
+    tcp::acceptor acceptor(io, {net::ip::make_address("127.0.0.1"), 0});
+    tcp::socket client(io);
+    client.open(tcp::v4());
+    client.set_option(net::socket_base::receive_buffer_size(16 * 1024));
+    client.connect(acceptor.local_endpoint());
+    http::beast::tcp_stream server(acceptor.accept());
+
+    // 4 MiB at 16 KiB per 5 ms takes over a second: far beyond one write
+    // deadline, far within one per 64 KiB piece.
+    StreamConfig config{
+        .sse = {.write_timeout = std::chrono::milliseconds(1000), .send_buffer_bytes = 16 * 1024}};
+    EventStream events(server, engine, store, kUser, config);
+    std::string received;
+    bool delivered = false;
+    net::co_spawn(
+        io,
+        [](EventStream& e, MessageId id, bool& ok,
+           http::beast::tcp_stream& s) -> net::awaitable<void> {
+            ok = co_await e.open() && co_await e.follow(std::move(id), 0);
+            s.close();
+        }(events, id, delivered, server),
+        [](std::exception_ptr e) {
+            if (e) std::rethrow_exception(e);
+        });
+    test::run(io, [](tcp::socket& c, std::string& out) -> net::awaitable<void> {
+        std::array<char, 16 * 1024> buf;
+        net::steady_timer pace(co_await net::this_coro::executor);
+        for (;;) {
+            auto [ec, n] =
+                co_await c.async_read_some(net::buffer(buf), net::as_tuple(net::use_awaitable));
+            if (ec) co_return;
+            out.append(buf.data(), n);
+            pace.expires_after(std::chrono::milliseconds(5));
+            co_await pace.async_wait(net::as_tuple(net::use_awaitable));
+        }
+    }(client, received));
+    EXPECT_TRUE(delivered) << "cut off after " << received.size() << " bytes";
+    // Every byte of the answer arrived, and the terminal status after it.
+    std::string text;
+    for (std::size_t at = 0; (at = received.find("\"text\":\"", at)) != std::string::npos;) {
+        at += 8;
+        text += received.substr(at, received.find('"', at) - at);
+    }
+    EXPECT_EQ(text, answer);
+    EXPECT_NE(received.find("\"status\":\"completed\""), std::string::npos);
 }
 
 }  // namespace

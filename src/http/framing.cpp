@@ -1,0 +1,67 @@
+#include "http/framing.hpp"
+
+#include <string_view>
+
+namespace chatd::http {
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(a[i])) !=
+            std::tolower(static_cast<unsigned char>(b[i])))
+            return false;
+    return true;
+}
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+}  // namespace
+
+Framing check_framing(const bhttp::fields& head, unsigned version) {
+    auto [cl_first, cl_last] = head.equal_range(bhttp::field::content_length);
+    auto lengths = std::distance(cl_first, cl_last);
+    if (lengths > 1) return Framing::bad;
+    if (lengths == 1 && cl_first->value().find(',') != std::string_view::npos) return Framing::bad;
+
+    auto [te_first, te_last] = head.equal_range(bhttp::field::transfer_encoding);
+    if (te_first == te_last) return Framing::ok;
+    // HTTP/1.0 has no transfer codings; with a length besides, which one a
+    // proxy used is unknown.
+    if (version < 11 || lengths > 0) return Framing::bad;
+    int chunked = 0;
+    bool last_chunked = false, other = false;
+    for (auto it = te_first; it != te_last; ++it) {
+        std::string_view list = it->value();
+        while (true) {
+            auto comma = list.find(',');
+            auto coding = trim(list.substr(0, comma));
+            auto semicolon = coding.find(';');  // parameters do not change the coding
+            coding = trim(coding.substr(0, semicolon));
+            if (!coding.empty()) {
+                last_chunked = iequals(coding, "chunked");
+                if (last_chunked)
+                    ++chunked;
+                else
+                    other = true;
+            }
+            if (comma == std::string_view::npos) break;
+            list.remove_prefix(comma + 1);
+        }
+    }
+    if (!last_chunked || chunked != 1) return Framing::bad;
+    return other ? Framing::not_implemented : Framing::ok;
+}
+
+Expectation expectation_of(const bhttp::fields& head) {
+    auto it = head.find(bhttp::field::expect);
+    if (it == head.end()) return Expectation::none;
+    return iequals(trim(it->value()), "100-continue") ? Expectation::continue_100
+                                                      : Expectation::unsupported;
+}
+
+}  // namespace chatd::http
