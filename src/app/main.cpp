@@ -97,6 +97,7 @@ struct App {
         if (config.provider != config::ProviderKind::simulated && config.upstream.api_key.empty())
             log::warn("${} is empty or unset: requests carry no API key (fine for local servers)",
                       config.api_key_env);
+        warn_if_key_travels_in_clear();
         if (config.provider != config::ProviderKind::simulated)
             log::info("upstream {}{}", config.upstream.base_url,
                       config.upstream.proxy.empty()
@@ -109,6 +110,22 @@ struct App {
             config.api.default_model,
             config.engine.persister.mode == engine::CommitMode::group ? "group" : "per-chunk");
         net::co_spawn(io, server.run(), rethrow);
+    }
+
+    // A key sent over plain http:// to another machine can be read on the way.
+    void warn_if_key_travels_in_clear() const {
+        if (config.provider == config::ProviderKind::simulated || config.upstream.api_key.empty())
+            return;
+        auto endpoint = llm::upstream::parse_endpoint(config.upstream.base_url, "");
+        if (endpoint.tls) return;
+        boost::system::error_code ec;
+        auto address = net::ip::make_address(endpoint.host, ec);
+        bool local = ec ? endpoint.host == "localhost" : auth::is_loopback(address);
+        if (!local)
+            log::warn(
+                "the API key in ${} goes to {} over plain http://, readable on the way; "
+                "use an https:// --base-url",
+                config.api_key_env, endpoint.host);
     }
 
     // I5: whatever a dead process left generating is continued where the
@@ -166,6 +183,7 @@ int main(int argc, char** argv) {
     }
     std::signal(SIGPIPE, SIG_IGN);
     log::init(parsed.config->log_level);
+    http::raise_descriptor_limit();
     try {
         check_listen_address(*parsed.config);
         std::filesystem::create_directories(parsed.config->data_dir);
