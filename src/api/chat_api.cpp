@@ -51,10 +51,12 @@ bool wants_event_stream(const http::Request& r) {
 }  // namespace
 
 ChatApi::ChatApi(engine::Engine& engine, store::ChatStore& store, const auth::Authenticator& auth,
-                 ApiConfig config, const http::StaticFiles& web)
+                 const auth::SessionCookies* sessions, ApiConfig config,
+                 const http::StaticFiles& web)
     : engine_(engine),
       store_(store),
       auth_(auth),
+      sessions_(auth.issues_sessions() ? sessions : nullptr),
       config_(std::move(config)),
       guard_(config_.guard),
       web_(web) {
@@ -75,6 +77,10 @@ ChatApi::ChatApi(engine::Engine& engine, store::ChatStore& store, const auth::Au
     router_.add(V::get, p + "/messages/{}/stream",
                 {&ChatApi::stream_message, Access::user, Body::stream});
     router_.add(V::get, p + "/messages/{}/poll", {&ChatApi::poll});
+    const std::string a = "/api/v1/auth/session";
+    router_.add(V::post, a, {&ChatApi::create_auth_session, Access::credential});
+    router_.add(V::get, a, {&ChatApi::get_auth_session});
+    router_.add(V::delete_, a, {&ChatApi::delete_auth_session, Access::open});
 }
 
 http::Response ChatApi::reject(Status status, std::string_view code, std::string_view message) {
@@ -104,14 +110,15 @@ net::awaitable<http::After> ChatApi::handle(http::Request request,
     // path that does not exist: which ones do is no business of strangers.
     bool open = match.target && match.target->access == Access::open;
     if (!open && target->path().starts_with("/api/")) {
+        auto access = match.target ? match.target->access : Access::user;
         boost::system::error_code ec;
         auto peer = c.stream.socket().remote_endpoint(ec).address();
-        auto verdict = auth_.authenticate(c.request, peer, now_millis() / 1000);
-        if (!verdict.user) {
-            log::debug("unauthenticated request from {}: {}", peer.to_string(), verdict.reason);
+        c.identity = identify(c.request, peer, access);
+        if (!c.identity.user) {
+            log::debug("unauthenticated request from {}: {}", peer.to_string(), c.identity.reason);
             co_return co_await fail(c, Error::unauthorized);
         }
-        c.user = std::move(*verdict.user);
+        c.user = *c.identity.user;
     }
     if (!match.target) {
         if (c.request.method() == V::get || c.head) {
@@ -162,6 +169,29 @@ net::awaitable<http::After> ChatApi::serve_static(Call& c, const http::StaticFil
 
 net::awaitable<http::After> ChatApi::reply(Call& c, Status status, std::string body) {
     co_return co_await reply(c, json_response(status, std::move(body), framing_of(c.request)));
+}
+
+auth::Verdict ChatApi::identify(const http::Request& request, const net::ip::address& peer,
+                                Access access) const {
+    auto now = now_millis() / 1000;
+    if (sessions_ && request.find(field::field::authorization) == request.end()) {
+        std::string cookies;
+        for (auto [it, last] = request.equal_range(field::field::cookie); it != last; ++it)
+            cookies.append(cookies.empty() ? "" : "; ").append(it->value());
+        if (auto value = auth::cookie_value(cookies, auth::kSessionCookie)) {
+            // A session cannot renew itself: only the credential makes one.
+            if (access == Access::credential)
+                return auth::Verdict::refuse("session cookie, no credential");
+            auto claims = sessions_->verify(*value, now);
+            if (!claims || !auth_.session_valid(claims->user, claims->binding))
+                return auth::Verdict::refuse("invalid, expired or revoked session cookie");
+            auto verdict = auth::Verdict::accept(claims->user);
+            verdict.expires_at = claims->expires_at;
+            verdict.binding = claims->binding;
+            return verdict;
+        }
+    }
+    return auth_.authenticate(request, peer, now);
 }
 
 std::string ChatApi::allowed_methods(std::string_view path) const {
@@ -523,6 +553,59 @@ net::awaitable<http::After> ChatApi::stream_session(Call& c) {
     EventStream events(c.stream, engine_, store_, c.user, config_.stream);
     if (co_await events.open()) co_await events.follow_session(session, cursor);
     co_return http::After::close;
+}
+
+std::string ChatApi::session_cookie(const http::Request& request, std::string_view value,
+                                    std::chrono::seconds max_age) const {
+    bool secure = config_.session.secure == CookieSecure::always;
+    if (config_.session.secure == CookieSecure::automatic) {
+        // Browsers keep Secure cookies only from https (and localhost): in
+        // front of anything but loopback sits a TLS-terminating proxy.
+        auto host = request.find(field::field::host);
+        auto name = host == request.end() ? std::nullopt : host_name(host->value());
+        secure = !name || !is_loopback_host(*name);
+    }
+    return std::string(auth::kSessionCookie) + "=" + std::string(value) +
+           "; Path=/api/; Max-Age=" + std::to_string(max_age.count()) +
+           "; HttpOnly; SameSite=Strict" + (secure ? "; Secure" : "");
+}
+
+namespace {
+
+json::object identity_json(const UserId& user, std::int64_t expires_at) {
+    json::object body{{"user_id", user.value}, {"expires_at", nullptr}};
+    if (expires_at > 0) body["expires_at"] = format_iso8601(expires_at * 1000);
+    return body;
+}
+
+}  // namespace
+
+net::awaitable<http::After> ChatApi::create_auth_session(Call& c) {
+    if (!sessions_)  // none, trusted-header: every request carries its identity already
+        co_return co_await reply(c, Status::ok,
+                                 json::serialize(identity_json(c.user, c.identity.expires_at)));
+    auto now = now_millis() / 1000;
+    auto expires = now + config_.session.max_age.count();
+    if (c.identity.expires_at > 0) expires = std::min(expires, c.identity.expires_at);
+    auto value =
+        sessions_->issue({.user = c.user, .expires_at = expires, .binding = c.identity.binding});
+    auto res = json_response(Status::ok, json::serialize(identity_json(c.user, expires)),
+                             framing_of(c.request));
+    res.set(field::field::set_cookie,
+            session_cookie(c.request, value, std::chrono::seconds(expires - now)));
+    co_return co_await reply(c, std::move(res));
+}
+
+net::awaitable<http::After> ChatApi::get_auth_session(Call& c) {
+    co_return co_await reply(c, Status::ok,
+                             json::serialize(identity_json(c.user, c.identity.expires_at)));
+}
+
+net::awaitable<http::After> ChatApi::delete_auth_session(Call& c) {
+    http::Response res{Status::no_content, c.request.version()};
+    res.keep_alive(c.request.keep_alive());
+    res.set(field::field::set_cookie, session_cookie(c.request, "", std::chrono::seconds(0)));
+    co_return co_await reply(c, std::move(res));
 }
 
 }  // namespace chatd::api

@@ -7,6 +7,7 @@
 #include "api/event_stream.hpp"
 #include "api/request_guard.hpp"
 #include "auth/authenticator.hpp"
+#include "auth/session_cookie.hpp"
 #include "engine/engine.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
@@ -17,6 +18,13 @@
 
 namespace chatd::api {
 
+// Browser sessions (auth/session_cookie.hpp).
+enum class CookieSecure { automatic, always, never };  // automatic: unless Host is loopback
+struct SessionConfig {
+    std::chrono::seconds max_age{12 * 3600};
+    CookieSecure secure = CookieSecure::automatic;
+};
+
 struct ApiConfig {
     std::size_t max_message_bytes = 256 * 1024;
     std::size_t max_title_chars = 200;
@@ -26,14 +34,16 @@ struct ApiConfig {
     std::chrono::milliseconds write_timeout{10000};
     StreamConfig stream;
     GuardConfig guard;
+    SessionConfig session;
 };
 
 class ChatApi final : public http::Handler {
 public:
     // `web`: the static files served outside the API (the reference UI); may
-    // be empty.
+    // be empty. `sessions`: signs browser session cookies when the mode
+    // issues them (auth.issues_sessions()), else may be null.
     ChatApi(engine::Engine& engine, store::ChatStore& store, const auth::Authenticator& auth,
-            ApiConfig config, const http::StaticFiles& web);
+            const auth::SessionCookies* sessions, ApiConfig config, const http::StaticFiles& web);
 
     net::awaitable<http::After> handle(http::Request request,
                                        http::beast::tcp_stream& stream) override;
@@ -46,11 +56,13 @@ public:
         std::vector<std::string> params;
         boost::urls::params_view query;
         UserId user;
-        bool head = false;  // a HEAD request run as GET: its answer goes without body
+        auth::Verdict identity;  // how `user` was established
+        bool head = false;       // a HEAD request run as GET: its answer goes without body
     };
     using Handler = net::awaitable<http::After> (ChatApi::*)(Call&);
-    // Who may call a route: anyone (health checks), or an authenticated user.
-    enum class Access { open, user };
+    // Who may call a route: anyone (health checks), an authenticated user, or
+    // one who shows the credential itself, not a session cookie made from it.
+    enum class Access { open, user, credential };
     // Streams have no length to announce: HEAD on them is 405.
     enum class Body { sized, stream };
     struct Route {
@@ -74,6 +86,16 @@ private:
     net::awaitable<http::After> poll(Call& c);
     net::awaitable<http::After> stream_session(Call& c);
     net::awaitable<http::After> stream_message(Call& c);
+    net::awaitable<http::After> create_auth_session(Call& c);
+    net::awaitable<http::After> get_auth_session(Call& c);
+    net::awaitable<http::After> delete_auth_session(Call& c);
+
+    // The user a request acts for: by its session cookie when it has one and
+    // no Authorization header (and `access` allows cookies), else by the mode.
+    auth::Verdict identify(const http::Request& request, const net::ip::address& peer,
+                           Access access) const;
+    std::string session_cookie(const http::Request& request, std::string_view value,
+                               std::chrono::seconds max_age) const;
 
     net::awaitable<http::After> serve_static(Call& c, const http::StaticFile& file);
     // OPTIONS: the methods a path takes (`*`: the server's).
@@ -95,6 +117,7 @@ private:
     engine::Engine& engine_;
     store::ChatStore& store_;
     const auth::Authenticator& auth_;
+    const auth::SessionCookies* sessions_;
     ApiConfig config_;
     RequestGuard guard_;
     const http::StaticFiles& web_;

@@ -10,6 +10,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 
 namespace {
@@ -61,6 +62,34 @@ http::StaticFiles load_web(const config::Config& c) {
     return files;
 }
 
+// The key that signs browser session cookies: from the environment (the same
+// on every node), or made once and kept in the data directory.
+std::unique_ptr<auth::SessionCookies> make_sessions(const config::Config& c,
+                                                    const auth::Authenticator& a) {
+    if (!a.issues_sessions()) return nullptr;
+    if (!c.session_secret.empty()) return std::make_unique<auth::SessionCookies>(c.session_secret);
+    auto file = c.data_dir / "session.key";
+    std::string key;
+    if (std::filesystem::exists(file)) {
+        key = auth::read_small_file(file, 4096);
+    } else {
+        key.resize(32);
+        fill_random(key.data(), key.size());
+        auto tmp = c.data_dir / "session.key.tmp";
+        {
+            std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+            out.write(key.data(), static_cast<std::streamsize>(key.size()));
+            if (!out.flush()) throw std::runtime_error("cannot write " + tmp.string());
+        }
+        std::filesystem::permissions(
+            tmp, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+        std::filesystem::rename(tmp, file);
+        log::info("made a session cookie key in {}", file.string());
+    }
+    if (key.size() < 32) throw std::runtime_error(file.string() + " holds fewer than 32 bytes");
+    return std::make_unique<auth::SessionCookies>(std::move(key));
+}
+
 struct App {
     config::Config config;
     net::io_context io{1};
@@ -69,7 +98,8 @@ struct App {
     engine::Engine engine{io.get_executor(), store, *provider, config.engine};
     http::StaticFiles web = load_web(config);
     std::unique_ptr<auth::Authenticator> authenticator = auth::make_authenticator(config.auth);
-    api::ChatApi api{engine, store, *authenticator, config.api, web};
+    std::unique_ptr<auth::SessionCookies> sessions = make_sessions(config, *authenticator);
+    api::ChatApi api{engine, store, *authenticator, sessions.get(), config.api, web};
     http::Server server{io.get_executor(), config.server, api};
     net::signal_set signals{io, SIGINT, SIGTERM};
     net::signal_set reload_signal{io, SIGHUP};

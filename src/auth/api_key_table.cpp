@@ -80,7 +80,11 @@ std::optional<UserId> ApiKeyTable::find(std::string_view key) const {
     if (key.empty() || key.size() > kMaxKeyBytes) return std::nullopt;
     // The lookup compares digests, not keys: its timing tells nothing about
     // how much of a guessed key was right.
-    auto it = users_.find(sha256_hex(key));
+    return find_by_hash(sha256_hex(key));
+}
+
+std::optional<UserId> ApiKeyTable::find_by_hash(const std::string& sha256) const {
+    auto it = users_.find(sha256);
     if (it == users_.end()) return std::nullopt;
     return it->second;
 }

@@ -22,6 +22,8 @@ public:
     static ApiKeyTable load(const std::filesystem::path& file);
 
     std::optional<UserId> find(std::string_view key) const;
+    // By the key's SHA-256 (hex), as sessions made from the key remember it.
+    std::optional<UserId> find_by_hash(const std::string& sha256) const;
     std::size_t size() const { return users_.size(); }
 
 private:

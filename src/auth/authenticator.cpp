@@ -46,6 +46,7 @@ public:
         if (!token) return Verdict::refuse("no bearer token");
         return verifier_->verify(*token, now);
     }
+    bool issues_sessions() const override { return true; }
     void reload() override {
         if (config_.jwt.alg == JwtAlg::hs256) return;  // the secret comes from the environment
         auto jwt = config_.jwt;
@@ -75,6 +76,8 @@ private:
 };
 
 class ApiKeyAuth final : public Authenticator {
+    static constexpr std::size_t kMaxKeyBytes = 1024;
+
 public:
     explicit ApiKeyAuth(std::filesystem::path file) : file_(std::move(file)), table_(load(file_)) {}
     AuthMode mode() const override { return AuthMode::api_keys; }
@@ -82,11 +85,20 @@ public:
                          std::int64_t) const override {
         auto token = bearer_token(r);
         if (!token) return Verdict::refuse("no bearer token");
-        auto user = table_.find(*token);
+        if (token->size() > kMaxKeyBytes) return Verdict::refuse("API key too long");
+        auto hash = sha256_hex(*token);
+        auto user = table_.find_by_hash(hash);
         if (!user) return Verdict::refuse("unknown API key");
-        return Verdict::accept(std::move(*user));
+        auto verdict = Verdict::accept(std::move(*user));
+        verdict.binding = std::move(hash);
+        return verdict;
     }
     void reload() override { table_ = load(file_); }
+    bool issues_sessions() const override { return true; }
+    bool session_valid(const UserId& user, std::string_view binding) const override {
+        auto listed = table_.find_by_hash(std::string(binding));
+        return listed && *listed == user;
+    }
 
 private:
     static ApiKeyTable load(const std::filesystem::path& file) {

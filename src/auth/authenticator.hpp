@@ -54,6 +54,13 @@ public:
     // Re-reads key files (api-keys, JWT keys). Throws std::runtime_error and
     // keeps the keys it had when the new ones do not load.
     virtual void reload() {}
+    // Whether a browser may trade this mode's credentials for a session
+    // cookie (session_cookie.hpp): jwt and api-keys. `none` needs none, and
+    // behind a trusted gateway the gateway owns the browser's session.
+    virtual bool issues_sessions() const { return false; }
+    // Whether the credential a session was made from still holds for `user`
+    // (api-keys: the key is still listed for them after a reload).
+    virtual bool session_valid(const UserId&, std::string_view /*binding*/) const { return true; }
 };
 
 // Builds the configured mode, loading its keys; throws std::runtime_error with

@@ -2,7 +2,9 @@
 // What authentication establishes: the user a request acts for, or why none.
 #include "core/ids.hpp"
 
+#include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace chatd::auth {
@@ -17,9 +19,13 @@ bool is_valid_user_id(std::string_view id);
 struct Verdict {
     std::optional<UserId> user;
     std::string_view reason;
+    // When the credential stops being valid (unix seconds; 0: no end of its
+    // own), and what a session made from it is bound to (an API key's hash).
+    std::int64_t expires_at = 0;
+    std::string binding;
 
-    static Verdict accept(UserId u) { return {std::move(u), {}}; }
-    static Verdict refuse(std::string_view why) { return {std::nullopt, why}; }
+    static Verdict accept(UserId u) { return {std::move(u), {}, 0, {}}; }
+    static Verdict refuse(std::string_view why) { return {std::nullopt, why, 0, {}}; }
 };
 
 }  // namespace chatd::auth

@@ -162,7 +162,9 @@ Verdict JwtVerifier::verify(std::string_view token, std::int64_t now) const {
     const auto* sub = claims->if_contains("sub");
     if (!sub || !sub->is_string() || !is_valid_user_id(sub->as_string()))
         return Verdict::refuse("sub missing or not a valid user id");
-    return Verdict::accept(UserId{std::string(sub->as_string())});
+    auto verdict = Verdict::accept(UserId{std::string(sub->as_string())});
+    if (exp.value) verdict.expires_at = static_cast<std::int64_t>(*exp.value);
+    return verdict;
 }
 
 }  // namespace chatd::auth

@@ -164,6 +164,26 @@ ParseOutcome parse(int argc, char** argv) {
                    "trusted-header mode: the header carrying the shared secret")
         ->envname("CHATD_TRUSTED_SECRET_HEADER")
         ->capture_default_str();
+    std::string session_secret_env = "CHATD_SESSION_SECRET";
+    app.add_option("--session-secret-env", session_secret_env,
+                   "environment variable holding the key (32+ bytes) that signs browser session "
+                   "cookies; unset: a key made once in the data directory (set it on every node "
+                   "alike when several share one database)")
+        ->envname("CHATD_SESSION_SECRET_ENV")
+        ->capture_default_str();
+    std::int64_t session_max_age_s = 12 * 3600;
+    app.add_option("--session-max-age-s", session_max_age_s,
+                   "lifetime of a browser session cookie (never past its token's exp)")
+        ->envname("CHATD_SESSION_MAX_AGE_S")
+        ->capture_default_str()
+        ->check(CLI::Range(60, 30 * 24 * 3600));
+    std::string cookie_secure = "auto";
+    app.add_option("--cookie-secure", cookie_secure,
+                   "Secure attribute of session cookies: auto (unless the Host is loopback), "
+                   "always, never")
+        ->envname("CHATD_COOKIE_SECURE")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"auto", "always", "never"}));
     std::string allowed_hosts;
     app.add_option("--allowed-hosts", allowed_hosts,
                    "comma-separated Host names answered (default: any; with --auth none: "
@@ -329,6 +349,16 @@ ParseOutcome parse(int argc, char** argv) {
             c.auth.trusted_secret = secret;
         }
     }
+    if (const char* secret = std::getenv(session_secret_env.c_str()); secret && *secret) {
+        c.session_secret = secret;
+        if (c.session_secret.size() < 32)
+            return {std::nullopt, 2,
+                    "--session-secret-env: $" + session_secret_env + " has fewer than 32 bytes\n"};
+    }
+    c.api.session.max_age = std::chrono::seconds(session_max_age_s);
+    c.api.session.secure = cookie_secure == "always"  ? api::CookieSecure::always
+                           : cookie_secure == "never" ? api::CookieSecure::never
+                                                      : api::CookieSecure::automatic;
     c.api.guard.loopback_hosts_only = c.auth.mode == auth::AuthMode::none;
     for (auto& h : split_list(allowed_hosts)) c.api.guard.allowed_hosts.push_back(h);
     if (c.api.guard.loopback_hosts_only)

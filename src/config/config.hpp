@@ -21,6 +21,8 @@ struct Config {
     http::ServerConfig server;
     api::ApiConfig api;
     auth::AuthConfig auth;
+    // Signs browser session cookies; empty: a key kept in the data directory.
+    std::string session_secret;
     engine::EngineConfig engine;
     store::sqlite::SqliteConfig sqlite;
     ProviderKind provider = ProviderKind::simulated;
