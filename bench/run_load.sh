@@ -82,6 +82,7 @@ want=65536
 if [ "$hard" != unlimited ] && [ "$hard" -lt "$want" ]; then want=$hard; fi
 ulimit -n "$want"
 
+# The load generator is one user with every stream: the per-user limits are lifted.
 work=$(mktemp -d "${TMPDIR:-/tmp}/chatd-bench.XXXXXX")
 chatd_pid=
 cleanup() {
@@ -92,7 +93,9 @@ trap cleanup EXIT
 
 "$bin/chatd" --port 0 --data-dir "$work/data" \
   --sim-tokens-per-second "$rate" --sim-min-tokens "$tokens" --sim-max-tokens "$tokens" \
-  --sim-stamp-tokens --commit-mode "$mode" "${chatd_extra[@]}" \
+  --sim-stamp-tokens --commit-mode "$mode" \
+  --max-generations-per-user 1000000 --max-live-generations 1000000 \
+  --max-streams-per-user 1000000 --rate-limit-rps 0 "${chatd_extra[@]}" \
   >"$work/chatd.out" 2>"$work/chatd.err" &
 chatd_pid=$!
 

@@ -59,6 +59,8 @@ ChatApi::ChatApi(engine::Engine& engine, store::ChatStore& store, const auth::Au
       sessions_(auth.issues_sessions() ? sessions : nullptr),
       config_(std::move(config)),
       guard_(config_.guard),
+      limiter_(config_.rate),
+      stream_slots_(config_.max_streams_per_user),
       web_(web) {
     const std::string p = "/api/v1/chat";
     router_.add(V::get, "/healthz", {&ChatApi::healthz, Access::open});
@@ -119,6 +121,11 @@ net::awaitable<http::After> ChatApi::handle(http::Request request,
             co_return co_await fail(c, Error::unauthorized);
         }
         c.user = *c.identity.user;
+        if (auto wait = limiter_.acquire(c.user, std::chrono::steady_clock::now())) {
+            auto seconds = std::chrono::ceil<std::chrono::seconds>(*wait);
+            co_return co_await reply(
+                c, error_response(Error::rate_limited, framing_of(c.request), seconds));
+        }
     }
     if (!match.target) {
         if (c.request.method() == V::get || c.head) {
@@ -194,6 +201,12 @@ auth::Verdict ChatApi::identify(const http::Request& request, const net::ip::add
     return auth_.authenticate(request, peer, now);
 }
 
+bool ChatApi::model_allowed(std::string_view model) const {
+    if (config_.allowed_models.empty()) return model == config_.default_model;
+    return std::find(config_.allowed_models.begin(), config_.allowed_models.end(), model) !=
+           config_.allowed_models.end();
+}
+
 std::string ChatApi::allowed_methods(std::string_view path) const {
     auto allow = router_.match(V::options, path).allow;  // no route takes OPTIONS
     if (allow.empty()) return web_.find(path) ? "GET, HEAD, OPTIONS" : "";
@@ -265,11 +278,13 @@ net::awaitable<http::After> ChatApi::create_session(Call& c) {
         problem = "`model` must be a non-empty string of at most 200 bytes";
     if (!problem.empty())
         co_return co_await fail(c, Status::bad_request, "invalid_request", problem);
+    if (model && !model_allowed(*model)) co_return co_await fail(c, Error::model_not_allowed);
     // Arguments of co_awaited calls are named objects: GCC 12 destroys braced
     // temporaries inside co_await expressions at the wrong address.
     store::NewSession fields{.title = title.value_or("New chat"),
                              .system_prompt = system_prompt.value_or(""),
-                             .model = model.value_or(config_.default_model)};
+                             .model = model.value_or(config_.default_model),
+                             .max_per_user = config_.max_sessions_per_user};
     auto session = co_await store_.create_session(c.user, std::move(fields));
     if (!session) co_return co_await fail(c, session.error());
     co_return co_await reply(c, Status::created, json::serialize(to_json(*session)));
@@ -368,6 +383,18 @@ net::awaitable<http::After> ChatApi::send_message(Call& c) {
     if (!engine_.accepting()) co_return co_await fail(c, Error::shutting_down);
     auto session_row = co_await store_.get_session(c.user, session);
     if (!session_row) co_return co_await fail(c, session_row.error());
+    // The operator's key pays for it: a model allowed once but not any more is refused.
+    if (!model_allowed(session_row->model)) co_return co_await fail(c, Error::model_not_allowed);
+    StreamSlots::Slot stream_slot;
+    if (wants_event_stream(c.request)) {
+        auto opened = stream_slots_.open(c.user);
+        if (!opened) co_return co_await fail(c, opened.error());
+        stream_slot = std::move(*opened);
+    }
+    // A place for the generation before its turn is stored: the limits hold
+    // however many sends race, and a refused send stores nothing.
+    auto slot = engine_.reserve(c.user);
+    if (!slot) co_return co_await fail(c, slot.error());
     auto fp = fingerprint(session, text);
     store::NewTurn new_turn{.content = std::move(text),
                             .model = session_row->model,
@@ -385,9 +412,9 @@ net::awaitable<http::After> ChatApi::send_message(Call& c) {
         co_return co_await reply(c, Status::conflict, json::serialize(body));
     }
     const auto& turn = *outcome->turn;
-    if (!turn.replayed) engine_.start(c.user, turn);
+    if (!turn.replayed) engine_.start(c.user, turn, std::move(*slot));
     if (wants_event_stream(c.request))
-        co_return co_await stream_one(c, turn.assistant_message.id, 0);
+        co_return co_await stream_one(c, std::move(stream_slot), turn.assistant_message.id, 0);
     json::object body;
     body["user_message"] = to_json(turn.user_message);
     body["assistant_message"] = to_json(turn.assistant_message);
@@ -514,10 +541,14 @@ net::awaitable<http::After> ChatApi::stream_message(Call& c) {
                                     "character");
         offset = cursor->offset;
     }
-    co_return co_await stream_one(c, id, offset);
+    auto slot = stream_slots_.open(c.user);
+    if (!slot) co_return co_await fail(c, slot.error());
+    co_return co_await stream_one(c, std::move(*slot), id, offset);
 }
 
-net::awaitable<http::After> ChatApi::stream_one(Call& c, MessageId id, std::int64_t offset) {
+net::awaitable<http::After> ChatApi::stream_one(Call& c, StreamSlots::Slot slot, MessageId id,
+                                                std::int64_t offset) {
+    (void)slot;  // held until the stream ends
     EventStream events(c.stream, engine_, store_, c.user, config_.stream);
     if (co_await events.open()) co_await events.follow(std::move(id), offset);
     co_return http::After::close;
@@ -550,6 +581,8 @@ net::awaitable<http::After> ChatApi::stream_session(Call& c) {
                                     "the cursor is past the committed content or inside a "
                                     "character");
     }
+    auto slot = stream_slots_.open(c.user);
+    if (!slot) co_return co_await fail(c, slot.error());
     EventStream events(c.stream, engine_, store_, c.user, config_.stream);
     if (co_await events.open()) co_await events.follow_session(session, cursor);
     co_return http::After::close;

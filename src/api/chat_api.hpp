@@ -5,7 +5,9 @@
 // every API request is authenticated once, here, and acts for that user
 // alone: the engine and store calls it makes are all scoped by it (I6).
 #include "api/event_stream.hpp"
+#include "api/rate_limiter.hpp"
 #include "api/request_guard.hpp"
+#include "api/stream_slots.hpp"
 #include "auth/authenticator.hpp"
 #include "auth/session_cookie.hpp"
 #include "engine/engine.hpp"
@@ -35,6 +37,12 @@ struct ApiConfig {
     StreamConfig stream;
     GuardConfig guard;
     SessionConfig session;
+    // Limits per user (429 with Retry-After).
+    RateLimit rate;
+    std::size_t max_streams_per_user = 32;
+    std::size_t max_sessions_per_user = 10000;
+    // Models a session may name; empty: only default_model.
+    std::vector<std::string> allowed_models;
 };
 
 class ChatApi final : public http::Handler {
@@ -109,8 +117,11 @@ private:
     net::awaitable<http::After> fail(Call& c, http::Status status, std::string_view code,
                                      std::string_view message);
     net::awaitable<http::After> fail(Call& c, boost::system::error_code ec);
-    // Streams one message from `offset` over SSE, then closes.
-    net::awaitable<http::After> stream_one(Call& c, MessageId id, std::int64_t offset);
+    // Streams one message from `offset` over SSE, then closes; `slot` is the
+    // user's open-stream slot it holds meanwhile.
+    net::awaitable<http::After> stream_one(Call& c, StreamSlots::Slot slot, MessageId id,
+                                           std::int64_t offset);
+    bool model_allowed(std::string_view model) const;
     // The live or stored message, or not_found.
     net::awaitable<Result<store::Message>> find_message(const UserId& user, const MessageId& id);
 
@@ -120,6 +131,8 @@ private:
     const auth::SessionCookies* sessions_;
     ApiConfig config_;
     RequestGuard guard_;
+    RateLimiter limiter_;
+    StreamSlots stream_slots_;
     const http::StaticFiles& web_;
     http::Router<Route> router_;
 };

@@ -1,7 +1,12 @@
 #include "api/event_stream.hpp"
 
 #include "api/json_codec.hpp"
+#include "core/log.hpp"
 #include "core/utf8.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+
+#include <array>
 
 #include <boost/json/serialize.hpp>
 
@@ -36,13 +41,53 @@ EventStream::EventStream(http::beast::tcp_stream& stream, engine::Engine& engine
       user_(std::move(user)),
       config_(config),
       wake_(std::make_shared<Wakeup>(stream.get_executor())),
+      stream_(stream),
       next_ping_(std::chrono::steady_clock::now() + config.heartbeat) {}
 
 net::awaitable<bool> EventStream::open() {
-    co_return co_await writer_.open(config_.retry);
+    if (!co_await writer_.open(config_.retry)) co_return false;
+    watch_->wake = wake_;
+    net::co_spawn(stream_.get_executor(), watch_client(stream_.socket(), watch_),
+                  [](std::exception_ptr e) {
+                      if (!e) return;
+                      try {
+                          std::rethrow_exception(e);
+                      } catch (const std::exception& ex) {
+                          log::error("stream client watch crashed: {}", ex.what());
+                      }
+                  });
+    co_return true;
+}
+
+net::awaitable<void> EventStream::watch_client(http::net::ip::tcp::socket& socket,
+                                               std::shared_ptr<ClientWatch> watch) {
+    constexpr std::size_t kMaxIgnoredBytes = 64 * 1024;
+    std::size_t ignored = 0;
+    for (;;) {
+        auto [ec] = co_await socket.async_wait(http::net::ip::tcp::socket::wait_read,
+                                               net::as_tuple(net::use_awaitable));
+        // Aborted: the stream ended and closed the socket, which must not be
+        // touched any more (it may be gone).
+        if (ec == net::error::operation_aborted || watch->gone) co_return;
+        std::array<char, 4096> scratch;
+        std::size_t n = 0;
+        if (!ec) {
+            auto available = socket.available(ec);
+            if (!ec && available > 0)
+                n = socket.read_some(net::buffer(scratch, std::min(available, scratch.size())), ec);
+        }
+        ignored += n;
+        if (!ec && n > 0 && ignored <= kMaxIgnoredBytes) continue;  // stray bytes: dropped
+        watch->gone = true;  // EOF, reset, or a client that will not stop talking
+        if (auto w = watch->wake.lock()) w->notify();
+        boost::system::error_code ignored_ec;
+        socket.cancel(ignored_ec);  // a write waiting on a full buffer ends now
+        co_return;
+    }
 }
 
 net::awaitable<bool> EventStream::write(std::string bytes) {
+    if (watch_->gone) co_return false;
     if (bytes.empty()) co_return true;
     co_return co_await writer_.write(bytes);
 }
@@ -50,6 +95,7 @@ net::awaitable<bool> EventStream::write(std::string bytes) {
 net::awaitable<bool> EventStream::idle(std::chrono::steady_clock::time_point until) {
     auto deadline = std::min(until, next_ping_);
     co_await wake_->wait_until(deadline);
+    if (watch_->gone) co_return false;
     if (std::chrono::steady_clock::now() >= next_ping_) {
         next_ping_ = std::chrono::steady_clock::now() + config_.heartbeat;
         co_return co_await write(http::format_sse_comment("ping"));

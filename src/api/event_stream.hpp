@@ -45,7 +45,22 @@ public:
     // later assistant message of the session, forever.
     net::awaitable<void> follow_session(SessionId session, std::optional<engine::Cursor> cursor);
 
+    // Whether the client has gone (noticed by reading its socket).
+    bool client_gone() const { return watch_->gone; }
+
 private:
+    // Shared with the watcher coroutine, which may outlive this object.
+    struct ClientWatch {
+        bool gone = false;
+        std::weak_ptr<Wakeup> wake;
+    };
+    // Reads the socket while events are written: an SSE client sends nothing
+    // after its request, so readability means it closed (or misbehaves). Marks
+    // it gone, wakes the stream and cancels a pending write, so the stream and
+    // its slot end now rather than at the next heartbeat.
+    static net::awaitable<void> watch_client(http::net::ip::tcp::socket& socket,
+                                             std::shared_ptr<ClientWatch> watch);
+
     net::awaitable<bool> write(std::string bytes);
     // Waits for a wake-up, writing a ping when the heartbeat is due.
     net::awaitable<bool> idle(std::chrono::steady_clock::time_point until);
@@ -56,6 +71,8 @@ private:
     UserId user_;
     const StreamConfig& config_;
     std::shared_ptr<Wakeup> wake_;
+    std::shared_ptr<ClientWatch> watch_ = std::make_shared<ClientWatch>();
+    http::beast::tcp_stream& stream_;
     std::chrono::steady_clock::time_point next_ping_;
 };
 

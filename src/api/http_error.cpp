@@ -19,8 +19,22 @@ http::Response error_response(http::Status status, std::string_view code, std::s
     return json_response(status, error_body(code, message), framing);
 }
 
-http::Response error_response(boost::system::error_code ec, Framing framing) {
+namespace {
+
+http::Response limited(http::Status status, std::string_view code, std::string_view message,
+                       Framing framing, std::chrono::seconds retry_after) {
+    auto res = error_response(status, code, message, framing);
+    res.set(http::bhttp::field::retry_after,
+            std::to_string(std::max<std::int64_t>(1, retry_after.count())));
+    return res;
+}
+
+}  // namespace
+
+http::Response error_response(boost::system::error_code ec, Framing framing,
+                              std::optional<std::chrono::seconds> retry_after) {
     using S = http::Status;
+    using std::chrono::seconds;
     if (ec.category() == chatd_category()) {
         switch (static_cast<Error>(ec.value())) {
             case Error::not_found:
@@ -54,6 +68,28 @@ http::Response error_response(boost::system::error_code ec, Framing framing) {
                 return error_response(S::forbidden, "cross_origin",
                                       "state-changing requests from another origin are refused",
                                       framing);
+            case Error::rate_limited:
+                return limited(S::too_many_requests, "rate_limited", "too many requests; slow down",
+                               framing, retry_after.value_or(seconds(1)));
+            case Error::too_many_generations:
+                return limited(S::too_many_requests, "too_many_generations",
+                               "too many of your answers are generating; wait for one to end",
+                               framing, retry_after.value_or(seconds(5)));
+            case Error::too_many_streams:
+                return limited(S::too_many_requests, "too_many_streams",
+                               "too many of your streams are open; close one", framing,
+                               retry_after.value_or(seconds(1)));
+            case Error::too_many_sessions:
+                return limited(S::too_many_requests, "too_many_sessions",
+                               "you have as many sessions as allowed; delete one", framing,
+                               retry_after.value_or(seconds(60)));
+            case Error::overloaded:
+                return limited(S::service_unavailable, "overloaded",
+                               "the server is at capacity; try again shortly", framing,
+                               retry_after.value_or(seconds(5)));
+            case Error::model_not_allowed:
+                return error_response(S::bad_request, "model_not_allowed",
+                                      "this model is not allowed here", framing);
             case Error::store_failure:
                 return error_response(S::service_unavailable, "store_unavailable",
                                       "the store is unavailable", framing);

@@ -3,6 +3,8 @@
 #include "core/error.hpp"
 #include "http/types.hpp"
 
+#include <chrono>
+#include <optional>
 #include <string_view>
 
 namespace chatd::api {
@@ -20,6 +22,8 @@ http::Response json_response(http::Status status, std::string body, Framing fram
 http::Response error_response(http::Status status, std::string_view code, std::string_view message,
                               Framing framing);
 // Maps an error code (chatd's or a foreign one) to status, code and message.
-http::Response error_response(boost::system::error_code ec, Framing framing);
+// Limits carry Retry-After: `retry_after` when given, else the limit's own.
+http::Response error_response(boost::system::error_code ec, Framing framing,
+                              std::optional<std::chrono::seconds> retry_after = std::nullopt);
 
 }  // namespace chatd::api

@@ -164,9 +164,9 @@ struct App {
         if (config.resume_interrupted && provider->can_continue()) {
             auto stuck = co_await store.list_generating();
             if (!stuck) throw std::runtime_error("cannot list interrupted messages");
-            for (auto& owned : *stuck) engine.resume(owned.user, std::move(owned.message));
             if (!stuck->empty())
                 log::warn("resuming {} messages interrupted by a previous stop", stuck->size());
+            net::co_spawn(io, engine.resume(std::move(*stuck)), rethrow);
             co_return;
         }
         auto closed = co_await store.close_interrupted();

@@ -184,6 +184,41 @@ ParseOutcome parse(int argc, char** argv) {
         ->envname("CHATD_COOKIE_SECURE")
         ->capture_default_str()
         ->check(CLI::IsMember({"auto", "always", "never"}));
+    std::optional<double> rate_limit_rps;
+    app.add_option("--rate-limit-rps", rate_limit_rps,
+                   "requests per user per second, refilled continuously (0: no limit; default "
+                   "50, and no limit with --auth none, whose one user is the operator)")
+        ->envname("CHATD_RATE_LIMIT_RPS")
+        ->check(CLI::Range(0.0, 1e6));
+    app.add_option("--rate-limit-burst", c.api.rate.burst,
+                   "requests a user may make at once before --rate-limit-rps applies")
+        ->envname("CHATD_RATE_LIMIT_BURST")
+        ->capture_default_str()
+        ->check(CLI::Range(1.0, 1e6));
+    app.add_option("--max-generations-per-user", c.engine.limits.max_per_user,
+                   "answers one user may have generating at once")
+        ->envname("CHATD_MAX_GENERATIONS_PER_USER")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000000));
+    app.add_option("--max-live-generations", c.engine.limits.max_live,
+                   "answers generating at once in the whole server (also paces start-up resume)")
+        ->envname("CHATD_MAX_LIVE_GENERATIONS")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 10000000));
+    app.add_option("--max-streams-per-user", c.api.max_streams_per_user,
+                   "event streams one user may have open at once")
+        ->envname("CHATD_MAX_STREAMS_PER_USER")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000000));
+    app.add_option("--max-sessions-per-user", c.api.max_sessions_per_user,
+                   "sessions one user may keep")
+        ->envname("CHATD_MAX_SESSIONS_PER_USER")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 100000000));
+    std::string allowed_models;
+    app.add_option("--allowed-models", allowed_models,
+                   "comma-separated models a session may name (default: --model only)")
+        ->envname("CHATD_ALLOWED_MODELS");
     std::string allowed_hosts;
     app.add_option("--allowed-hosts", allowed_hosts,
                    "comma-separated Host names answered (default: any; with --auth none: "
@@ -331,6 +366,7 @@ ParseOutcome parse(int argc, char** argv) {
                   : auth_mode == "trusted-header" ? auth::AuthMode::trusted_header
                                                   : auth::AuthMode::none;
     c.auth.jwt.alg = *auth::jwt_alg_from_string(jwt_alg);
+    c.api.rate.per_second = rate_limit_rps.value_or(c.auth.mode == auth::AuthMode::none ? 0 : 50);
     c.auth.jwt.leeway = std::chrono::seconds(jwt_leeway_s);
     if (c.auth.mode == auth::AuthMode::jwt && c.auth.jwt.alg == auth::JwtAlg::hs256) {
         if (const char* secret = std::getenv(jwt_secret_env.c_str())) c.auth.jwt.secret = secret;
@@ -372,6 +408,12 @@ ParseOutcome parse(int argc, char** argv) {
                           : c.provider == ProviderKind::openai    ? "gpt-4o-mini"
                           : c.provider == ProviderKind::anthropic ? "claude-sonnet-4-5"
                                                                   : "simulated";
+    c.api.allowed_models = split_list(allowed_models);
+    if (!c.api.allowed_models.empty() &&
+        std::find(c.api.allowed_models.begin(), c.api.allowed_models.end(), c.api.default_model) ==
+            c.api.allowed_models.end())
+        return {std::nullopt, 2,
+                "--allowed-models must include the default model " + c.api.default_model + "\n"};
     if (c.upstream.base_url.empty())
         c.upstream.base_url = c.provider == ProviderKind::anthropic ? "https://api.anthropic.com"
                                                                     : "https://api.openai.com/v1";

@@ -28,6 +28,18 @@ public:
                 return "host not allowed";
             case Error::cross_origin:
                 return "cross-origin request refused";
+            case Error::rate_limited:
+                return "too many requests";
+            case Error::too_many_generations:
+                return "too many generations in progress";
+            case Error::too_many_streams:
+                return "too many open streams";
+            case Error::too_many_sessions:
+                return "too many sessions";
+            case Error::overloaded:
+                return "server at capacity";
+            case Error::model_not_allowed:
+                return "model not allowed";
         }
         return "unknown chatd error";
     }

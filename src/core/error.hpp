@@ -20,6 +20,13 @@ enum class Error {
     unauthorized,    // no valid credentials (every cause looks the same)
     forbidden_host,  // a Host this server does not answer for (DNS rebinding)
     cross_origin,    // a state-changing request from another site
+    // Limits (429 per user, 503 for the whole server; with Retry-After).
+    rate_limited,          // requests per user per second
+    too_many_generations,  // concurrent generations of one user
+    too_many_streams,      // open event streams of one user
+    too_many_sessions,     // sessions one user may keep
+    overloaded,            // live generations of the whole server
+    model_not_allowed,     // a model outside --allowed-models
 };
 
 const boost::system::error_category& chatd_category() noexcept;

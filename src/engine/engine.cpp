@@ -47,24 +47,49 @@ Engine::Engine(net::any_io_executor ex, store::ChatStore& store, llm::Provider& 
       provider_(provider),
       config_(config),
       persister_(ex, store, config.persister,
-                 [this](const std::shared_ptr<Generation>& g) { on_ended(g); }) {}
+                 [this](const std::shared_ptr<Generation>& g) { on_ended(g); }),
+      slots_(config.limits),
+      slot_freed_(ex) {}
 
 net::awaitable<void> Engine::run() {
     co_await persister_.run();
 }
 
-std::shared_ptr<Generation> Engine::start(const UserId& user, const store::Turn& turn) {
-    return launch(user, turn.assistant_message);
+Result<GenerationSlots::Slot> Engine::reserve(const UserId& user) {
+    if (shutting_down_) return Error::shutting_down;
+    return slots_.reserve(user);
 }
 
-std::shared_ptr<Generation> Engine::resume(const UserId& user, store::Message message) {
-    log::info("resuming interrupted message {} after {} bytes", message.id.value,
-              message.content.size());
-    return launch(user, std::move(message));
+std::shared_ptr<Generation> Engine::start(const UserId& user, const store::Turn& turn,
+                                          GenerationSlots::Slot slot) {
+    return launch(user, turn.assistant_message, std::move(slot));
 }
 
-std::shared_ptr<Generation> Engine::launch(const UserId& user, store::Message message) {
-    auto g = std::make_shared<Generation>(std::move(message), user);
+net::awaitable<void> Engine::resume(std::vector<store::OwnedMessage> interrupted) {
+    std::size_t resumed = 0;
+    for (auto& [user, message] : interrupted) {
+        for (;;) {
+            if (shutting_down_) {
+                log::info("shutting down: {} interrupted messages left for the next start",
+                          interrupted.size() - resumed);
+                co_return;
+            }
+            auto slot = slots_.reserve(user);
+            if (slot) {
+                log::info("resuming interrupted message {} after {} bytes", message.id.value,
+                          message.content.size());
+                launch(user, std::move(message), std::move(*slot));
+                ++resumed;
+                break;
+            }
+            co_await slot_freed_.wait();
+        }
+    }
+}
+
+std::shared_ptr<Generation> Engine::launch(const UserId& user, store::Message message,
+                                           GenerationSlots::Slot slot) {
+    auto g = std::make_shared<Generation>(std::move(message), user, std::move(slot));
     live_[g->id().value] = g;
     by_session_[g->session_id().value] = g;
     if (auto it = watchers_.find(g->session_id().value); it != watchers_.end()) {
@@ -206,6 +231,8 @@ void Engine::end_with(const std::shared_ptr<Generation>& g, store::Terminal term
 }
 
 void Engine::on_ended(const std::shared_ptr<Generation>& g) {
+    g->release_slot();
+    slot_freed_.notify();
     live_.erase(g->id().value);
     if (auto it = by_session_.find(g->session_id().value);
         it != by_session_.end() && it->second == g)
@@ -247,6 +274,7 @@ net::awaitable<Result<store::Message>> Engine::cancel(UserId user, MessageId id)
 
 net::awaitable<void> Engine::shutdown() {
     shutting_down_ = true;
+    slot_freed_.notify();  // the resumer sees the shutdown and stops
     auto live = live_;
     for (auto& [id, g] : live) {
         auto terminal =

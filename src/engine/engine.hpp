@@ -6,6 +6,7 @@
 #include "core/error.hpp"
 #include "core/wakeup.hpp"
 #include "engine/generation.hpp"
+#include "engine/generation_slots.hpp"
 #include "engine/persister.hpp"
 #include "llm/provider.hpp"
 #include "store/chat_store.hpp"
@@ -25,6 +26,7 @@ struct EngineConfig {
     std::size_t prompt_budget_bytes = 512 * 1024;
     // Longest answer; one that reaches it ends as completed/length.
     std::size_t max_answer_bytes = 4 * 1024 * 1024;
+    GenerationLimits limits;
 };
 
 class Engine {
@@ -35,11 +37,17 @@ public:
     // Runs the persister until shutdown() has drained it.
     net::awaitable<void> run();
 
+    // A place for one more generation of `user`, to take before its turn is
+    // stored: overloaded (server full) or too_many_generations (user full).
+    Result<GenerationSlots::Slot> reserve(const UserId& user);
     // Registers and starts the generation of a freshly created turn.
-    std::shared_ptr<Generation> start(const UserId& user, const store::Turn& turn);
-    // Start-up: continues a message a dead process left generating, after its
-    // stored content (the provider must can_continue()).
-    std::shared_ptr<Generation> resume(const UserId& user, store::Message message);
+    std::shared_ptr<Generation> start(const UserId& user, const store::Turn& turn,
+                                      GenerationSlots::Slot slot);
+    // Start-up: continues messages a dead process left generating, after
+    // their stored content (the provider must can_continue()), as slots allow:
+    // a crash with many live answers does not stampede the provider. Ends
+    // early on shutdown; what is left stays generating for the next start.
+    net::awaitable<void> resume(std::vector<store::OwnedMessage> interrupted);
     // The live generation of `user`'s message, if this engine runs it; another
     // user's generation is not found, as in the store (I6).
     std::shared_ptr<Generation> find(const UserId& user, const MessageId& id) const;
@@ -61,7 +69,8 @@ public:
     const PersisterStats& persister_stats() const { return persister_.stats(); }
 
 private:
-    std::shared_ptr<Generation> launch(const UserId& user, store::Message message);
+    std::shared_ptr<Generation> launch(const UserId& user, store::Message message,
+                                       GenerationSlots::Slot slot);
     // Any user's live generation: for the engine's own bookkeeping only.
     std::shared_ptr<Generation> live(const MessageId& id) const;
     net::awaitable<void> drive(std::shared_ptr<Generation> g);
@@ -83,6 +92,8 @@ private:
     std::unordered_map<std::string, std::shared_ptr<Generation>> live_;        // by message id
     std::unordered_map<std::string, std::shared_ptr<Generation>> by_session_;  // by session id
     std::unordered_map<std::string, std::vector<std::weak_ptr<Wakeup>>> watchers_;
+    GenerationSlots slots_;
+    Wakeup slot_freed_;  // the resumer waits on it
     bool shutting_down_ = false;
 };
 

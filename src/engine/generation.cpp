@@ -4,10 +4,11 @@
 
 namespace chatd::engine {
 
-Generation::Generation(store::Message message, UserId user)
+Generation::Generation(store::Message message, UserId user, GenerationSlots::Slot slot)
     : message_(std::move(message)),
       user_(std::move(user)),
-      produced_bytes_(message_.content.size()) {}
+      produced_bytes_(message_.content.size()),
+      slot_(std::move(slot)) {}
 
 void Generation::subscribe(std::weak_ptr<Wakeup> w) {
     subscribers_.push_back(std::move(w));

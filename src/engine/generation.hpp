@@ -4,6 +4,7 @@
 // engine's registry owns it while it runs, subscribers hold shared_ptrs to read
 // it, and it never owns its subscribers: it only wakes them.
 #include "core/wakeup.hpp"
+#include "engine/generation_slots.hpp"
 #include "llm/provider.hpp"
 #include "store/model.hpp"
 
@@ -22,7 +23,8 @@ enum class CommitMode {
 
 class Generation {
 public:
-    Generation(store::Message message, UserId user);
+    // `slot`: its place among the running generations, held until it ends.
+    Generation(store::Message message, UserId user, GenerationSlots::Slot slot);
 
     const MessageId& id() const { return message_.id; }
     const SessionId& session_id() const { return message_.session_id; }
@@ -64,6 +66,8 @@ public:
     // Every byte appended so far is committed (none pending or in a commit).
     bool settled() const { return message_.content.size() == produced_bytes_; }
     bool queued_for_commit = false;  // persister bookkeeping
+    // Its end is stored: its slot goes to the next generation.
+    void release_slot() { slot_.release(); }
 
 private:
     void notify();
@@ -72,12 +76,13 @@ private:
     UserId user_;
     std::deque<std::string> pending_;
     std::size_t pending_bytes_ = 0;
-    std::size_t produced_bytes_ = 0;  // committed content at start + appended since
+    std::size_t produced_bytes_ = 0;           // committed content at start + appended since
     std::optional<store::Terminal> terminal_;  // requested, not yet taken by a commit
     // Stays true from the first finish() on, also while the persister holds the
     // terminal state in a commit: no second terminal state can slip in.
     bool finish_requested_ = false;
     llm::ProviderStream* stream_ = nullptr;
+    GenerationSlots::Slot slot_;
     std::vector<std::weak_ptr<Wakeup>> subscribers_;
 };
 

@@ -63,6 +63,9 @@ struct NewSession {
     std::string title;
     std::string system_prompt;
     std::string model;
+    // The user's sessions at most, this one included (0: no limit);
+    // too_many_sessions beyond. Checked in the insert's transaction.
+    std::size_t max_per_user = 0;
 };
 
 // One user turn: the user message and the empty assistant message, created in

@@ -7,7 +7,9 @@ import { withChatd, createSession, send, getContent, waitFor, utf8 } from './sup
 import { assertCarried } from './support/sse.mjs';
 
 const N = 50;
-const ARGS = ['--sim-tokens-per-second', '200', '--sim-min-tokens', '100', '--sim-max-tokens', '200'];
+// One user runs all 50 at once: lift the per-user limits.
+const ARGS = ['--sim-tokens-per-second', '200', '--sim-min-tokens', '100', '--sim-max-tokens', '200',
+  '--max-generations-per-user', '100', '--max-streams-per-user', '100'];
 
 test('d: 50 concurrent generations each stream exactly their stored content', { timeout: 150000 }, async () => {
   await withChatd({ args: ARGS, name: 'chatd-d' }, async (srv) => {

@@ -73,7 +73,7 @@ test('k2: the session model, --temperature, --max-output-tokens and --api-key-en
   const key = secretKey();
   await withProvider({
     provider: 'openai', basePath: '/v1',
-    args: ['--model', 'gpt-default', '--temperature', '0.25', '--max-output-tokens', '77', '--api-key-env', 'CHATD_TEST_LLM_KEY'],
+    args: ['--model', 'gpt-default', '--allowed-models', 'gpt-default,gpt-session-model', '--temperature', '0.25', '--max-output-tokens', '77', '--api-key-env', 'CHATD_TEST_LLM_KEY'],
     env: { CHATD_TEST_LLM_KEY: key, OPENAI_API_KEY: 'sk-the-wrong-variable' }, name: 'chatd-k2',
   }, async (srv, up) => {
     up.script([{ fixture: 'openai-chat-basic.sse' }]);

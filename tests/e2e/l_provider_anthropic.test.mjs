@@ -75,7 +75,7 @@ test('l2: no system prompt omits `system`; session model, --temperature, --max-o
   const key = secretKey();
   await withProvider({
     provider: 'anthropic',
-    args: ['--model', 'claude-default', '--temperature', '0.5', '--max-output-tokens', '300', '--api-key-env', 'CHATD_TEST_CLAUDE_KEY'],
+    args: ['--model', 'claude-default', '--allowed-models', 'claude-default,claude-session-model', '--temperature', '0.5', '--max-output-tokens', '300', '--api-key-env', 'CHATD_TEST_CLAUDE_KEY'],
     env: { CHATD_TEST_CLAUDE_KEY: key, ANTHROPIC_API_KEY: 'sk-the-wrong-variable' }, name: 'chatd-l2',
   }, async (srv, up) => {
     up.script([{ fixture: 'anthropic-basic.sse', crlf: true, chunkBytes: 1 }]);

@@ -182,6 +182,14 @@ SqliteStore::~SqliteStore() {
 
 net::awaitable<Result<Session>> SqliteStore::create_session(UserId user, NewSession s) {
     return on_writer([this, user, s]() -> Result<Session> {
+        if (s.max_per_user > 0) {
+            // The writer thread is the only writer: count and insert cannot race.
+            auto count =
+                writer_db_->cached("SELECT COUNT(*) FROM ai_chat_sessions WHERE user_id = ?");
+            count.bind(1, user.value);
+            if (count.step() && static_cast<std::size_t>(count.integer(0)) >= s.max_per_user)
+                return Error::too_many_sessions;
+        }
         auto now = now_millis();
         Session session{.id = new_session_id(),
                         .user_id = user,
@@ -509,10 +517,12 @@ net::awaitable<Result<std::vector<OwnedMessage>>> SqliteStore::list_generating()
         {
             auto q = db.cached(
                 "SELECT user_id, id FROM ai_chat_messages WHERE status = 'generating' ORDER BY id");
-            while (q.step()) out.push_back({UserId{q.text(0)}, Message{.id = MessageId{q.text(1)}}});
+            while (q.step())
+                out.push_back({UserId{q.text(0)}, Message{.id = MessageId{q.text(1)}}});
         }
         for (auto& owned : out) {
-            auto found = query_messages(db, select_messages("WHERE id = ?"), owned.message.id.value);
+            auto found =
+                query_messages(db, select_messages("WHERE id = ?"), owned.message.id.value);
             owned.message = std::move(found.at(0));
         }
         tx.commit();

@@ -42,7 +42,7 @@ TEST(SlowClient, IsCutOffWhileItsGenerationCompletes) {
     auto session = test::run(io, store.create_session(kUser, store::NewSession{.title = "t"}));
     auto outcome =
         test::run(io, store.begin_turn(kUser, session->id, store::NewTurn{.content = "q"}));
-    auto g = engine.start(kUser, *outcome->turn);
+    auto g = engine.start(kUser, *outcome->turn, *engine.reserve(kUser));
 
     StreamConfig config{
         .sse = {.write_timeout = std::chrono::milliseconds(200), .send_buffer_bytes = 4096}};

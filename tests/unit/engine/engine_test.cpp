@@ -27,13 +27,15 @@ class EngineTest : public ::testing::Test {
 protected:
     void start_engine(llm::simulated::SimulatedConfig sim, PersisterConfig persister = {},
                       int continue_attempts = 2,
-                      std::size_t max_answer_bytes = EngineConfig{}.max_answer_bytes) {
+                      std::size_t max_answer_bytes = EngineConfig{}.max_answer_bytes,
+                      GenerationLimits limits = {.max_live = 1000, .max_per_user = 1000}) {
         sim_ = sim;
         provider_ = std::make_unique<llm::simulated::SimulatedProvider>(sim);
         engine_ = std::make_unique<Engine>(io_.get_executor(), faulty_, *provider_,
                                            EngineConfig{.persister = persister,
                                                         .continue_attempts = continue_attempts,
-                                                        .max_answer_bytes = max_answer_bytes});
+                                                        .max_answer_bytes = max_answer_bytes,
+                                                        .limits = limits});
         net::co_spawn(io_, engine_->run(), [](std::exception_ptr e) {
             if (e) std::rethrow_exception(e);
         });
@@ -48,7 +50,7 @@ protected:
         auto session = run(store_.create_session(kUser, store::NewSession{.title = "t"}));
         auto outcome = run(
             store_.begin_turn(kUser, session->id, store::NewTurn{.content = std::move(question)}));
-        return engine_->start(kUser, *outcome->turn);
+        return engine_->start(kUser, *outcome->turn, *engine_->reserve(kUser));
     }
 
     void wait_until(std::function<bool()> condition) {
@@ -254,12 +256,65 @@ TEST_F(EngineTest, ResumeContinuesAStoredPartialAnswer) {
     ASSERT_EQ(interrupted->size(), 1u);
     EXPECT_EQ(interrupted->at(0).user, kUser);
     EXPECT_EQ(interrupted->at(0).message.content, whole.substr(0, cut));
-    auto g = engine_->resume(kUser, interrupted->at(0).message);
+    run(engine_->resume(std::move(*interrupted)));
+    auto g = engine_->find(kUser, id);
+    ASSERT_TRUE(g);
     wait_until([&] { return g->ended(); });
     auto m = stored(id);
     EXPECT_EQ(m.status, store::MessageStatus::completed);
     EXPECT_EQ(m.content, whole);
     EXPECT_TRUE(run(store_.list_generating())->empty());
+}
+
+TEST_F(EngineTest, ResumeTakesOverOnlyAsManyAsTheLimitAllowsAtOnce) {
+    start_engine({.tokens_per_second = 200, .min_tokens = 40, .max_tokens = 40}, {}, 2,
+                 EngineConfig{}.max_answer_bytes, {.max_live = 1, .max_per_user = 10});
+    std::vector<MessageId> ids;
+    for (auto q : {"q1", "q2"}) {
+        auto session = run(store_.create_session(kUser, store::NewSession{.title = "t"}));
+        auto outcome = run(store_.begin_turn(kUser, session->id, store::NewTurn{.content = q}));
+        ids.push_back(outcome->turn->assistant_message.id);
+    }
+    auto interrupted = run(store_.list_generating());
+    ASSERT_EQ(interrupted->size(), 2u);
+    bool done = false;
+    net::co_spawn(io_, engine_->resume(std::move(*interrupted)), [&](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);
+        done = true;
+    });
+    wait_until([&] { return engine_->find(kUser, ids[0]) != nullptr; });
+    // One slot: the second waits for the first to end.
+    EXPECT_EQ(engine_->find(kUser, ids[1]), nullptr);
+    EXPECT_FALSE(done);
+    auto first = engine_->find(kUser, ids[0]);
+    wait_until([&] { return done; });
+    EXPECT_TRUE(first->ended());
+    wait_until([&] { return engine_->find(kUser, ids[1]) == nullptr; });
+    EXPECT_EQ(stored(ids[1]).status, store::MessageStatus::completed);
+}
+
+TEST_F(EngineTest, ReservationsHoldTheLimitsAndFreeWhenGenerationsEnd) {
+    start_engine({.tokens_per_second = 0, .min_tokens = 5, .max_tokens = 5}, {}, 2,
+                 EngineConfig{}.max_answer_bytes, {.max_live = 3, .max_per_user = 2});
+    const UserId other{"usr_other"};
+    auto a = engine_->reserve(kUser);
+    auto b = engine_->reserve(kUser);
+    ASSERT_TRUE(a && b);
+    EXPECT_EQ(engine_->reserve(kUser).error(), Error::too_many_generations);
+    auto c = engine_->reserve(other);
+    ASSERT_TRUE(c);
+    EXPECT_EQ(engine_->reserve(UserId{"usr_third"}).error(), Error::overloaded);
+    c->release();
+    EXPECT_TRUE(engine_->reserve(UserId{"usr_third"}));  // released at once (temporary)
+    a->release();
+    b->release();
+    // A generation holds its slot until its end is stored.
+    auto g = start_turn("q");
+    auto g2 = start_turn("q2");
+    EXPECT_EQ(engine_->reserve(kUser).error(), Error::too_many_generations);
+    wait_until([&] { return g->ended() && g2->ended(); });
+    wait_until([&] { return engine_->find(kUser, g2->id()) == nullptr; });
+    EXPECT_TRUE(engine_->reserve(kUser));
 }
 
 }  // namespace

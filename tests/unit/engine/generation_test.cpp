@@ -1,7 +1,7 @@
 #include "engine/generation.hpp"
 
-#include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
+#include <boost/asio/io_context.hpp>
 
 namespace chatd::engine {
 namespace {
@@ -10,7 +10,7 @@ Generation make_generation() {
     return Generation(store::Message{.id = MessageId{"msg_1"},
                                      .role = store::Role::assistant,
                                      .status = store::MessageStatus::generating},
-                      UserId{"usr_1"});
+                      UserId{"usr_1"}, GenerationSlots::Slot{});
 }
 
 store::Terminal ended_as(store::MessageStatus status, std::string code = {}) {
