@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what chatd needs to build and test, from Debian 12's packages only.
 # Idempotent: installs nothing when everything is present. Run as root.
-# `--tests` adds what only the tests need (Chromium for the browser tests).
+# `--tests` adds what only the tests need (Chromium for the browser tests,
+# clang-15 and libFuzzer for the fuzz targets).
 set -euo pipefail
 
 packages=(
@@ -14,7 +15,7 @@ packages=(
   procps
 )
 if [ "${1:-}" = "--tests" ]; then
-  packages+=(chromium fonts-dejavu-core)
+  packages+=(chromium fonts-dejavu-core clang-15 libfuzzer-15-dev)
 fi
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)

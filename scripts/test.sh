@@ -20,3 +20,6 @@ for preset in ${CHATD_TEST_PRESETS:-dev asan}; do
   echo "== $preset: test"
   ctest --preset "$preset" -j "$jobs"
 done
+if [ "${CHATD_SKIP_FUZZ:-0}" != 1 ]; then
+  bash scripts/fuzz.sh
+fi
