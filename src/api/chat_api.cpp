@@ -59,6 +59,7 @@ ChatApi::ChatApi(engine::Engine& engine, store::ChatStore& store, const auth::Au
       sessions_(auth.issues_sessions() ? sessions : nullptr),
       config_(std::move(config)),
       guard_(config_.guard),
+      cors_(config_.cors_origins),
       limiter_(config_.rate),
       stream_slots_(config_.max_streams_per_user),
       web_(web) {
@@ -222,10 +223,16 @@ net::awaitable<http::After> ChatApi::options(Call& c, std::string_view path) {
     http::Response res{Status::no_content, c.request.version()};
     res.keep_alive(c.request.keep_alive());
     res.set(field::field::allow, allow);
+    if (cors_.preflight(res, c.request, allow)) co_return co_await send(c, std::move(res));
     co_return co_await reply(c, std::move(res));
 }
 
 net::awaitable<http::After> ChatApi::reply(Call& c, http::Response response) {
+    cors_.decorate(response, c.request);
+    co_return co_await send(c, std::move(response));
+}
+
+net::awaitable<http::After> ChatApi::send(Call& c, http::Response response) {
     response.prepare_payload();
     if (c.head) {
         // The headers GET would have, Content-Length included; no body.
@@ -550,7 +557,8 @@ net::awaitable<http::After> ChatApi::stream_one(Call& c, StreamSlots::Slot slot,
                                                 std::int64_t offset) {
     (void)slot;  // held until the stream ends
     EventStream events(c.stream, engine_, store_, c.user, config_.stream);
-    if (co_await events.open()) co_await events.follow(std::move(id), offset);
+    if (co_await events.open(cors_.head_lines(c.request)))
+        co_await events.follow(std::move(id), offset);
     co_return http::After::close;
 }
 
@@ -584,7 +592,8 @@ net::awaitable<http::After> ChatApi::stream_session(Call& c) {
     auto slot = stream_slots_.open(c.user);
     if (!slot) co_return co_await fail(c, slot.error());
     EventStream events(c.stream, engine_, store_, c.user, config_.stream);
-    if (co_await events.open()) co_await events.follow_session(session, cursor);
+    if (co_await events.open(cors_.head_lines(c.request)))
+        co_await events.follow_session(session, cursor);
     co_return http::After::close;
 }
 

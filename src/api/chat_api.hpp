@@ -4,6 +4,7 @@
 // on the I/O thread. Every request passes the RequestGuard (Host, Origin);
 // every API request is authenticated once, here, and acts for that user
 // alone: the engine and store calls it makes are all scoped by it (I6).
+#include "api/cors.hpp"
 #include "api/event_stream.hpp"
 #include "api/rate_limiter.hpp"
 #include "api/request_guard.hpp"
@@ -43,6 +44,9 @@ struct ApiConfig {
     std::size_t max_sessions_per_user = 10000;
     // Models a session may name; empty: only default_model.
     std::vector<std::string> allowed_models;
+    // Origins of browser apps allowed to call the API (CORS); also the
+    // origins whose state-changing requests the guard lets through.
+    std::vector<std::string> cors_origins;
 };
 
 class ChatApi final : public http::Handler {
@@ -113,7 +117,10 @@ private:
     std::string allowed_methods(std::string_view path) const;
 
     net::awaitable<http::After> reply(Call& c, http::Status status, std::string body);
+    // Adds CORS headers, then send()s.
     net::awaitable<http::After> reply(Call& c, http::Response response);
+    // Writes the response as it is (HEAD: without its body).
+    net::awaitable<http::After> send(Call& c, http::Response response);
     net::awaitable<http::After> fail(Call& c, http::Status status, std::string_view code,
                                      std::string_view message);
     net::awaitable<http::After> fail(Call& c, boost::system::error_code ec);
@@ -131,6 +138,7 @@ private:
     const auth::SessionCookies* sessions_;
     ApiConfig config_;
     RequestGuard guard_;
+    CorsPolicy cors_;
     RateLimiter limiter_;
     StreamSlots stream_slots_;
     const http::StaticFiles& web_;

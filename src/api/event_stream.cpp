@@ -44,8 +44,8 @@ EventStream::EventStream(http::beast::tcp_stream& stream, engine::Engine& engine
       stream_(stream),
       next_ping_(std::chrono::steady_clock::now() + config.heartbeat) {}
 
-net::awaitable<bool> EventStream::open() {
-    if (!co_await writer_.open(config_.retry)) co_return false;
+net::awaitable<bool> EventStream::open(std::string extra_headers) {
+    if (!co_await writer_.open(config_.retry, extra_headers)) co_return false;
     watch_->wake = wake_;
     net::co_spawn(stream_.get_executor(), watch_client(stream_.socket(), watch_),
                   [](std::exception_ptr e) {

@@ -36,7 +36,9 @@ public:
     EventStream(http::beast::tcp_stream& stream, engine::Engine& engine, store::ChatStore& store,
                 UserId user, const StreamConfig& config);
 
-    net::awaitable<bool> open();
+    // Writes the head (with `extra_headers`, e.g. CORS) and starts watching
+    // the client.
+    net::awaitable<bool> open(std::string extra_headers = {});
     // Writes a message from `offset` to its end and its terminal status event.
     // From offset 0 of a generating message, its `generating` status comes
     // first. False when the connection is gone or the message disappeared.

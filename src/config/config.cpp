@@ -219,6 +219,11 @@ ParseOutcome parse(int argc, char** argv) {
     app.add_option("--allowed-models", allowed_models,
                    "comma-separated models a session may name (default: --model only)")
         ->envname("CHATD_ALLOWED_MODELS");
+    std::string cors_origins;
+    app.add_option("--cors-origins", cors_origins,
+                   "comma-separated origins of browser apps allowed to call the API "
+                   "(https://app.example.com); default: none")
+        ->envname("CHATD_CORS_ORIGINS");
     std::string allowed_hosts;
     app.add_option("--allowed-hosts", allowed_hosts,
                    "comma-separated Host names answered (default: any; with --auth none: "
@@ -397,6 +402,14 @@ ParseOutcome parse(int argc, char** argv) {
                                                       : api::CookieSecure::automatic;
     c.api.guard.loopback_hosts_only = c.auth.mode == auth::AuthMode::none;
     for (auto& h : split_list(allowed_hosts)) c.api.guard.allowed_hosts.push_back(h);
+    for (auto& o : split_list(cors_origins)) {
+        if (!api::is_origin(o))
+            return {
+                std::nullopt, 2,
+                "--cors-origins: `" + o + "` is not an origin such as https://app.example.com\n"};
+        c.api.cors_origins.push_back(o);
+    }
+    c.api.guard.allowed_origins = c.api.cors_origins;
     if (c.api.guard.loopback_hosts_only)
         c.api.guard.allowed_hosts.push_back(c.server.host.find(':') == std::string::npos
                                                 ? c.server.host

@@ -32,7 +32,8 @@ std::string format_sse_retry(std::chrono::milliseconds retry) {
     return "retry: " + std::to_string(retry.count()) + "\n\n";
 }
 
-net::awaitable<bool> SseWriter::open(std::chrono::milliseconds retry) {
+net::awaitable<bool> SseWriter::open(std::chrono::milliseconds retry,
+                                     std::string_view extra_headers) {
     boost::system::error_code ignored;
     stream_.socket().set_option(net::socket_base::send_buffer_size(config_.send_buffer_bytes),
                                 ignored);
@@ -41,8 +42,8 @@ net::awaitable<bool> SseWriter::open(std::chrono::milliseconds retry) {
         "Content-Type: text/event-stream; charset=utf-8\r\n"
         "Cache-Control: no-cache\r\n"
         "X-Accel-Buffering: no\r\n"
-        "Connection: close\r\n"
-        "\r\n";
+        "Connection: close\r\n";
+    head.append(extra_headers).append("\r\n");
     head += format_sse_retry(retry);
     co_return co_await write(head);
 }

@@ -29,8 +29,9 @@ public:
     SseWriter(beast::tcp_stream& stream, SseConfig config) : stream_(stream), config_(config) {}
 
     // Writes the response head (200, text/event-stream, no-cache, no proxy
-    // buffering, connection close) and the `retry:` line.
-    net::awaitable<bool> open(std::chrono::milliseconds retry);
+    // buffering, connection close, plus `extra_headers`: `Name: value\r\n`
+    // lines) and the `retry:` line.
+    net::awaitable<bool> open(std::chrono::milliseconds retry, std::string_view extra_headers = {});
     // False when the client is gone or too slow; the stream must end then.
     net::awaitable<bool> write(std::string_view bytes);
 
