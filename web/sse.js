@@ -1,5 +1,6 @@
 // Server-sent events read with fetch(), so a request can carry the
-// Authorization and Last-Event-ID headers (EventSource can send neither).
+// Last-Event-ID header of its own choosing (a cursor from the content
+// endpoint), which EventSource cannot send.
 //
 // SseParser follows the WHATWG event-stream rules: input may be split anywhere
 // (inside a line, inside a UTF-8 character, between CR and LF); lines end with

@@ -1,9 +1,9 @@
 // The page's own pieces, run in the browser as the page runs them: the SSE
 // parser (chunks split anywhere, CRLF/CR/LF, comments, retry, ids), the
-// byte-offset text model, the API token (sent as a Bearer header on every
-// request including the stream, never in a URL or the console; a normal chat
-// produces no CSP violation), and the session list (New chat, switching,
-// the back button).
+// byte-offset text model, credentials (no token in the page: no Authorization
+// header on any request, a token stored by an earlier version is removed on
+// load; a normal chat produces no CSP violation), and the session list (New
+// chat, switching, the back button).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -94,13 +94,13 @@ test('text model: deltas by UTF-8 byte offset, duplicates skipped, gaps refused'
   });
 });
 
-test('the API token goes in the Authorization header of every request, never in a URL or the console', async () => {
-  const TOKEN = 'tok-SECRET-7f3a9c';
-  await scenario('g_token', { args: SIM }, async ({ srv, base, newPage, pages }) => {
+test('no token in the browser: cookie credentials only, the old stored token is removed, no CSP violation', async () => {
+  const OLD_TOKEN = 'tok-SECRET-7f3a9c';
+  await scenario('g_no_token', { args: SIM }, async ({ srv, base, newPage, pages }) => {
     const page = await newPage('tab');
     const requests = [];
     page.on('request', (req) => {
-      const rec = { url: req.url(), headers: req.headers() };
+      const rec = { url: req.url(), method: req.method(), headers: req.headers() };
       requests.push(rec);
       req.allHeaders().then((h) => { rec.headers = h; }, () => {});
     });
@@ -109,29 +109,27 @@ test('the API token goes in the Authorization header of every request, never in 
       if (/Content Security Policy|Refused to/i.test(m.text())) violations.push(m.text());
     });
     await openApp(page, base);
-    await page.locator('#settings summary').click();
-    await page.locator('#token-input').fill(TOKEN);
-    await page.locator('#settings-form button[type="submit"]').click();
-    assert.equal(await page.locator('#token-input').inputValue(), '', 'the field is cleared after saving');
-    assert.equal(await page.evaluate(() => localStorage.getItem('chatd.token')), TOKEN);
+    // What an earlier version of the page kept: gone after the next load.
+    await page.evaluate((t) => localStorage.setItem('chatd.token', t), OLD_TOKEN);
     await page.reload();
     await openApp(page, base);
+    assert.equal(await page.evaluate(() => localStorage.getItem('chatd.token')), null, 'the old token is removed');
+    assert.equal(await page.evaluate(() => localStorage.length + sessionStorage.length), 0, 'nothing in web storage');
+    assert.equal(await page.evaluate(() => window.__chatd.auth), 'signed-in', 'local mode needs no sign-in');
+    assert.equal(await page.locator('#sign-in-form').isVisible(), false, 'no sign-in form in local mode');
+
     const sent = await sendFromComposer(page, 'Is my token safe?');
     await waitPageMatchesFinalStore(page, srv, sent.assistantId);
     await page.reload();
     await openApp(page, base, sent.sessionId);
 
     const api = requests.filter((r) => new URL(r.url).pathname.startsWith('/api/'));
-    const after = api.filter((r) => r.headers.authorization);
-    assert.ok(after.length >= 5, `API requests were made with the token (${after.length})`);
-    const lastLoad = api.slice(api.findIndex((r) => r.headers.authorization));
-    for (const r of lastLoad) {
-      assert.equal(r.headers.authorization, `Bearer ${TOKEN}`, `${r.url} carries the token`);
-    }
-    assert.ok(lastLoad.some((r) => r.url.includes('/messages/stream?session_id=')), 'the stream request is among them');
-    for (const r of requests) assert.ok(!r.url.includes(TOKEN), `no URL holds the token: ${r.url}`);
-    assert.ok(!page.url().includes(TOKEN));
-    for (const p of pages) assert.ok(!p.log.some((l) => l.includes(TOKEN)), 'the console never shows the token');
+    assert.ok(api.length >= 5, `API requests were made (${api.length})`);
+    assert.equal(new URL(api[0].url).pathname, '/api/v1/auth/session', 'the page asks who it is first');
+    for (const r of api) assert.equal(r.headers.authorization, undefined, `${r.method} ${r.url} has no Authorization`);
+    assert.ok(api.some((r) => r.url.includes('/messages/stream?session_id=')), 'the stream request is among them');
+    for (const r of requests) assert.ok(!r.url.includes(OLD_TOKEN), `no URL holds the token: ${r.url}`);
+    for (const p of pages) assert.ok(!p.log.some((l) => l.includes(OLD_TOKEN)), 'the console never shows the token');
     assert.deepEqual(violations, [], 'no CSP violation during a chat');
   });
 });

@@ -1,12 +1,15 @@
 // Runs one browser scenario: a fresh chatd (port 0, temp data dir) serving the
 // reference UI, and Debian's headless Chromium driven by playwright-core.
 //
-// scenario(name, { args }, body) calls body({ srv, base, context, newPage })
-// and afterwards fails the test if any page threw an uncaught error or opened
-// a dialog. When the body fails it saves, for every page, a screenshot and the
-// page's console log (plus chatd's stderr and the error) to
-// $CHATD_BROWSER_ARTIFACTS (default: <tmp>/chatd-browser-artifacts), and keeps
-// chatd's data dir. Chromium, the context and chatd are always closed.
+// scenario(name, { args, env }, body) calls body({ srv, base, context,
+// newPage, newContext, pages }) and afterwards fails the test if any page
+// threw an uncaught error or opened a dialog. newContext() makes another
+// browser context (its own cookies and storage: another person);
+// newPage(label, ctx) opens a page in one (default: `context`). When the body
+// fails it saves, for every page, a screenshot and the page's console log
+// (plus chatd's stderr and the error) to $CHATD_BROWSER_ARTIFACTS (default:
+// <tmp>/chatd-browser-artifacts), and keeps chatd's data dir. Chromium, every
+// context and chatd are always closed.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -48,16 +51,24 @@ export async function launchBrowser() {
   });
 }
 
-export async function scenario(name, { args = [] } = {}, body) {
-  const srv = await startChatd({ args });
+export async function scenario(name, { args = [], env } = {}, body) {
+  const srv = await startChatd({ args, env });
   const started = Date.now();
   const pages = [];
   let browser;
   let context;
+  const contexts = [];
   let failed = false;
 
-  const newPage = async (label = `page${pages.length + 1}`) => {
-    const page = await context.newPage();
+  const newContext = async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1100, height: 760 } });
+    ctx.setDefaultTimeout(30000);
+    contexts.push(ctx);
+    return ctx;
+  };
+
+  const newPage = async (label = `page${pages.length + 1}`, ctx = context) => {
+    const page = await ctx.newPage();
     const rec = { label, page, log: [], errors: [], dialogs: [] };
     const stamp = () => `+${String(Date.now() - started).padStart(6)}ms`;
     page.on('console', (m) => rec.log.push(`${stamp()} ${m.type()}: ${m.text()}`));
@@ -78,9 +89,8 @@ export async function scenario(name, { args = [] } = {}, body) {
 
   try {
     browser = await launchBrowser();
-    context = await browser.newContext({ viewport: { width: 1100, height: 760 } });
-    context.setDefaultTimeout(30000);
-    await body({ srv, base: srv.baseUrl, context, newPage, pages });
+    context = await newContext();
+    await body({ srv, base: srv.baseUrl, context, newPage, newContext, pages });
     const problems = pages.flatMap((p) => [
       ...p.errors.map((e) => `${p.label}: uncaught error: ${e}`),
       ...p.dialogs.map((d) => `${p.label}: dialog opened: ${d}`),
@@ -91,7 +101,7 @@ export async function scenario(name, { args = [] } = {}, body) {
     await saveArtifacts(name, pages, srv, err);
     throw err;
   } finally {
-    if (context) await context.close().catch(() => {});
+    for (const ctx of contexts) await ctx.close().catch(() => {});
     if (browser) await browser.close().catch(() => {});
     await srv.stop();
     if (!failed) await srv.cleanup();

@@ -1,11 +1,11 @@
 // What a person does with the chat page, and what the tests read back from it.
 //
 // The page exposes a read-only view of its model as window.__chatd
-// (messages(), message(id), trace(id), connection, markdown, sessionId). A
-// scenario compares three things: the page's model text (exactly, byte for
-// byte), what is on the screen (the message's rendered innerText, whitespace
-// collapsed: the simulated answers are plain words, punctuation and blank
-// lines, so their Markdown rendering is their text), and the store.
+// (messages(), message(id), trace(id), connection, markdown, sessionId, auth,
+// user). A scenario compares three things: the page's model text (exactly,
+// byte for byte), what is on the screen (the message's rendered innerText,
+// whitespace collapsed: the simulated answers are plain words, punctuation and
+// blank lines, so their Markdown rendering is their text), and the store.
 
 import assert from 'node:assert/strict';
 import { getContent, waitStoreTerminal } from './chatd.mjs';
@@ -29,7 +29,9 @@ export async function pageWait(page, fn, arg, { timeoutMs = 30000, message = 'a 
 /** Opens the page (a session by id, or the new-chat view) and waits for the app to start. */
 export async function openApp(page, base, sessionId = null) {
   await page.goto(`${base}/${sessionId ? `#s=${encodeURIComponent(sessionId)}` : ''}`);
-  await pageWait(page, () => typeof window.__chatd === 'object', undefined, { message: 'the app to start' });
+  // Started: it knows whether it is signed in (it calls nothing else before).
+  await pageWait(page, () => typeof window.__chatd === 'object' && window.__chatd.auth !== 'checking', undefined,
+                 { message: 'the app to start' });
   if (sessionId) {
     await pageWait(page, (id) => window.__chatd.sessionId === id && window.__chatd.connection !== 'connecting',
                    sessionId, { message: `session ${sessionId} to open` });
