@@ -43,6 +43,18 @@ std::string fingerprint(const SessionId& session, std::string_view content) {
            std::to_string(fnv1a(content));
 }
 
+// `limit` of a paginated list: absent → `fallback`; 1..max; nullopt if malformed.
+std::optional<std::size_t> page_limit(const boost::urls::params_view& q, std::size_t fallback,
+                                      std::size_t max) {
+    auto text = query_value(q, "limit");
+    if (!text) return fallback;
+    std::size_t v = 0;
+    auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
+    if (ec != std::errc{} || ptr != text->data() + text->size() || v < 1 || v > max)
+        return std::nullopt;
+    return v;
+}
+
 bool wants_event_stream(const http::Request& r) {
     auto accept = header(r, field::field::accept);
     return accept && accept->find("text/event-stream") != std::string::npos;
@@ -298,15 +310,10 @@ net::awaitable<http::After> ChatApi::create_session(Call& c) {
 }
 
 net::awaitable<http::After> ChatApi::list_sessions(Call& c) {
-    std::size_t limit = 50;
-    if (auto text = query_value(c.query, "limit")) {
-        std::size_t v = 0;
-        auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
-        if (ec != std::errc{} || ptr != text->data() + text->size() || v < 1 || v > 200)
-            co_return co_await fail(c, Status::bad_request, "invalid_request",
-                                    "`limit` must be an integer from 1 to 200");
-        limit = v;
-    }
+    auto limit = page_limit(c.query, 50, 200);
+    if (!limit)
+        co_return co_await fail(c, Status::bad_request, "invalid_request",
+                                "`limit` must be an integer from 1 to 200");
     std::optional<SessionId> before;
     if (auto text = query_value(c.query, "before")) {
         if (!is_well_formed_id(*text, "ses_"))
@@ -314,7 +321,7 @@ net::awaitable<http::After> ChatApi::list_sessions(Call& c) {
                                     "`before` must be a `next` value from an earlier page");
         before = SessionId{*text};
     }
-    auto page = co_await store_.list_sessions(c.user, limit, before);
+    auto page = co_await store_.list_sessions(c.user, *limit, before);
     if (!page) co_return co_await fail(c, page.error());
     json::array sessions;
     for (const auto& s : page->sessions) sessions.push_back(to_json(s));
@@ -351,12 +358,28 @@ net::awaitable<http::After> ChatApi::delete_session(Call& c) {
 net::awaitable<http::After> ChatApi::list_messages(Call& c) {
     if (!is_well_formed_id(c.params[0], "ses_")) co_return co_await fail(c, Error::not_found);
     SessionId id{c.params[0]};
-    auto messages = co_await store_.list_messages(c.user, id);
-    if (!messages) co_return co_await fail(c, messages.error());
+    auto max = config_.max_history_page;
+    auto limit = page_limit(c.query, max, max);
+    if (!limit)
+        co_return co_await fail(c, Status::bad_request, "invalid_request",
+                                "`limit` must be an integer from 1 to " + std::to_string(max));
+    std::optional<MessageId> before;
+    if (auto text = query_value(c.query, "before")) {
+        if (!is_well_formed_id(*text, "msg_"))
+            co_return co_await fail(c, Status::bad_request, "invalid_request",
+                                    "`before` must be a `next` value from an earlier page");
+        before = MessageId{*text};
+    }
+    auto page = co_await store_.list_messages_page(c.user, id, before, *limit);
+    if (!page) co_return co_await fail(c, page.error());
     json::array out;
-    for (const auto& m : *messages) out.push_back(to_json(m));
+    for (const auto& m : page->messages) out.push_back(to_json(m));
     json::object body;
     body["messages"] = std::move(out);
+    if (page->next)
+        body["next"] = page->next->value;
+    else
+        body["next"] = nullptr;
     co_return co_await reply(c, Status::ok, json::serialize(body));
 }
 
@@ -501,12 +524,14 @@ net::awaitable<http::After> ChatApi::poll(Call& c) {
                                     "`since` must be an ISO-8601 time or a `next_since` value");
     }
     SessionId id{c.params[0]};
+    since.limit = config_.max_poll_messages;
     auto changes = co_await store_.changed_since(c.user, id, since);
     if (!changes) co_return co_await fail(c, changes.error());
     json::array messages;
     for (const auto& m : changes->messages) messages.push_back(to_json(m));
     json::object body{{"messages", std::move(messages)},
                       {"has_more_generating", changes->has_more_generating},
+                      {"has_more_changes", changes->truncated},
                       {"next_since", "c" + std::to_string(changes->next_seq)}};
     co_return co_await reply(c, Status::ok, json::serialize(body));
 }

@@ -42,6 +42,9 @@ struct ApiConfig {
     RateLimit rate;
     std::size_t max_streams_per_user = 32;
     std::size_t max_sessions_per_user = 10000;
+    // What one answer may hold: a history page, a poll.
+    std::size_t max_history_page = 1000;
+    std::size_t max_poll_messages = 500;
     // Models a session may name; empty: only default_model.
     std::vector<std::string> allowed_models;
     // Origins of browser apps allowed to call the API (CORS); also the

@@ -26,11 +26,18 @@ public:
     // Whole history, oldest first, with committed content.
     virtual net::awaitable<Result<std::vector<Message>>> list_messages(UserId user,
                                                                        SessionId id) = 0;
+    // The newest `limit` messages before `before` (or the newest at all), as
+    // a page oldest first.
+    virtual net::awaitable<Result<MessagePage>> list_messages_page(UserId user, SessionId id,
+                                                                   std::optional<MessageId> before,
+                                                                   std::size_t limit) = 0;
     virtual net::awaitable<Result<Message>> get_message(UserId user, MessageId id) = 0;
     // The first assistant message of the session created after `after` (or the
     // first at all), oldest first; nullopt when there is none yet.
     virtual net::awaitable<Result<std::optional<Message>>> next_assistant_message(
         UserId user, SessionId session, std::optional<MessageId> after) = 0;
+    // Messages changed after `since`, in id order; with `since.limit`, the
+    // oldest changes first and `next_seq` where the rest begin.
     virtual net::awaitable<Result<Changes>> changed_since(UserId user, SessionId session,
                                                           Since since) = 0;
 

@@ -130,12 +130,23 @@ struct Changes {
     std::vector<Message> messages;
     bool has_more_generating = false;
     std::int64_t next_seq = 0;
+    // More changes than `Since::limit` waited: the rest come from next_seq.
+    bool truncated = false;
 };
 
-// Poll's `since`: a change sequence from an earlier answer, or a wall-clock time.
+// Poll's `since`: a change sequence from an earlier answer, or a wall-clock
+// time; and at most how many messages to answer (0: all), oldest change first.
 struct Since {
     std::optional<std::int64_t> seq;
     std::optional<UnixMillis> time;
+    std::size_t limit = 0;
+};
+
+// A page of a session's history, oldest first; `next` (when older messages
+// exist) is the `before` of the page preceding it.
+struct MessagePage {
+    std::vector<Message> messages;
+    std::optional<MessageId> next;
 };
 
 }  // namespace chatd::store

@@ -5,6 +5,7 @@
 #include "store/sqlite/migrations.hpp"
 #include "store/sqlite/sqlite_db.hpp"
 
+#include <algorithm>
 #include <limits>
 
 namespace chatd::store::sqlite {
@@ -268,6 +269,26 @@ net::awaitable<Result<std::vector<Message>>> SqliteStore::list_messages(UserId u
     });
 }
 
+net::awaitable<Result<MessagePage>> SqliteStore::list_messages_page(UserId user, SessionId id,
+                                                                    std::optional<MessageId> before,
+                                                                    std::size_t limit) {
+    return on_reader([this, user, id, before, limit]() -> Result<MessagePage> {
+        Transaction tx(*reader_db_, Transaction::Kind::read);
+        if (!find_session(*reader_db_, user, id)) return Error::not_found;
+        MessagePage page;
+        page.messages = query_messages(
+            *reader_db_,
+            select_messages("WHERE session_id = ? AND id < ? ORDER BY id DESC LIMIT ?"), id.value,
+            before ? before->value : std::string("\x7f"), static_cast<std::int64_t>(limit + 1));
+        if (page.messages.size() > limit) {
+            page.messages.pop_back();
+            page.next = page.messages.back().id;
+        }
+        std::reverse(page.messages.begin(), page.messages.end());
+        return page;
+    });
+}
+
 net::awaitable<Result<Message>> SqliteStore::get_message(UserId user, MessageId id) {
     return on_reader([this, user, id]() -> Result<Message> {
         Transaction tx(*reader_db_, Transaction::Kind::read);
@@ -305,22 +326,33 @@ net::awaitable<Result<Changes>> SqliteStore::changed_since(UserId user, SessionI
         auto generating = query_messages(
             *reader_db_, select_messages("WHERE session_id = ? AND status = 'generating'"),
             session.value);
+        // Oldest change first, one more than the limit to know whether more wait.
+        auto limit = since.limit > 0 ? static_cast<std::int64_t>(since.limit) + 1
+                                     : std::numeric_limits<std::int64_t>::max();
         if (since.seq) {
             changes.messages = query_messages(
                 *reader_db_,
                 select_messages("WHERE session_id = ? AND status != 'generating' AND "
-                                "change_seq > ?"),
-                session.value, *since.seq);
+                                "change_seq > ? ORDER BY change_seq LIMIT ?"),
+                session.value, *since.seq, limit);
         } else if (since.time) {
             changes.messages = query_messages(
                 *reader_db_,
                 select_messages("WHERE session_id = ? AND status != 'generating' AND "
-                                "last_updated > ?"),
-                session.value, *since.time);
+                                "last_updated > ? ORDER BY change_seq LIMIT ?"),
+                session.value, *since.time, limit);
         } else {
-            changes.messages = query_messages(
-                *reader_db_, select_messages("WHERE session_id = ? AND status != 'generating'"),
-                session.value);
+            changes.messages =
+                query_messages(*reader_db_,
+                               select_messages("WHERE session_id = ? AND status != 'generating' "
+                                               "ORDER BY change_seq LIMIT ?"),
+                               session.value, limit);
+        }
+        std::optional<std::int64_t> cut;  // the last change this answer covers
+        if (since.limit > 0 && changes.messages.size() > since.limit) {
+            changes.messages.resize(since.limit);
+            cut = changes.messages.back().change_seq;
+            changes.truncated = true;
         }
         {
             auto q = reader_db_->cached(
@@ -328,8 +360,10 @@ net::awaitable<Result<Changes>> SqliteStore::changed_since(UserId user, SessionI
             q.bind(1, session.value);
             if (q.step()) changes.next_seq = q.integer(0);
         }
+        if (cut) changes.next_seq = *cut;
         for (auto& m : generating) {
             changes.has_more_generating = true;
+            if (cut && m.change_seq > *cut) continue;  // in a later answer
             changes.next_seq = std::max(changes.next_seq, m.change_seq);
             if ((!since.seq || m.change_seq > *since.seq) &&
                 (!since.time || m.last_updated > *since.time))

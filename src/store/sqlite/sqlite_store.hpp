@@ -37,6 +37,9 @@ public:
                                                       std::optional<SessionId> before) override;
     net::awaitable<Result<void>> delete_session(UserId user, SessionId id) override;
     net::awaitable<Result<std::vector<Message>>> list_messages(UserId user, SessionId id) override;
+    net::awaitable<Result<MessagePage>> list_messages_page(UserId user, SessionId id,
+                                                           std::optional<MessageId> before,
+                                                           std::size_t limit) override;
     net::awaitable<Result<Message>> get_message(UserId user, MessageId id) override;
     net::awaitable<Result<std::optional<Message>>> next_assistant_message(
         UserId user, SessionId session, std::optional<MessageId> after) override;

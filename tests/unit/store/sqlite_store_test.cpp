@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 namespace chatd::store::sqlite {
 namespace {
 
@@ -214,6 +216,55 @@ TEST_F(SqliteStoreTest, ChangedSinceReturnsOnlyLaterChanges) {
     ASSERT_EQ(one->messages.size(), 1u);
     EXPECT_EQ(one->messages[0].content, "x");
     EXPECT_GT(one->next_seq, all->next_seq);
+}
+
+TEST_F(SqliteStoreTest, ChangedSinceWithALimitAnswersInOrderAndMissesNothing) {
+    auto s = new_session();
+    for (int i = 0; i < 5; ++i) {
+        auto turn = new_turn(s, "q" + std::to_string(i));
+        finish(turn.assistant_message.id, 0, "a", "a");
+    }
+    auto live = new_turn(s, "last");
+    append(live.assistant_message.id, 0, "partial");
+    // Polling three at a time from the start sees every message exactly
+    // once, in order of change, the live one last.
+    std::vector<std::string> seen;
+    Since since{.limit = 3};
+    for (int polls = 0; polls < 10; ++polls) {
+        auto page = run(store_->changed_since(kAlice, s.id, since));
+        ASSERT_TRUE(page);
+        EXPECT_LE(page->messages.size(), 3u);
+        for (const auto& m : page->messages) seen.push_back(m.id.value);
+        since.seq = page->next_seq;
+        if (!page->truncated) break;
+    }
+    EXPECT_EQ(seen.size(), 12u);
+    std::set<std::string> unique(seen.begin(), seen.end());
+    EXPECT_EQ(unique.size(), 12u);
+    EXPECT_EQ(seen.back(), live.assistant_message.id.value);
+}
+
+TEST_F(SqliteStoreTest, HistoryPagesGoBackwardsFromTheNewest) {
+    auto s = new_session();
+    std::vector<std::string> ids;
+    for (int i = 0; i < 3; ++i) {
+        auto turn = new_turn(s, "q" + std::to_string(i));
+        finish(turn.assistant_message.id, 0, "a", "a");
+        ids.push_back(turn.user_message.id.value);
+        ids.push_back(turn.assistant_message.id.value);
+    }
+    auto newest = run(store_->list_messages_page(kAlice, s.id, std::nullopt, 4));
+    ASSERT_TRUE(newest);
+    ASSERT_EQ(newest->messages.size(), 4u);
+    EXPECT_EQ(newest->messages.front().id.value, ids[2]);  // oldest first within the page
+    EXPECT_EQ(newest->messages.back().id.value, ids[5]);
+    ASSERT_TRUE(newest->next);
+    auto older = run(store_->list_messages_page(kAlice, s.id, newest->next, 4));
+    ASSERT_EQ(older->messages.size(), 2u);
+    EXPECT_EQ(older->messages.front().id.value, ids[0]);
+    EXPECT_FALSE(older->next);
+    EXPECT_EQ(run(store_->list_messages_page(kBob, s.id, std::nullopt, 4)).error(),
+              Error::not_found);
 }
 
 TEST_F(SqliteStoreTest, ChangedSinceAcceptsATime) {

@@ -62,6 +62,11 @@ public:
                                                                       SessionId id) override {
         return inner_.list_messages(std::move(u), std::move(id));
     }
+    net::awaitable<Result<store::MessagePage>> list_messages_page(UserId u, SessionId id,
+                                                                  std::optional<MessageId> before,
+                                                                  std::size_t limit) override {
+        return inner_.list_messages_page(std::move(u), std::move(id), std::move(before), limit);
+    }
     net::awaitable<Result<store::Message>> get_message(UserId u, MessageId id) override {
         return inner_.get_message(std::move(u), std::move(id));
     }
