@@ -2,43 +2,43 @@
 
 namespace chatd::engine {
 
+void GenerationSlots::Counts::give_back(const std::string& user) {
+    --total;
+    auto it = per_user.find(user);
+    if (it != per_user.end() && --it->second == 0) per_user.erase(it);
+}
+
 GenerationSlots::Slot& GenerationSlots::Slot::operator=(Slot&& other) noexcept {
     if (this != &other) {
         release();
-        owner_ = other.owner_;
+        counts_ = std::move(other.counts_);
         user_ = std::move(other.user_);
-        other.owner_ = nullptr;
+        other.counts_.reset();
     }
     return *this;
 }
 
 void GenerationSlots::Slot::release() {
-    if (!owner_) return;
-    owner_->give_back(user_);
-    owner_ = nullptr;
+    if (auto counts = counts_.lock()) counts->give_back(user_);
+    counts_.reset();
 }
 
 Result<GenerationSlots::Slot> GenerationSlots::reserve(const UserId& user) {
-    if (total_ >= limits_.max_live) return Error::overloaded;
-    auto& mine = per_user_[user.value];
-    if (mine >= limits_.max_per_user) {
-        if (mine == 0) per_user_.erase(user.value);
+    auto& c = *counts_;
+    if (c.total >= limits_.max_live) return Error::overloaded;
+    auto [it, fresh] = c.per_user.try_emplace(user.value, 0);
+    if (it->second >= limits_.max_per_user) {
+        if (fresh) c.per_user.erase(it);
         return Error::too_many_generations;
     }
-    ++mine;
-    ++total_;
-    return Slot(this, user);
+    ++it->second;
+    ++c.total;
+    return Slot(counts_, user.value);
 }
 
 std::size_t GenerationSlots::live(const UserId& user) const {
-    auto it = per_user_.find(user.value);
-    return it == per_user_.end() ? 0 : it->second;
-}
-
-void GenerationSlots::give_back(const UserId& user) {
-    --total_;
-    auto it = per_user_.find(user.value);
-    if (it != per_user_.end() && --it->second == 0) per_user_.erase(it);
+    auto it = counts_->per_user.find(user.value);
+    return it == counts_->per_user.end() ? 0 : it->second;
 }
 
 }  // namespace chatd::engine

@@ -3,11 +3,14 @@
 // with a real provider costs money per token) and per user (one user cannot
 // take every slot). A send reserves a slot before its turn is stored and the
 // generation keeps it until it ends, so the bound holds however many sends
-// race. Runs on the I/O thread; not thread-safe.
+// race. The counts are shared with the slots, so a slot that outlives its
+// table (a generation held past the engine's end) gives back harmlessly.
+// Runs on the I/O thread; not thread-safe.
 #include "core/error.hpp"
 #include "core/ids.hpp"
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <unordered_map>
 
@@ -20,40 +23,43 @@ struct GenerationLimits {
 
 class GenerationSlots {
 public:
-    // A reserved slot, released when destroyed. Move-only.
+private:
+    struct Counts {
+        std::size_t total = 0;
+        std::unordered_map<std::string, std::size_t> per_user;
+        void give_back(const std::string& user);
+    };
+
+public:
+    // A reserved slot, released when destroyed or release()d. Move-only.
     class Slot {
     public:
         Slot() = default;
-        Slot(Slot&& other) noexcept : owner_(other.owner_), user_(std::move(other.user_)) {
-            other.owner_ = nullptr;
-        }
+        Slot(Slot&&) noexcept = default;
         Slot& operator=(Slot&& other) noexcept;
         Slot(const Slot&) = delete;
         Slot& operator=(const Slot&) = delete;
         ~Slot() { release(); }
         void release();
-        bool held() const { return owner_ != nullptr; }
 
     private:
         friend class GenerationSlots;
-        Slot(GenerationSlots* owner, UserId user) : owner_(owner), user_(std::move(user)) {}
-        GenerationSlots* owner_ = nullptr;
-        UserId user_;
+        Slot(std::weak_ptr<Counts> counts, std::string user)
+            : counts_(std::move(counts)), user_(std::move(user)) {}
+        std::weak_ptr<Counts> counts_;
+        std::string user_;
     };
 
     explicit GenerationSlots(GenerationLimits limits) : limits_(limits) {}
 
     // overloaded when the server is full, too_many_generations when the user is.
     Result<Slot> reserve(const UserId& user);
-    std::size_t live() const { return total_; }
+    std::size_t live() const { return counts_->total; }
     std::size_t live(const UserId& user) const;
 
 private:
-    void give_back(const UserId& user);
-
     GenerationLimits limits_;
-    std::size_t total_ = 0;
-    std::unordered_map<std::string, std::size_t> per_user_;
+    std::shared_ptr<Counts> counts_ = std::make_shared<Counts>();
 };
 
 }  // namespace chatd::engine
