@@ -1,4 +1,5 @@
 #include "api/chat_api.hpp"
+#include "core/text.hpp"
 
 #include "api/http_error.hpp"
 #include "api/json_codec.hpp"
@@ -16,13 +17,6 @@ namespace {
 using http::Status;
 using V = http::bhttp::verb;
 namespace field = http::bhttp;
-
-bool iequals_prefix(std::string_view text, std::string_view prefix) {
-    if (text.size() < prefix.size()) return false;
-    for (std::size_t i = 0; i < prefix.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(text[i])) != prefix[i]) return false;
-    return true;
-}
 
 std::optional<std::string> query_value(const boost::urls::params_view& q, std::string_view key) {
     auto it = q.find(key);
@@ -155,7 +149,8 @@ net::awaitable<http::After> ChatApi::handle(http::Request request,
     }
     if (c.request.method() == V::post && !c.request.body().empty()) {
         auto type = header(c.request, field::field::content_type);
-        if (!type || !iequals_prefix(*type, "application/json"))
+        if (!type ||
+            !iequals(type->substr(0, std::min(type->size(), std::size_t{16})), "application/json"))
             co_return co_await fail(c, Status::unsupported_media_type, "unsupported_media_type",
                                     "request body must be application/json");
     }

@@ -1,4 +1,5 @@
 #include "api/cors.hpp"
+#include "core/text.hpp"
 
 #include <algorithm>
 
@@ -8,13 +9,6 @@ namespace {
 constexpr std::string_view kAllowHeaders =
     "Authorization, Content-Type, Idempotency-Key, Last-Event-ID, Accept, Cache-Control";
 constexpr std::string_view kExposeHeaders = "Retry-After, WWW-Authenticate";
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
-}
 
 bool contains_method(std::string_view allow, std::string_view method) {
     while (!allow.empty()) {
@@ -44,13 +38,13 @@ bool is_origin(std::string_view origin) {
 }
 
 CorsPolicy::CorsPolicy(std::vector<std::string> origins) {
-    for (auto& o : origins) origins_.push_back(lower(o));
+    for (auto& o : origins) origins_.push_back(to_lower(o));
 }
 
 std::optional<std::string> CorsPolicy::allowed_origin(const http::Request& request) const {
     auto it = request.find(http::bhttp::field::origin);
     if (it == request.end()) return std::nullopt;
-    auto origin = lower(it->value());
+    auto origin = to_lower(it->value());
     if (std::find(origins_.begin(), origins_.end(), origin) == origins_.end()) return std::nullopt;
     return std::string(it->value());
 }

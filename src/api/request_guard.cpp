@@ -1,4 +1,5 @@
 #include "api/request_guard.hpp"
+#include "core/text.hpp"
 
 #include <boost/asio/ip/address.hpp>
 
@@ -6,13 +7,6 @@
 
 namespace chatd::api {
 namespace {
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
-}
 
 bool is_safe_method(http::bhttp::verb v) {
     using V = http::bhttp::verb;
@@ -54,7 +48,7 @@ std::optional<std::string> host_name(std::string_view host) {
     if (has_port && (port.empty() || port.size() > 5)) return std::nullopt;
     for (char c : port)
         if (!std::isdigit(static_cast<unsigned char>(c))) return std::nullopt;
-    return lower(name);
+    return to_lower(name);
 }
 
 bool is_loopback_host(std::string_view name) {
@@ -66,8 +60,8 @@ bool is_loopback_host(std::string_view name) {
 }
 
 RequestGuard::RequestGuard(GuardConfig config) : config_(std::move(config)) {
-    for (auto& h : config_.allowed_hosts) h = lower(h);
-    for (auto& o : config_.allowed_origins) o = lower(o);
+    for (auto& h : config_.allowed_hosts) h = to_lower(h);
+    for (auto& o : config_.allowed_origins) o = to_lower(o);
 }
 
 Result<void> RequestGuard::check(const http::Request& request) const {
@@ -94,7 +88,7 @@ Result<void> RequestGuard::check_host(const http::Request& request) const {
 }
 
 bool RequestGuard::origin_allowed(std::string_view origin) const {
-    auto o = lower(origin);
+    auto o = to_lower(origin);
     return std::find(config_.allowed_origins.begin(), config_.allowed_origins.end(), o) !=
            config_.allowed_origins.end();
 }
@@ -103,13 +97,13 @@ Result<void> RequestGuard::check_origin(const http::Request& request) const {
     if (is_safe_method(request.method())) return {};
     auto origin_it = request.find(http::bhttp::field::origin);
     if (origin_it != request.end()) {
-        auto origin = lower(origin_it->value());
+        auto origin = to_lower(origin_it->value());
         if (origin_allowed(origin)) return {};
         // Same origin: the origin's authority is the Host this request names.
         auto host = request.find(http::bhttp::field::host);
         auto scheme_end = origin.find("://");
         if (host != request.end() && scheme_end != std::string::npos &&
-            origin.substr(scheme_end + 3) == lower(host->value()))
+            origin.substr(scheme_end + 3) == to_lower(host->value()))
             return {};
         return Error::cross_origin;
     }

@@ -1,4 +1,5 @@
 #include "auth/address_range.hpp"
+#include "core/text.hpp"
 
 #include <stdexcept>
 #include <string>
@@ -11,12 +12,6 @@ namespace ip = boost::asio::ip;
 ip::address unmapped(const ip::address& a) {
     if (a.is_v6() && a.to_v6().is_v4_mapped()) return ip::make_address_v4(ip::v4_mapped, a.to_v6());
     return a;
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
-    while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
-    return s;
 }
 
 }  // namespace
@@ -55,11 +50,7 @@ bool AddressRange::contains(const ip::address& peer) const {
 
 std::vector<AddressRange> parse_address_ranges(std::string_view list) {
     std::vector<AddressRange> out;
-    while (!list.empty()) {
-        auto comma = list.find(',');
-        auto item = trim(list.substr(0, comma));
-        list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
-        if (item.empty()) continue;
+    for (auto item : split_list(list)) {
         auto r = AddressRange::parse(item);
         if (!r)
             throw std::runtime_error("`" + std::string(item) +

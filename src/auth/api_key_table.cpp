@@ -1,4 +1,5 @@
 #include "auth/api_key_table.hpp"
+#include "core/text.hpp"
 
 #include "auth/identity.hpp"
 #include "auth/public_keys.hpp"
@@ -17,13 +18,6 @@ bool is_lower_hex(std::string_view s) {
     for (char c : s)
         if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
     return true;
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-        s.remove_suffix(1);
-    return s;
 }
 
 }  // namespace
@@ -48,7 +42,7 @@ ApiKeyTable ApiKeyTable::parse(std::string_view text) {
     std::size_t line_no = 0;
     while (!text.empty()) {
         auto end = text.find('\n');
-        auto line = trim(text.substr(0, end));
+        auto line = trim(text.substr(0, end), " \t\r");
         text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
         ++line_no;
         if (line.empty() || line.front() == '#') continue;

@@ -1,4 +1,5 @@
 #include "auth/authenticator.hpp"
+#include "core/text.hpp"
 
 #include <openssl/crypto.h>
 
@@ -6,15 +7,6 @@
 
 namespace chatd::auth {
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(a[i])) !=
-            std::tolower(static_cast<unsigned char>(b[i])))
-            return false;
-    return true;
-}
 
 // One value of a header that must appear once: a repeated header is refused,
 // so a client cannot smuggle a second value past a gateway that set the first.
@@ -173,9 +165,7 @@ std::optional<std::string_view> bearer_token(const http::Request& r) {
     if (value->size() <= kScheme.size() + 1 ||
         !iequals(value->substr(0, kScheme.size()), kScheme) || (*value)[kScheme.size()] != ' ')
         return std::nullopt;
-    auto token = value->substr(kScheme.size() + 1);
-    while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
-    while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+    auto token = trim(value->substr(kScheme.size() + 1), " ");
     if (token.empty()) return std::nullopt;
     return token;
 }

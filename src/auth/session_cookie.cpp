@@ -1,4 +1,5 @@
 #include "auth/session_cookie.hpp"
+#include "core/text.hpp"
 
 #include "auth/base64url.hpp"
 
@@ -69,10 +70,8 @@ std::optional<std::string_view> cookie_value(std::string_view header, std::strin
     std::optional<std::string_view> found;
     while (!header.empty()) {
         auto semi = header.find(';');
-        auto pair = header.substr(0, semi);
+        auto pair = trim(header.substr(0, semi), " ");
         header.remove_prefix(semi == std::string_view::npos ? header.size() : semi + 1);
-        while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
-        while (!pair.empty() && pair.back() == ' ') pair.remove_suffix(1);
         auto eq = pair.find('=');
         if (eq == std::string_view::npos || pair.substr(0, eq) != name) continue;
         if (found) return std::nullopt;  // twice: which one is meant is unknown

@@ -1,4 +1,5 @@
 #include "config/config.hpp"
+#include "core/text.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -9,17 +10,9 @@
 namespace chatd::config {
 namespace {
 
-std::vector<std::string> split_list(std::string_view list) {
-    std::vector<std::string> out;
-    while (!list.empty()) {
-        auto comma = list.find(',');
-        auto item = list.substr(0, comma);
-        list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
-        while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-        while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-        if (!item.empty()) out.emplace_back(item);
-    }
-    return out;
+std::vector<std::string> list_of(std::string_view list) {
+    auto items = split_list(list);
+    return {items.begin(), items.end()};
 }
 
 }  // namespace
@@ -401,8 +394,8 @@ ParseOutcome parse(int argc, char** argv) {
                            : cookie_secure == "never" ? api::CookieSecure::never
                                                       : api::CookieSecure::automatic;
     c.api.guard.loopback_hosts_only = c.auth.mode == auth::AuthMode::none;
-    for (auto& h : split_list(allowed_hosts)) c.api.guard.allowed_hosts.push_back(h);
-    for (auto& o : split_list(cors_origins)) {
+    for (auto& h : list_of(allowed_hosts)) c.api.guard.allowed_hosts.push_back(h);
+    for (auto& o : list_of(cors_origins)) {
         if (!api::is_origin(o))
             return {
                 std::nullopt, 2,
@@ -421,7 +414,7 @@ ParseOutcome parse(int argc, char** argv) {
                           : c.provider == ProviderKind::openai    ? "gpt-4o-mini"
                           : c.provider == ProviderKind::anthropic ? "claude-sonnet-4-5"
                                                                   : "simulated";
-    c.api.allowed_models = split_list(allowed_models);
+    c.api.allowed_models = list_of(allowed_models);
     if (!c.api.allowed_models.empty() &&
         std::find(c.api.allowed_models.begin(), c.api.allowed_models.end(), c.api.default_model) ==
             c.api.allowed_models.end())

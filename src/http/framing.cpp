@@ -1,26 +1,10 @@
 #include "http/framing.hpp"
+#include "core/text.hpp"
 
 #include <string_view>
 
 namespace chatd::http {
-namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(a[i])) !=
-            std::tolower(static_cast<unsigned char>(b[i])))
-            return false;
-    return true;
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 Framing check_framing(const bhttp::fields& head, unsigned version) {
     auto [cl_first, cl_last] = head.equal_range(bhttp::field::content_length);
