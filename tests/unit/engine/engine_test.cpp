@@ -294,8 +294,9 @@ TEST_F(EngineTest, ResumeTakesOverOnlyAsManyAsTheLimitAllowsAtOnce) {
 }
 
 TEST_F(EngineTest, ReservationsHoldTheLimitsAndFreeWhenGenerationsEnd) {
-    start_engine({.tokens_per_second = 0, .min_tokens = 5, .max_tokens = 5}, {}, 2,
-                 EngineConfig{}.max_answer_bytes, {.max_live = 3, .max_per_user = 2});
+    // Generations stall after one token: they end only when cancelled.
+    start_engine({.tokens_per_second = 0, .stall_after = 1}, {}, 2, EngineConfig{}.max_answer_bytes,
+                 {.max_live = 3, .max_per_user = 2});
     const UserId other{"usr_other"};
     auto a = engine_->reserve(kUser);
     auto b = engine_->reserve(kUser);
@@ -312,9 +313,9 @@ TEST_F(EngineTest, ReservationsHoldTheLimitsAndFreeWhenGenerationsEnd) {
     auto g = start_turn("q");
     auto g2 = start_turn("q2");
     EXPECT_EQ(engine_->reserve(kUser).error(), Error::too_many_generations);
-    wait_until([&] { return g->ended() && g2->ended(); });
-    wait_until([&] { return engine_->find(kUser, g2->id()) == nullptr; });
+    ASSERT_TRUE(run(engine_->cancel(kUser, g2->id())));
     EXPECT_TRUE(engine_->reserve(kUser));
+    EXPECT_FALSE(g->finishing());
 }
 
 }  // namespace
