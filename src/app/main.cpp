@@ -7,6 +7,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <csignal>
 #include <cstdio>
@@ -18,10 +19,11 @@ namespace {
 namespace net = boost::asio;
 using namespace chatd;
 
-// `none` serves every request as one user without credentials: only the local
-// machine may reach it.
-void check_listen_address(const config::Config& c) {
+// Resolves the listen address once. `none` serves every request as one user
+// without credentials: only the local machine may reach it.
+void check_listen_address(config::Config& c) {
     auto address = http::resolve_listen_address(c.server.host);
+    c.server.address = address;
     if (c.auth.mode == auth::AuthMode::none && !auth::is_loopback(address))
         throw std::runtime_error(
             "--auth none serves one local user without credentials, so it listens only on a "
@@ -103,19 +105,23 @@ struct App {
     http::Server server{io.get_executor(), config.server, api};
     net::signal_set signals{io, SIGINT, SIGTERM};
     net::signal_set reload_signal{io, SIGHUP};
+    net::thread_pool reload_thread{1};  // destroyed (joined) before the authenticator
 
     explicit App(config::Config c) : config(std::move(c)) {}
 
-    // SIGHUP: re-read key files; on failure the old keys stay.
+    // SIGHUP: re-read key files off the event loop (file reads block); on
+    // failure the old keys stay.
     void wait_for_reload() {
         reload_signal.async_wait([this](boost::system::error_code ec, int) {
             if (ec) return;
-            try {
-                authenticator->reload();
-                log::info("reloaded the keys of --auth {}", auth::to_string(config.auth.mode));
-            } catch (const std::exception& e) {
-                log::error("reload failed, keeping the keys in use: {}", e.what());
-            }
+            net::post(reload_thread, [this] {
+                try {
+                    authenticator->reload();
+                    log::info("reloaded the keys of --auth {}", auth::to_string(config.auth.mode));
+                } catch (const std::exception& e) {
+                    log::error("reload failed, keeping the keys in use: {}", e.what());
+                }
+            });
             wait_for_reload();
         });
     }

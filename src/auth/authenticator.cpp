@@ -3,6 +3,8 @@
 
 #include <openssl/crypto.h>
 
+#include <atomic>
+
 #include <stdexcept>
 
 namespace chatd::auth {
@@ -29,21 +31,21 @@ class JwtAuth final : public Authenticator {
 public:
     explicit JwtAuth(AuthConfig config) : config_(std::move(config)) {
         config_.jwt.keys = load_keys();
-        verifier_ = std::make_unique<JwtVerifier>(config_.jwt);
+        verifier_ = std::make_shared<const JwtVerifier>(config_.jwt);
     }
     AuthMode mode() const override { return AuthMode::jwt; }
     Verdict authenticate(const http::Request& r, const http::net::ip::address&,
                          std::int64_t now) const override {
         auto token = bearer_token(r);
         if (!token) return Verdict::refuse("no bearer token");
-        return verifier_->verify(*token, now);
+        return verifier_.load()->verify(*token, now);
     }
     bool issues_sessions() const override { return true; }
     void reload() override {
         if (config_.jwt.alg == JwtAlg::hs256) return;  // the secret comes from the environment
         auto jwt = config_.jwt;
         jwt.keys = load_keys();
-        verifier_ = std::make_unique<JwtVerifier>(std::move(jwt));
+        verifier_ = std::make_shared<const JwtVerifier>(std::move(jwt));
     }
 
 private:
@@ -64,7 +66,7 @@ private:
     }
 
     AuthConfig config_;
-    std::unique_ptr<JwtVerifier> verifier_;
+    std::atomic<std::shared_ptr<const JwtVerifier>> verifier_;  // swapped whole by reload()
 };
 
 class ApiKeyAuth final : public Authenticator {
@@ -79,7 +81,7 @@ public:
         if (!token) return Verdict::refuse("no bearer token");
         if (token->size() > kMaxKeyBytes) return Verdict::refuse("API key too long");
         auto hash = sha256_hex(*token);
-        auto user = table_.find_by_hash(hash);
+        auto user = table_.load()->find_by_hash(hash);
         if (!user) return Verdict::refuse("unknown API key");
         auto verdict = Verdict::accept(std::move(*user));
         verdict.binding = std::move(hash);
@@ -88,18 +90,18 @@ public:
     void reload() override { table_ = load(file_); }
     bool issues_sessions() const override { return true; }
     bool session_valid(const UserId& user, std::string_view binding) const override {
-        auto listed = table_.find_by_hash(std::string(binding));
+        auto listed = table_.load()->find_by_hash(std::string(binding));
         return listed && *listed == user;
     }
 
 private:
-    static ApiKeyTable load(const std::filesystem::path& file) {
+    static std::shared_ptr<const ApiKeyTable> load(const std::filesystem::path& file) {
         if (file.empty()) throw std::runtime_error("--auth api-keys needs --api-keys-file");
-        return ApiKeyTable::load(file);
+        return std::make_shared<const ApiKeyTable>(ApiKeyTable::load(file));
     }
 
     std::filesystem::path file_;
-    ApiKeyTable table_;
+    std::atomic<std::shared_ptr<const ApiKeyTable>> table_;  // swapped whole by reload()
 };
 
 class TrustedHeaderAuth final : public Authenticator {

@@ -7,8 +7,9 @@
 //   trusted-header  a gateway that authenticated the user names it in a
 //                   header; believed only from listed proxy addresses and/or
 //                   with a shared secret header
-// authenticate() is called on the I/O thread and never blocks; reload()
-// (SIGHUP) re-reads key files on the same thread.
+// authenticate() is called on the I/O thread and never blocks. reload()
+// (SIGHUP) reads key files, so it runs on another thread: it builds the new
+// keys aside and swaps them in atomically, concurrently with authenticate().
 #include "auth/address_range.hpp"
 #include "auth/api_key_table.hpp"
 #include "auth/identity.hpp"
