@@ -37,16 +37,28 @@ std::string fingerprint(const SessionId& session, std::string_view content) {
            std::to_string(fnv1a(content));
 }
 
-// `limit` of a paginated list: absent → `fallback`; 1..max; nullopt if malformed.
-std::optional<std::size_t> page_limit(const boost::urls::params_view& q, std::size_t fallback,
-                                      std::size_t max) {
-    auto text = query_value(q, "limit");
-    if (!text) return fallback;
-    std::size_t v = 0;
-    auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
-    if (ec != std::errc{} || ptr != text->data() + text->size() || v < 1 || v > max)
-        return std::nullopt;
-    return v;
+// `limit` (absent: `fallback`; 1..max) and `before` (an id with `prefix`) of
+// a paginated list; nullopt when either is malformed.
+template <class Id>
+struct PageQuery {
+    std::size_t limit = 0;
+    std::optional<Id> before;
+};
+template <class Id>
+std::optional<PageQuery<Id>> page_query(const boost::urls::params_view& q, std::size_t fallback,
+                                        std::size_t max, std::string_view prefix) {
+    PageQuery<Id> page{.limit = fallback};
+    if (auto text = query_value(q, "limit")) {
+        auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), page.limit);
+        if (ec != std::errc{} || ptr != text->data() + text->size() || page.limit < 1 ||
+            page.limit > max)
+            return std::nullopt;
+    }
+    if (auto text = query_value(q, "before")) {
+        if (!is_well_formed_id(*text, prefix)) return std::nullopt;
+        page.before = Id{*text};
+    }
+    return page;
 }
 
 bool wants_event_stream(const http::Request& r) {
@@ -305,18 +317,12 @@ net::awaitable<http::After> ChatApi::create_session(Call& c) {
 }
 
 net::awaitable<http::After> ChatApi::list_sessions(Call& c) {
-    auto limit = page_limit(c.query, 50, 200);
-    if (!limit)
+    auto query = page_query<SessionId>(c.query, 50, 200, "ses_");
+    if (!query)
         co_return co_await fail(c, Status::bad_request, "invalid_request",
-                                "`limit` must be an integer from 1 to 200");
-    std::optional<SessionId> before;
-    if (auto text = query_value(c.query, "before")) {
-        if (!is_well_formed_id(*text, "ses_"))
-            co_return co_await fail(c, Status::bad_request, "invalid_request",
-                                    "`before` must be a `next` value from an earlier page");
-        before = SessionId{*text};
-    }
-    auto page = co_await store_.list_sessions(c.user, *limit, before);
+                                "`limit` must be an integer from 1 to 200, `before` a `next` "
+                                "value from an earlier page");
+    auto page = co_await store_.list_sessions(c.user, query->limit, query->before);
     if (!page) co_return co_await fail(c, page.error());
     json::array sessions;
     for (const auto& s : page->sessions) sessions.push_back(to_json(s));
@@ -354,18 +360,12 @@ net::awaitable<http::After> ChatApi::list_messages(Call& c) {
     if (!is_well_formed_id(c.params[0], "ses_")) co_return co_await fail(c, Error::not_found);
     SessionId id{c.params[0]};
     auto max = config_.max_history_page;
-    auto limit = page_limit(c.query, max, max);
-    if (!limit)
+    auto query = page_query<MessageId>(c.query, max, max, "msg_");
+    if (!query)
         co_return co_await fail(c, Status::bad_request, "invalid_request",
-                                "`limit` must be an integer from 1 to " + std::to_string(max));
-    std::optional<MessageId> before;
-    if (auto text = query_value(c.query, "before")) {
-        if (!is_well_formed_id(*text, "msg_"))
-            co_return co_await fail(c, Status::bad_request, "invalid_request",
-                                    "`before` must be a `next` value from an earlier page");
-        before = MessageId{*text};
-    }
-    auto page = co_await store_.list_messages_page(c.user, id, before, *limit);
+                                "`limit` must be an integer from 1 to " + std::to_string(max) +
+                                    ", `before` a `next` value from an earlier page");
+    auto page = co_await store_.list_messages_page(c.user, id, query->before, query->limit);
     if (!page) co_return co_await fail(c, page.error());
     json::array out;
     for (const auto& m : page->messages) out.push_back(to_json(m));

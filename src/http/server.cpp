@@ -49,15 +49,11 @@ net::ip::address resolve_listen_address(const std::string& host) {
     return results.begin()->endpoint().address();
 }
 
-std::size_t raise_descriptor_limit() {
+void raise_descriptor_limit() {
     rlimit limit{};
-    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 1024;
-    if (limit.rlim_cur < limit.rlim_max) {
-        rlimit raised = limit;
-        raised.rlim_cur = limit.rlim_max;
-        if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
-    }
-    return static_cast<std::size_t>(limit.rlim_cur);
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);  // on failure the soft limit stays; listen() fits it
 }
 
 namespace {
@@ -99,7 +95,8 @@ std::uint16_t Server::listen() {
             config_.max_connections = budget;
         }
     }
-    net::ip::tcp::endpoint endpoint(resolve_listen_address(config_.host), config_.port);
+    net::ip::tcp::endpoint endpoint(
+        config_.address ? *config_.address : resolve_listen_address(config_.host), config_.port);
     acceptor_.open(endpoint.protocol());
     acceptor_.set_option(net::socket_base::reuse_address(true));
     acceptor_.bind(endpoint);

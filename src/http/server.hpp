@@ -5,6 +5,8 @@
 // (or takes the connection over for a stream).
 #include "http/types.hpp"
 
+#include <boost/asio/ip/address.hpp>
+
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
@@ -19,6 +21,8 @@ constexpr std::size_t kDefaultMaxConnections = 20000;
 
 struct ServerConfig {
     std::string host = "127.0.0.1";
+    // `host` resolved (start-up does it once); unset: listen() resolves it.
+    std::optional<net::ip::address> address;
     std::uint16_t port = 8080;
     std::size_t max_header_bytes = 16 * 1024;
     std::size_t max_body_bytes = 1024 * 1024;
@@ -45,9 +49,8 @@ public:
 // nothing.
 net::ip::address resolve_listen_address(const std::string& host);
 
-// Raises the soft RLIMIT_NOFILE to the hard limit (start-up) and returns the
-// limit now in force.
-std::size_t raise_descriptor_limit();
+// Raises the soft RLIMIT_NOFILE to the hard limit (start-up).
+void raise_descriptor_limit();
 
 // Writes `response` (its payload prepared: Content-Length set) with a
 // deadline; false when the client is gone.
