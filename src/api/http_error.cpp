@@ -2,6 +2,8 @@
 
 #include "api/json_codec.hpp"
 
+#include <boost/json/serialize.hpp>
+
 namespace chatd::api {
 
 http::Response json_response(http::Status status, std::string body, Framing framing) {
@@ -21,81 +23,109 @@ http::Response error_response(http::Status status, std::string_view code, std::s
 
 namespace {
 
-http::Response limited(http::Status status, std::string_view code, std::string_view message,
-                       Framing framing, std::chrono::seconds retry_after) {
-    auto res = error_response(status, code, message, framing);
-    res.set(http::bhttp::field::retry_after,
-            std::to_string(std::max<std::int64_t>(1, retry_after.count())));
-    return res;
+using S = http::Status;
+using std::chrono::seconds;
+
+// How one error reaches the client. Limits say when to try again.
+struct Mapping {
+    S status;
+    std::string_view code;
+    std::string_view message;
+    std::optional<seconds> retry_after = std::nullopt;
+};
+
+Mapping mapping_of(Error e) {
+    switch (e) {
+        case Error::not_found:
+            return {S::not_found, "not_found", "not found"};
+        case Error::not_generating:
+            return {S::conflict, "not_generating", "the message is not generating"};
+        case Error::invalid_cursor:
+            return {S::bad_request, "invalid_cursor", "malformed cursor"};
+        case Error::cursor_mismatch:
+            return {S::bad_request, "invalid_cursor",
+                    "the cursor belongs to another message or session"};
+        case Error::cursor_out_of_range:
+            return {S::bad_request, "invalid_cursor",
+                    "the cursor is past the committed content or inside a character"};
+        case Error::idempotency_key_reused:
+            return {S::unprocessable_entity, "idempotency_key_reused",
+                    "this Idempotency-Key was used with a different request"};
+        case Error::shutting_down:
+            return {S::service_unavailable, "shutting_down", "the server is shutting down"};
+        case Error::not_ready:
+            return {S::service_unavailable, "not_ready", "not ready"};
+        case Error::bad_request:
+            return {S::bad_request, "bad_request", "malformed request"};
+        case Error::invalid_request:
+            return {S::bad_request, "invalid_request", "invalid request"};
+        case Error::invalid_json:
+            return {S::bad_request, "invalid_json", "request body must be a JSON object"};
+        case Error::invalid_since:
+            return {S::bad_request, "invalid_since",
+                    "`since` must be an ISO-8601 time or a `next_since` value"};
+        case Error::content_too_long:
+            return {S::payload_too_large, "message_too_long", "`content` is too long"};
+        case Error::unsupported_media_type:
+            return {S::unsupported_media_type, "unsupported_media_type",
+                    "request body must be application/json"};
+        case Error::method_not_allowed:
+            return {S::method_not_allowed, "method_not_allowed", "method not allowed here"};
+        case Error::generation_in_progress:
+            return {S::conflict, "generation_in_progress",
+                    "a generation is already in progress in this session"};
+        case Error::model_not_allowed:
+            return {S::bad_request, "model_not_allowed", "this model is not allowed here"};
+        case Error::unauthorized:
+            // The same bytes whatever was wrong: a client learns nothing
+            // about which check failed.
+            return {S::unauthorized, "unauthorized", "missing or invalid credentials"};
+        case Error::forbidden_host:
+            return {S::forbidden, "forbidden_host", "this server does not answer for that Host"};
+        case Error::cross_origin:
+            return {S::forbidden, "cross_origin",
+                    "state-changing requests from another origin are refused"};
+        case Error::rate_limited:
+            return {S::too_many_requests, "rate_limited", "too many requests; slow down",
+                    seconds(1)};
+        case Error::too_many_generations:
+            return {S::too_many_requests, "too_many_generations",
+                    "too many of your answers are generating; wait for one to end", seconds(5)};
+        case Error::too_many_streams:
+            return {S::too_many_requests, "too_many_streams",
+                    "too many of your streams are open; close one", seconds(1)};
+        case Error::too_many_sessions:
+            return {S::too_many_requests, "too_many_sessions",
+                    "you have as many sessions as allowed; delete one", seconds(60)};
+        case Error::overloaded:
+            return {S::service_unavailable, "overloaded",
+                    "the server is at capacity; try again shortly", seconds(5)};
+        case Error::store_failure:
+            return {S::service_unavailable, "store_unavailable", "the store is unavailable"};
+    }
+    return {S::internal_server_error, "internal", "internal error"};
 }
 
 }  // namespace
 
-http::Response error_response(boost::system::error_code ec, Framing framing,
+http::Response error_response(const Problem& problem, Framing framing,
                               std::optional<std::chrono::seconds> retry_after) {
-    using S = http::Status;
-    using std::chrono::seconds;
-    if (ec.category() == chatd_category()) {
-        switch (static_cast<Error>(ec.value())) {
-            case Error::not_found:
-                return error_response(S::not_found, "not_found", "not found", framing);
-            case Error::not_generating:
-                return error_response(S::conflict, "not_generating",
-                                      "the message is not generating", framing);
-            case Error::invalid_cursor:
-                return error_response(S::bad_request, "invalid_cursor", "invalid cursor", framing);
-            case Error::idempotency_key_reused:
-                return error_response(S::unprocessable_entity, "idempotency_key_reused",
-                                      "this Idempotency-Key was used with a different request",
-                                      framing);
-            case Error::shutting_down:
-                return error_response(S::service_unavailable, "shutting_down",
-                                      "the server is shutting down", framing);
-            case Error::bad_request:
-                return error_response(S::bad_request, "bad_request", "malformed request", framing);
-            case Error::unauthorized: {
-                // The same bytes whatever was wrong: a client learns nothing
-                // about which check failed.
-                auto res = error_response(S::unauthorized, "unauthorized",
-                                          "missing or invalid credentials", framing);
-                res.set(http::bhttp::field::www_authenticate, "Bearer realm=\"chatd\"");
-                return res;
-            }
-            case Error::forbidden_host:
-                return error_response(S::forbidden, "forbidden_host",
-                                      "this server does not answer for that Host", framing);
-            case Error::cross_origin:
-                return error_response(S::forbidden, "cross_origin",
-                                      "state-changing requests from another origin are refused",
-                                      framing);
-            case Error::rate_limited:
-                return limited(S::too_many_requests, "rate_limited", "too many requests; slow down",
-                               framing, retry_after.value_or(seconds(1)));
-            case Error::too_many_generations:
-                return limited(S::too_many_requests, "too_many_generations",
-                               "too many of your answers are generating; wait for one to end",
-                               framing, retry_after.value_or(seconds(5)));
-            case Error::too_many_streams:
-                return limited(S::too_many_requests, "too_many_streams",
-                               "too many of your streams are open; close one", framing,
-                               retry_after.value_or(seconds(1)));
-            case Error::too_many_sessions:
-                return limited(S::too_many_requests, "too_many_sessions",
-                               "you have as many sessions as allowed; delete one", framing,
-                               retry_after.value_or(seconds(60)));
-            case Error::overloaded:
-                return limited(S::service_unavailable, "overloaded",
-                               "the server is at capacity; try again shortly", framing,
-                               retry_after.value_or(seconds(5)));
-            case Error::model_not_allowed:
-                return error_response(S::bad_request, "model_not_allowed",
-                                      "this model is not allowed here", framing);
-            case Error::store_failure:
-                return error_response(S::service_unavailable, "store_unavailable",
-                                      "the store is unavailable", framing);
-        }
+    Mapping m{S::internal_server_error, "internal", "internal error"};
+    if (problem.code.category() == chatd_category())
+        m = mapping_of(static_cast<Error>(problem.code.value()));
+    json::object error{{"code", m.code},
+                       {"message", problem.detail.empty() ? m.message : problem.detail}};
+    if (problem.active_message) error["active_message_id"] = problem.active_message->value;
+    auto res = json_response(m.status, json::serialize(json::object{{"error", std::move(error)}}),
+                             framing);
+    if (m.status == S::unauthorized)
+        res.set(http::bhttp::field::www_authenticate, "Bearer realm=\"chatd\"");
+    if (m.retry_after) {
+        auto wait = retry_after.value_or(*m.retry_after);
+        res.set(http::bhttp::field::retry_after,
+                std::to_string(std::max<std::int64_t>(1, wait.count())));
     }
-    return error_response(S::internal_server_error, "internal", "internal error", framing);
+    return res;
 }
 
 }  // namespace chatd::api

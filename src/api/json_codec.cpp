@@ -60,7 +60,7 @@ std::optional<std::string> optional_string(const json::object& o, std::string_vi
     auto* v = o.if_contains(field);
     if (!v || v->is_null()) return std::nullopt;
     if (!v->is_string()) {
-        problem = "`" + std::string(field) + "` must be a string";
+        if (problem.empty()) problem = "`" + std::string(field) + "` must be a string";
         return std::nullopt;
     }
     return std::string(v->as_string());

@@ -26,8 +26,8 @@ struct ParsedBody {
 };
 ParsedBody parse_object(std::string_view body);
 
-// Reads an optional string field: nullopt when absent; `problem` is set when
-// the field has another type.
+// Reads an optional string field: nullopt when absent or null; `problem` is
+// set when the field has another type (and names the first such field).
 std::optional<std::string> optional_string(const json::object& o, std::string_view field,
                                            std::string& problem);
 

@@ -101,7 +101,9 @@ struct App {
     http::StaticFiles web = load_web(config);
     std::unique_ptr<auth::Authenticator> authenticator = auth::make_authenticator(config.auth);
     std::unique_ptr<auth::SessionCookies> sessions = make_sessions(config, *authenticator);
-    api::ChatApi api{engine, store, *authenticator, sessions.get(), config.api, web};
+    engine::Conversations conversations{engine, store, config.conversations};
+    api::ChatApi api{engine,        store,          conversations, *authenticator,
+                     sessions.get(), config.api, web};
     http::Server server{io.get_executor(), config.server, api};
     net::signal_set signals{io, SIGINT, SIGTERM};
     net::signal_set reload_signal{io, SIGHUP};
@@ -143,7 +145,7 @@ struct App {
         log::info(
             "listening on {}:{} (auth {}, provider {}, model {}, commit mode {})",
             config.server.host, port, auth::to_string(config.auth.mode), provider->name(),
-            config.api.default_model,
+            config.conversations.default_model,
             config.engine.persister.mode == engine::CommitMode::group ? "group" : "per-chunk");
         net::co_spawn(io, server.run(), rethrow);
     }

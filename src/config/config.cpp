@@ -95,7 +95,7 @@ ParseOutcome parse(int argc, char** argv) {
         ->envname("CHATD_MAX_HEADER_BYTES")
         ->capture_default_str()
         ->check(CLI::Range(1024, 1 << 20));
-    app.add_option("--max-message-bytes", c.api.max_message_bytes, "longest message content")
+    app.add_option("--max-message-bytes", c.api.requests.max_message_bytes, "longest message content")
         ->envname("CHATD_MAX_MESSAGE_BYTES")
         ->capture_default_str()
         ->check(CLI::Range(1, 1 << 30));
@@ -203,7 +203,7 @@ ParseOutcome parse(int argc, char** argv) {
         ->envname("CHATD_MAX_STREAMS_PER_USER")
         ->capture_default_str()
         ->check(CLI::Range(1, 1000000));
-    app.add_option("--max-sessions-per-user", c.api.max_sessions_per_user,
+    app.add_option("--max-sessions-per-user", c.conversations.max_sessions_per_user,
                    "sessions one user may keep")
         ->envname("CHATD_MAX_SESSIONS_PER_USER")
         ->capture_default_str()
@@ -410,16 +410,16 @@ ParseOutcome parse(int argc, char** argv) {
     if (c.simulated.min_tokens > c.simulated.max_tokens)
         return {std::nullopt, 2, "--sim-min-tokens must not exceed --sim-max-tokens\n"};
     if (model.size() > 200) return {std::nullopt, 2, "--model: at most 200 bytes\n"};
-    c.api.default_model = !model.empty()                          ? model
+    c.conversations.default_model = !model.empty()                          ? model
                           : c.provider == ProviderKind::openai    ? "gpt-4o-mini"
                           : c.provider == ProviderKind::anthropic ? "claude-sonnet-4-5"
                                                                   : "simulated";
-    c.api.allowed_models = list_of(allowed_models);
-    if (!c.api.allowed_models.empty() &&
-        std::find(c.api.allowed_models.begin(), c.api.allowed_models.end(), c.api.default_model) ==
-            c.api.allowed_models.end())
+    c.conversations.allowed_models = list_of(allowed_models);
+    if (!c.conversations.allowed_models.empty() &&
+        std::find(c.conversations.allowed_models.begin(), c.conversations.allowed_models.end(), c.conversations.default_model) ==
+            c.conversations.allowed_models.end())
         return {std::nullopt, 2,
-                "--allowed-models must include the default model " + c.api.default_model + "\n"};
+                "--allowed-models must include the default model " + c.conversations.default_model + "\n"};
     if (c.upstream.base_url.empty())
         c.upstream.base_url = c.provider == ProviderKind::anthropic ? "https://api.anthropic.com"
                                                                     : "https://api.openai.com/v1";

@@ -3,6 +3,7 @@
 // line (CHATD_* environment variables as fallbacks) and validated once.
 #include "api/chat_api.hpp"
 #include "auth/authenticator.hpp"
+#include "engine/conversations.hpp"
 #include "engine/engine.hpp"
 #include "http/server.hpp"
 #include "llm/simulated/simulated_provider.hpp"
@@ -24,6 +25,7 @@ struct Config {
     // Signs browser session cookies; empty: a key kept in the data directory.
     std::string session_secret;
     engine::EngineConfig engine;
+    engine::ConversationPolicy conversations;
     store::sqlite::SqliteConfig sqlite;
     ProviderKind provider = ProviderKind::simulated;
     llm::simulated::SimulatedConfig simulated;

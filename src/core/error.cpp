@@ -40,6 +40,26 @@ public:
                 return "server at capacity";
             case Error::model_not_allowed:
                 return "model not allowed";
+            case Error::invalid_request:
+                return "invalid request";
+            case Error::invalid_json:
+                return "request body is not a JSON object";
+            case Error::content_too_long:
+                return "message content too long";
+            case Error::invalid_since:
+                return "invalid `since`";
+            case Error::unsupported_media_type:
+                return "unsupported media type";
+            case Error::method_not_allowed:
+                return "method not allowed";
+            case Error::generation_in_progress:
+                return "a generation is in progress in this session";
+            case Error::cursor_mismatch:
+                return "cursor of another message or session";
+            case Error::cursor_out_of_range:
+                return "cursor out of range";
+            case Error::not_ready:
+                return "not ready";
         }
         return "unknown chatd error";
     }

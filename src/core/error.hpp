@@ -27,6 +27,17 @@ enum class Error {
     too_many_sessions,     // sessions one user may keep
     overloaded,            // live generations of the whole server
     model_not_allowed,     // a model outside --allowed-models
+    // Requests the API refuses before acting (400, 405, 409, 413, 415).
+    invalid_request,         // a field or parameter out of its contract
+    invalid_json,            // a body that is not one JSON object
+    content_too_long,        // a message above --max-message-bytes
+    invalid_since,           // a poll's `since` that is neither time nor token
+    unsupported_media_type,  // a body that is not application/json
+    method_not_allowed,      // a path that exists, with another method
+    generation_in_progress,  // a send while the session's answer generates
+    cursor_mismatch,         // a cursor of another message or session
+    cursor_out_of_range,     // past the committed content, or inside a character
+    not_ready,               // readiness: store unreachable or shutting down
 };
 
 const boost::system::error_category& chatd_category() noexcept;

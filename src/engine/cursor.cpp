@@ -32,7 +32,7 @@ Result<Cursor> decode_cursor(std::string_view text) {
 Result<void> check_cursor_offset(std::string_view content, std::int64_t offset) {
     if (offset < 0 || static_cast<std::uint64_t>(offset) > content.size() ||
         !is_utf8_boundary(content, static_cast<std::size_t>(offset)))
-        return Error::invalid_cursor;
+        return Error::cursor_out_of_range;
     return {};
 }
 

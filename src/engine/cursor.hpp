@@ -19,8 +19,8 @@ struct Cursor {
 std::string encode_cursor(const Cursor& c);
 // invalid_cursor unless `text` is exactly what encode_cursor makes.
 [[nodiscard]] Result<Cursor> decode_cursor(std::string_view text);
-// invalid_cursor unless `offset` is within `content` and not inside a UTF-8
-// character.
+// cursor_out_of_range unless `offset` is within `content` and not inside a
+// UTF-8 character.
 [[nodiscard]] Result<void> check_cursor_offset(std::string_view content, std::int64_t offset);
 
 }  // namespace chatd::engine

@@ -75,6 +75,9 @@ struct NewTurn {
     std::string model;
     std::optional<std::string> idempotency_key;
     std::string request_fingerprint;  // compared when the key is reused
+    // Only replay what an earlier send with this key made; create nothing
+    // (the outcome is empty when there was none).
+    bool replay_only = false;
 };
 
 struct Turn {

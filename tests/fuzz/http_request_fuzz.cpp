@@ -3,21 +3,23 @@
 // They go through Beast's request parser with the server's limits and read
 // pattern (src/http/server.cpp: a fresh parser per request, keep-alive
 // requests pipelined on one buffer, reads of any size, EOF handling), and each
-// parsed request through what ChatApi::handle and its handlers read from it
-// (src/api/chat_api.cpp): the origin-form target and its query, the route
-// table of ChatApi's constructor, the headers, and the JSON body through
-// api::parse_object and optional_string. ChatApi itself needs an engine, a
-// store and a socket, so its reading of a request is mirrored here: keep the
-// two in step when a handler starts reading something new.
+// parsed request through what ChatApi::handle and its handlers read from it:
+// the edge checks, the origin-form target and its query, the route table, and
+// then the very functions the handlers parse with (src/api/requests.hpp), each
+// refusal answered through the one error map. ChatApi itself needs an engine,
+// a store and a socket, so its routing is mirrored here: keep the route table
+// in step with the handlers' add_routes.
 //
 // The whole input is also parsed as a bare request body, so that JSON is
 // fuzzed without Content-Length framing in the way.
 //
 // Properties: Router's contract (a match has one non-empty parameter per `{}`
 // of its pattern, a miss names the methods that would match), cursors decoded
-// from requests re-encode to their text, and a message's content survives
-// to_json and back.
+// from requests re-encode to themselves, every refusal is one JSON error
+// object, and a message's content survives to_json and back.
+#include "api/http_error.hpp"
 #include "api/json_codec.hpp"
+#include "api/requests.hpp"
 #include "api/request_guard.hpp"
 #include "auth/authenticator.hpp"
 #include "core/ids.hpp"
@@ -36,7 +38,6 @@
 #include <boost/url/parse.hpp>
 
 #include <array>
-#include <charconv>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -54,9 +55,6 @@ using V = bhttp::verb;
 constexpr std::uint32_t kMaxHeaderBytes = 16 * 1024;
 constexpr std::uint64_t kMaxBodyBytes = 1024 * 1024;
 constexpr std::size_t kMaxPipelined = 16;
-// ApiConfig's limits that handlers check while reading.
-constexpr std::size_t kMaxTitleChars = 200;
-constexpr std::size_t kMaxIdempotencyKeyChars = 255;
 
 enum class Endpoint {
     healthz,
@@ -73,6 +71,7 @@ enum class Endpoint {
     cancel_message,
     stream_message,
     poll,
+    auth_session,
 };
 
 struct Route {
@@ -81,7 +80,8 @@ struct Route {
     Endpoint endpoint;
 };
 
-// ChatApi's constructor, in its order.
+// ChatApi's route table (the add_routes of sessions_api, messages_api,
+// streams_api and identity).
 constexpr std::array kRoutes{
     Route{V::get, "/healthz", Endpoint::healthz},
     Route{V::get, "/readyz", Endpoint::readyz},
@@ -97,6 +97,9 @@ constexpr std::array kRoutes{
     Route{V::post, "/api/v1/chat/messages/{}/cancel", Endpoint::cancel_message},
     Route{V::get, "/api/v1/chat/messages/{}/stream", Endpoint::stream_message},
     Route{V::get, "/api/v1/chat/messages/{}/poll", Endpoint::poll},
+    Route{V::post, "/api/v1/auth/session", Endpoint::auth_session},
+    Route{V::get, "/api/v1/auth/session", Endpoint::auth_session},
+    Route{V::delete_, "/api/v1/auth/session", Endpoint::auth_session},
 };
 
 const chatd::http::Router<Endpoint>& router() {
@@ -118,86 +121,40 @@ std::size_t parameter_count(Endpoint e) {
     return 0;
 }
 
-std::optional<std::string> query_value(const boost::urls::params_view& q, std::string_view key) {
-    auto it = q.find(key);
-    if (it == q.end() || !(*it).has_value) return std::nullopt;
-    return std::string((*it).value);
-}
-
-std::optional<std::string> header(const Request& r, bhttp::field f) {
-    auto it = r.find(f);
-    if (it == r.end()) return std::nullopt;
-    return std::string(it->value());
-}
-
 // Content the cursor offsets of stream requests are checked against.
 constexpr std::string_view kContent = "caf\xC3\xA9 \xF0\x9F\x99\x82 done";
 
-void read_cursor(const Request& r, const boost::urls::params_view& q) {
-    std::optional<std::string> text;
-    if (auto it = r.find("Last-Event-ID"); it != r.end() && !it->value().empty())
-        text = std::string(it->value());
-    else
-        text = query_value(q, "last_event_id");
-    if (!text) return;
-    auto cursor = chatd::engine::decode_cursor(*text);
-    if (!cursor) return;
-    CHATD_FUZZ_CHECK(chatd::engine::encode_cursor(*cursor) == *text);
-    (void)chatd::engine::check_cursor_offset(kContent, cursor->offset);
+const api::RequestLimits kLimits{};
+
+// A refused request's answer, as the API sends it: one JSON error object.
+void answer(const api::Problem& problem) {
+    auto res = api::error_response(problem, api::Framing{});
+    auto body = api::parse_object(res.body());
+    CHATD_FUZZ_CHECK(body.object && body.object->at("error").at("code").is_string());
 }
 
-// A rejected body's error answer, as the API would send it.
-void answer_problem(std::string_view problem) {
-    if (problem.empty()) return;
-    auto body = api::error_body("invalid_request", problem);
-    CHATD_FUZZ_CHECK(api::parse_object(body).object.has_value());
+template <class T>
+bool accepted(const api::Parsed<T>& parsed) {
+    if (!parsed) answer(parsed.error());
+    return parsed.has_value();
 }
 
-// Reads a body as create_session and send_message do.
-void read_body(std::string_view body) {
-    auto parsed = api::parse_object(body);
-    if (!parsed.object) {
-        CHATD_FUZZ_CHECK(!parsed.problem.empty());
-        answer_problem(parsed.problem);
-        return;
-    }
-    const auto& o = *parsed.object;
-    std::string problem;
-    auto title = api::optional_string(o, "title", problem);
-    auto system_prompt = api::optional_string(o, "system_prompt", problem);
-    auto model = api::optional_string(o, "model", problem);
-    if (title) (void)(api::count_code_points(*title) > kMaxTitleChars);
-    answer_problem(problem);
-    (void)system_prompt;
-    (void)model;
-
-    auto* content = o.if_contains("content");
-    if (!content || !content->is_string()) return;
-    // The stored message shows its content back unchanged.
+// A stored message shows its content back unchanged.
+void show_content(const std::string& content) {
     chatd::store::Message m;
     m.id = chatd::MessageId{"msg_01JABCDEFGHJKMNPQRSTVWXYZ0"};
-    m.content = std::string(content->as_string());
+    m.content = content;
     auto shown = api::parse_object(json::serialize(api::to_json(m)));
     CHATD_FUZZ_CHECK(shown.object && shown.object->at("content").as_string() == m.content);
 }
 
-void read_poll_since(const boost::urls::params_view& q) {
-    auto text = query_value(q, "since");
-    if (!text) return;
-    std::int64_t seq = 0;
-    if (text->size() > 1 && (*text)[0] == 'c') {
-        (void)std::from_chars(text->data() + 1, text->data() + text->size(), seq);
-    } else if (auto t = chatd::parse_iso8601(*text)) {
-        (void)chatd::format_iso8601(*t);
-    }
-}
-
-void read_list_query(const boost::urls::params_view& q) {
-    if (auto text = query_value(q, "limit")) {
-        std::size_t v = 0;
-        (void)std::from_chars(text->data(), text->data() + text->size(), v);
-    }
-    if (auto text = query_value(q, "before")) (void)chatd::is_well_formed_id(*text, "ses_");
+void read_cursor(const Request& r, const boost::urls::params_view& q) {
+    auto cursor = api::parse_cursor(r, q);
+    if (!accepted(cursor) || !*cursor) return;
+    const auto& c = **cursor;
+    auto again = chatd::engine::decode_cursor(chatd::engine::encode_cursor(c));
+    CHATD_FUZZ_CHECK(again && *again == c);
+    (void)chatd::engine::check_cursor_offset(kContent, c.offset);
 }
 
 // The checks Server::serve and ChatApi::handle make before routing: framing,
@@ -241,46 +198,50 @@ void handle(const Request& r) {
     auto endpoint = *match.target;
     CHATD_FUZZ_CHECK(match.params.size() == parameter_count(endpoint));
     for (const auto& p : match.params) CHATD_FUZZ_CHECK(!p.empty());
-    if (r.method() == V::post && !r.body().empty()) (void)header(r, bhttp::field::content_type);
+    if (r.method() == V::post) (void)accepted(api::check_content_type(r));
     std::string_view id = match.params.empty() ? std::string_view() : match.params[0];
     switch (endpoint) {
         case Endpoint::healthz:
         case Endpoint::readyz:
+        case Endpoint::auth_session:
             break;
         case Endpoint::create_session:
-            read_body(r.body());
+            (void)accepted(api::parse_session_draft(r.body(), kLimits));
             break;
         case Endpoint::list_sessions:
-            read_list_query(query);
+            (void)accepted(api::parse_session_page(query, 50, 200));
             break;
         case Endpoint::get_session:
         case Endpoint::delete_session:
-        case Endpoint::list_messages:
         case Endpoint::session_status:
-            (void)chatd::is_well_formed_id(id, "ses_");
+            (void)accepted(api::session_id(id));
             break;
-        case Endpoint::send_message:
-            (void)chatd::is_well_formed_id(id, "ses_");
-            read_body(r.body());
-            if (auto it = r.find("Idempotency-Key"); it != r.end())
-                (void)(api::count_code_points(it->value()) > kMaxIdempotencyKeyChars);
-            if (auto accept = header(r, bhttp::field::accept))
-                (void)(accept->find("text/event-stream") != std::string::npos);
+        case Endpoint::list_messages:
+            (void)accepted(api::session_id(id));
+            (void)accepted(api::parse_message_page(query, 1000, 1000));
             break;
+        case Endpoint::send_message: {
+            (void)accepted(api::session_id(id));
+            auto prompt = api::parse_prompt(r, kLimits);
+            if (accepted(prompt)) show_content(prompt->content);
+            (void)api::wants_event_stream(r);
+            break;
+        }
         case Endpoint::message_content:
         case Endpoint::cancel_message:
-            (void)chatd::is_well_formed_id(id, "msg_");
+            (void)accepted(api::message_id(id));
             break;
-        case Endpoint::poll:
-            (void)chatd::is_well_formed_id(id, "ses_");
-            read_poll_since(query);
+        case Endpoint::poll: {
+            (void)accepted(api::session_id(id));
+            auto since = api::parse_since(query);
+            if (accepted(since) && since->time) (void)chatd::format_iso8601(*since->time);
             break;
+        }
         case Endpoint::stream_message:
             read_cursor(r, query);
             break;
         case Endpoint::stream_session:
-            if (auto s = query_value(query, "session_id"))
-                (void)chatd::is_well_formed_id(*s, "ses_");
+            if (auto s = api::query_value(query, "session_id")) (void)accepted(api::session_id(*s));
             read_cursor(r, query);
             break;
     }
@@ -345,6 +306,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto input = chatd::fuzz::as_text(data, size);
     chatd::fuzz::Splitter random(input);
     serve(input, random);
-    read_body(input);
+    (void)accepted(api::parse_session_draft(input, kLimits));
+    Request bare;
+    bare.body() = std::string(input);
+    if (auto prompt = api::parse_prompt(bare, kLimits); accepted(prompt))
+        show_content(prompt->content);
     return 0;
 }

@@ -411,6 +411,7 @@ net::awaitable<Result<TurnOutcome>> SqliteStore::begin_turn(UserId user, Session
                                  .replayed = true}};
             }
         }
+        if (turn.replay_only) return TurnOutcome{};
         if (!find_session(db, user, session)) return Error::not_found;
         {
             auto q = db.cached(

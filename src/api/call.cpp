@@ -1,0 +1,41 @@
+#include "api/call.hpp"
+
+namespace chatd::api {
+
+net::awaitable<http::After> Call::reply(http::Status status, std::string body) {
+    co_return co_await reply(json_response(status, std::move(body), framing()));
+}
+
+net::awaitable<http::After> Call::reply(http::Response response) {
+    cors.decorate(response, request);
+    co_return co_await send(std::move(response));
+}
+
+net::awaitable<http::After> Call::fail(const Problem& problem,
+                                       std::optional<std::chrono::seconds> retry_after) {
+    co_return co_await reply(error_response(problem, framing(), retry_after));
+}
+
+net::awaitable<http::After> Call::send(http::Response response) {
+    response.prepare_payload();
+    if (head) {
+        // The headers GET would have, Content-Length included; no body.
+        auto length = response.body().size();
+        response.body().clear();
+        if (response.result() != http::Status::no_content &&
+            response.result() != http::Status::not_modified)
+            response.content_length(length);
+    }
+    bool keep = response.keep_alive();
+    if (!co_await http::write_response(stream, std::move(response), write_timeout))
+        co_return http::After::close;
+    co_return keep ? http::After::keep_alive : http::After::close;
+}
+
+http::Response Call::empty(http::Status status) const {
+    http::Response res{status, request.version()};
+    res.keep_alive(request.keep_alive());
+    return res;
+}
+
+}  // namespace chatd::api

@@ -1,0 +1,63 @@
+#include "api/streams_api.hpp"
+
+#include "api/requests.hpp"
+
+namespace chatd::api {
+
+using V = http::bhttp::verb;
+
+StreamsApi::StreamsApi(engine::Conversations& conversations, engine::Engine& engine,
+                       store::ChatStore& store, StreamConfig config,
+                       std::size_t max_streams_per_user)
+    : conversations_(conversations),
+      engine_(engine),
+      store_(store),
+      config_(config),
+      slots_(max_streams_per_user) {}
+
+void StreamsApi::add_routes(Routes& routes) {
+    const std::string p = "/api/v1/chat/messages";
+    routes.add(V::get, p + "/stream",
+               {[this](Call& c) { return stream_session(c); }, Access::user, Body::stream});
+    routes.add(V::get, p + "/{}/stream",
+               {[this](Call& c) { return stream_message(c); }, Access::user, Body::stream});
+}
+
+net::awaitable<http::After> StreamsApi::stream_message(Call& c) {
+    MessageId id{c.params[0]};
+    auto cursor = parse_cursor(c.request, c.query);
+    if (!cursor) co_return co_await c.fail(cursor.error());
+    auto offset = co_await conversations_.stream_offset(c.user, id, *cursor);
+    if (!offset) co_return co_await c.fail(offset.error());
+    auto slot = slots_.open(c.user);
+    if (!slot) co_return co_await c.fail(slot.error());
+    co_return co_await follow(c, std::move(*slot), std::move(id), *offset);
+}
+
+net::awaitable<http::After> StreamsApi::stream_session(Call& c) {
+    auto text = query_value(c.query, "session_id");
+    if (!text) co_return co_await c.fail({Error::invalid_request, "`session_id` is required"});
+    auto session = session_id(*text);
+    if (!session) co_return co_await c.fail(session.error());
+    auto cursor = parse_cursor(c.request, c.query);
+    if (!cursor) co_return co_await c.fail(cursor.error());
+    auto checked = co_await conversations_.check_session_stream(c.user, *session, *cursor);
+    if (!checked) co_return co_await c.fail(checked.error());
+    auto slot = slots_.open(c.user);
+    if (!slot) co_return co_await c.fail(slot.error());
+    EventStream events(c.stream, engine_, store_, c.user, config_);
+    if (co_await events.open(c.cors.head_lines(c.request)))
+        co_await events.follow_session(std::move(*session), std::move(*cursor));
+    co_return http::After::close;
+}
+
+net::awaitable<http::After> StreamsApi::follow(Call& c, StreamSlots::Slot slot, MessageId id,
+                                               std::int64_t offset) {
+    (void)slot;  // held until the stream ends
+    EventStream events(c.stream, engine_, store_, c.user, config_);
+    if (co_await events.open(c.cors.head_lines(c.request)))
+        co_await events.follow(std::move(id), offset);
+    co_return http::After::close;
+}
+
+}  // namespace chatd::api

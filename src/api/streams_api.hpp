@@ -1,0 +1,37 @@
+#pragma once
+// Event streams (DESIGN §4): one message from a cursor, or a session's
+// answers as they come. Each open stream holds one of its user's stream slots
+// (StreamSlots) until it ends; a client that goes away gives it back at once.
+#include "api/call.hpp"
+#include "api/event_stream.hpp"
+#include "api/stream_slots.hpp"
+#include "engine/conversations.hpp"
+
+namespace chatd::api {
+
+class StreamsApi {
+public:
+    StreamsApi(engine::Conversations& conversations, engine::Engine& engine,
+               store::ChatStore& store, StreamConfig config, std::size_t max_streams_per_user);
+
+    void add_routes(Routes& routes);
+
+    // A stream slot of `user`: too_many_streams when all are open.
+    Result<StreamSlots::Slot> open_slot(const UserId& user) { return slots_.open(user); }
+    // Streams message `id` from `offset` over SSE, then closes; `slot` is held
+    // meanwhile.
+    net::awaitable<http::After> follow(Call& c, StreamSlots::Slot slot, MessageId id,
+                                       std::int64_t offset);
+
+private:
+    net::awaitable<http::After> stream_message(Call& c);
+    net::awaitable<http::After> stream_session(Call& c);
+
+    engine::Conversations& conversations_;
+    engine::Engine& engine_;
+    store::ChatStore& store_;
+    StreamConfig config_;
+    StreamSlots slots_;
+};
+
+}  // namespace chatd::api

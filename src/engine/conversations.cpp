@@ -1,0 +1,136 @@
+#include "engine/conversations.hpp"
+
+#include "core/hash.hpp"
+
+#include <algorithm>
+
+namespace chatd::engine {
+namespace {
+
+// Idempotency: a send is "the same" when it targets the same session with the
+// same content.
+std::string fingerprint(const SessionId& session, std::string_view content) {
+    return session.value + ":" + std::to_string(content.size()) + ":" +
+           std::to_string(fnv1a(content));
+}
+
+}  // namespace
+
+Conversations::Conversations(Engine& engine, store::ChatStore& store, ConversationPolicy policy)
+    : engine_(engine), store_(store), policy_(std::move(policy)) {}
+
+bool Conversations::model_allowed(std::string_view model) const {
+    if (policy_.allowed_models.empty()) return model == policy_.default_model;
+    return std::find(policy_.allowed_models.begin(), policy_.allowed_models.end(), model) !=
+           policy_.allowed_models.end();
+}
+
+net::awaitable<Result<store::Session>> Conversations::create_session(UserId user,
+                                                                     SessionDraft draft) {
+    if (draft.model && !model_allowed(*draft.model)) co_return Error::model_not_allowed;
+    // Arguments of co_awaited calls are named objects: GCC 12 destroys braced
+    // temporaries inside co_await expressions at the wrong address.
+    store::NewSession fields{.title = std::move(draft.title).value_or("New chat"),
+                             .system_prompt = std::move(draft.system_prompt).value_or(""),
+                             .model = std::move(draft.model).value_or(policy_.default_model),
+                             .max_per_user = policy_.max_sessions_per_user};
+    co_return co_await store_.create_session(std::move(user), std::move(fields));
+}
+
+net::awaitable<Result<void>> Conversations::delete_session(UserId user, SessionId session) {
+    auto found = co_await store_.get_session(user, session);
+    if (!found) co_return found.error();
+    if (auto active = engine_.active_in(user, session))
+        (void)co_await engine_.cancel(user, active->id());
+    co_return co_await store_.delete_session(std::move(user), std::move(session));
+}
+
+net::awaitable<Result<store::TurnOutcome>> Conversations::send(UserId user, SessionId session,
+                                                               Prompt prompt) {
+    if (!engine_.accepting()) co_return Error::shutting_down;
+    auto found = co_await store_.get_session(user, session);
+    if (!found) co_return found.error();
+    auto fp = fingerprint(session, prompt.content);
+    store::NewTurn turn{.content = std::move(prompt.content),
+                        .model = found->model,
+                        .idempotency_key = std::move(prompt.idempotency_key),
+                        .request_fingerprint = std::move(fp)};
+    // A model allowed once but not any more is refused: the operator pays.
+    Result<GenerationSlots::Slot> slot = Error::model_not_allowed;
+    if (model_allowed(found->model)) slot = engine_.reserve(user);
+    if (!slot) {
+        // A retry of a send that was made gets its turn back, whatever the
+        // limits and the models allowed are now: it starts nothing.
+        if (turn.idempotency_key) {
+            turn.replay_only = true;
+            auto replay = co_await store_.begin_turn(user, session, std::move(turn));
+            if (replay && replay->turn) co_return replay;
+        }
+        co_return slot.error();
+    }
+    auto outcome = co_await store_.begin_turn(user, session, std::move(turn));
+    if (!outcome) co_return outcome.error();
+    if (outcome->turn && !outcome->turn->replayed)
+        engine_.start(user, *outcome->turn, std::move(*slot));
+    co_return outcome;
+}
+
+net::awaitable<Result<SessionActivity>> Conversations::activity(UserId user, SessionId session) {
+    auto messages = co_await store_.list_messages(user, session);
+    if (!messages) co_return messages.error();
+    SessionActivity activity;
+    if (auto g = engine_.active_in(user, session)) {
+        activity.generating = g->id();
+        activity.last_updated = g->message().last_updated;
+        co_return activity;
+    }
+    // Another process's answer (or one this process has not resumed yet).
+    for (const auto& m : *messages) {
+        if (m.status == store::MessageStatus::generating) {
+            activity.generating = m.id;
+            activity.last_updated = m.last_updated;
+            co_return activity;
+        }
+        activity.last_updated = std::max(activity.last_updated.value_or(0), m.last_updated);
+    }
+    co_return activity;
+}
+
+net::awaitable<Result<store::Message>> Conversations::cancel(UserId user, MessageId id) {
+    if (!is_well_formed_id(id.value, "msg_")) co_return Error::not_found;
+    co_return co_await engine_.cancel(std::move(user), std::move(id));
+}
+
+net::awaitable<Result<store::Message>> Conversations::find_message(UserId user, MessageId id) {
+    if (!is_well_formed_id(id.value, "msg_")) co_return Error::not_found;
+    if (auto g = engine_.find(user, id)) co_return g->message();
+    co_return co_await store_.get_message(std::move(user), std::move(id));
+}
+
+net::awaitable<Result<std::int64_t>> Conversations::stream_offset(UserId user, MessageId id,
+                                                                  std::optional<Cursor> cursor) {
+    auto m = co_await find_message(user, id);
+    if (!m) co_return m.error();
+    if (!cursor) co_return std::int64_t{0};
+    if (cursor->message != id) {
+        // A cursor of a missing or foreign message is as unknown as one.
+        auto other = co_await find_message(user, cursor->message);
+        if (!other) co_return other.error();
+        co_return Error::cursor_mismatch;
+    }
+    if (auto ok = check_cursor_offset(m->content, cursor->offset); !ok) co_return ok.error();
+    co_return cursor->offset;
+}
+
+net::awaitable<Result<void>> Conversations::check_session_stream(UserId user, SessionId session,
+                                                                 std::optional<Cursor> cursor) {
+    auto found = co_await store_.get_session(user, session);
+    if (!found) co_return found.error();
+    if (!cursor) co_return Result<void>{};
+    auto m = co_await find_message(user, cursor->message);
+    if (!m) co_return m.error();
+    if (m->session_id != session) co_return Error::cursor_mismatch;
+    co_return check_cursor_offset(m->content, cursor->offset);
+}
+
+}  // namespace chatd::engine

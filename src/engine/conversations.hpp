@@ -1,0 +1,98 @@
+#pragma once
+// What a user does with their chats: the operations behind the API, each with
+// the policy that guards it (the models a session may name, how many sessions
+// a user keeps, the generation limits, one answer per session at a time,
+// cursors that belong to what they resume). An HTTP handler parses its
+// request, calls one of these, and maps the result. Every call acts for one
+// user and finds nothing of another's: a foreign id is not_found, exactly as
+// a missing one (I6). Runs on the I/O thread.
+#include "engine/cursor.hpp"
+#include "engine/engine.hpp"
+#include "store/chat_store.hpp"
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace chatd::engine {
+
+struct ConversationPolicy {
+    std::string default_model = "simulated";
+    // Models a session may name; empty: only default_model. The operator's
+    // key pays for every token, so a client cannot pick another.
+    std::vector<std::string> allowed_models;
+    std::size_t max_sessions_per_user = 10000;
+};
+
+// A new session as asked for; what is absent takes the defaults.
+struct SessionDraft {
+    std::optional<std::string> title;
+    std::optional<std::string> system_prompt;
+    std::optional<std::string> model;
+};
+
+// One user message to answer.
+struct Prompt {
+    std::string content;
+    std::optional<std::string> idempotency_key;
+};
+
+// Whether a session has an answer generating, and when it last changed.
+struct SessionActivity {
+    std::optional<MessageId> generating;
+    std::optional<UnixMillis> last_updated;  // none for a session without messages
+};
+
+class Conversations {
+public:
+    Conversations(Engine& engine, store::ChatStore& store, ConversationPolicy policy);
+
+    bool model_allowed(std::string_view model) const;
+
+    // model_not_allowed, too_many_sessions, or the new session.
+    [[nodiscard]] net::awaitable<Result<store::Session>> create_session(UserId user,
+                                                                        SessionDraft draft);
+    // Cancels the session's live answer (its end committed), then deletes it
+    // with its messages.
+    [[nodiscard]] net::awaitable<Result<void>> delete_session(UserId user, SessionId session);
+
+    // Stores the turn (user message and empty assistant message) and starts
+    // its answer. A place for the generation is reserved before anything is
+    // stored, so the limits hold however many sends race and a refused send
+    // stores nothing. When the session already has an answer generating, the
+    // outcome names it instead of a turn. A send with the Idempotency-Key of
+    // an earlier one returns that turn and starts nothing, even when the
+    // limits or the allowed models would refuse a new send now.
+    [[nodiscard]] net::awaitable<Result<store::TurnOutcome>> send(UserId user, SessionId session,
+                                                                  Prompt prompt);
+
+    [[nodiscard]] net::awaitable<Result<SessionActivity>> activity(UserId user, SessionId session);
+
+    // Cancels a generating message and returns it once its end is committed
+    // (I4); not_generating for a message that is not generating.
+    [[nodiscard]] net::awaitable<Result<store::Message>> cancel(UserId user, MessageId id);
+
+    // The live message (from the engine's memory) or the stored one.
+    [[nodiscard]] net::awaitable<Result<store::Message>> find_message(UserId user, MessageId id);
+
+    // Where a stream of message `id` starts: 0, or `cursor`'s offset when the
+    // cursor is of that message and within its committed content.
+    // not_found for the message, or a cursor of a missing or foreign one;
+    // cursor_mismatch for a cursor of another of the user's messages;
+    // cursor_out_of_range past the committed content.
+    [[nodiscard]] net::awaitable<Result<std::int64_t>> stream_offset(
+        UserId user, MessageId id, std::optional<Cursor> cursor);
+    // Checks where a stream of `session` starts: the session is the user's,
+    // and a cursor (if any) is of one of its messages, within its content.
+    [[nodiscard]] net::awaitable<Result<void>> check_session_stream(UserId user,
+                                                                    SessionId session,
+                                                                    std::optional<Cursor> cursor);
+
+private:
+    Engine& engine_;
+    store::ChatStore& store_;
+    ConversationPolicy policy_;
+};
+
+}  // namespace chatd::engine
