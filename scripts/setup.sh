@@ -15,7 +15,7 @@ packages=(
   procps
 )
 if [ "${1:-}" = "--tests" ]; then
-  packages+=(chromium fonts-dejavu-core clang-15 libfuzzer-15-dev curl jq)
+  packages+=(chromium fonts-dejavu-core clang-15 libfuzzer-15-dev curl jq dpkg-dev systemd)
 fi
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)

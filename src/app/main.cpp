@@ -1,6 +1,7 @@
 // The composition root: the only place concrete types meet. One I/O thread runs
 // the HTTP server, the engine and the persister; SQLite runs on its own threads.
 #include "config/config.hpp"
+#include "core/directory_lock.hpp"
 #include "core/log.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -9,7 +10,11 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -92,19 +97,59 @@ std::unique_ptr<auth::SessionCookies> make_sessions(const config::Config& c,
     return std::make_unique<auth::SessionCookies>(std::move(key));
 }
 
+// Binds and listens; the error names the address and what to do.
+std::uint16_t listen(http::Server& server, const http::ServerConfig& c) {
+    try {
+        return server.listen();
+    } catch (const boost::system::system_error& e) {
+        std::string hint;
+        if (e.code() == net::error::address_in_use)
+            hint = "; another process listens there: stop it, or choose another --port";
+        else if (e.code() == net::error::access_denied)
+            hint = "; ports below 1024 need root or CAP_NET_BIND_SERVICE";
+        else if (e.code() == boost::system::errc::address_not_available)
+            hint = "; the address is not one of this machine's";
+        throw std::runtime_error("cannot listen on " + c.host + " port " + std::to_string(c.port) +
+                                 " (--host, --port): " + e.code().message() + hint);
+    }
+}
+
+std::unique_ptr<store::sqlite::SqliteStore> open_store(const config::Config& c) {
+    // Checked first: SQLite would otherwise make its -wal and -shm files
+    // beside a database it then cannot write, and they outlive the fix.
+    const auto& path = c.sqlite.path;
+    if (std::filesystem::exists(path) && ::access(path.c_str(), R_OK | W_OK) != 0)
+        throw std::runtime_error("cannot open the database " + path.string() + " (--data-dir " +
+                                 c.data_dir.string() + "): " + std::strerror(errno) +
+                                 " (it must be readable and writable by uid " +
+                                 std::to_string(::getuid()) + ")");
+    try {
+        return std::make_unique<store::sqlite::SqliteStore>(c.sqlite);
+    } catch (const std::exception& e) {
+        throw std::runtime_error("cannot open the database " + c.sqlite.path.string() +
+                                 " (--data-dir " + c.data_dir.string() + "): " + e.what());
+    }
+}
+
 struct App {
+    // In the order that checks what can fail before anything is written:
+    // credentials and key files, the listening socket, the data directory's
+    // lock; only then the session key and the database are made.
     config::Config config;
     net::io_context io{1};
-    store::sqlite::SqliteStore store{config.sqlite};
-    std::unique_ptr<llm::Provider> provider = make_provider(config);
-    engine::Engine engine{io.get_executor(), store, *provider, config.engine};
-    http::StaticFiles web = load_web(config);
     std::unique_ptr<auth::Authenticator> authenticator = auth::make_authenticator(config.auth);
+    std::unique_ptr<llm::Provider> provider = make_provider(config);
+    http::StaticFiles web = load_web(config);
+    http::Server server{io.get_executor(), config.server, api};  // api is only stored here
+    std::uint16_t port = listen(server, config.server);
+    DirectoryLock data_lock{config.data_dir};
     std::unique_ptr<auth::SessionCookies> sessions = make_sessions(config, *authenticator);
+    std::unique_ptr<store::sqlite::SqliteStore> sqlite = open_store(config);
+    store::ChatStore& store = *sqlite;
+    engine::Engine engine{io.get_executor(), store, *provider, config.engine};
     engine::Conversations conversations{engine, store, config.conversations};
     api::ChatApi api{engine,        store,          conversations, *authenticator,
                      sessions.get(), config.api, web};
-    http::Server server{io.get_executor(), config.server, api};
     net::signal_set signals{io, SIGINT, SIGTERM};
     net::signal_set reload_signal{io, SIGHUP};
     net::thread_pool reload_thread{1};  // destroyed (joined) before the authenticator
@@ -130,7 +175,6 @@ struct App {
 
     net::awaitable<void> start() {
         co_await recover_interrupted();
-        auto port = server.listen();
         std::cout << "chatd listening on http://" << config.server.host << ":" << port << std::endl;
         if (config.provider != config::ProviderKind::simulated && config.upstream.api_key.empty())
             log::warn("${} is empty or unset: requests carry no API key (fine for local servers)",
@@ -224,7 +268,6 @@ int main(int argc, char** argv) {
     http::raise_descriptor_limit();
     try {
         check_listen_address(*parsed.config);
-        std::filesystem::create_directories(parsed.config->data_dir);
         App app(std::move(*parsed.config));
         return app.run();
     } catch (const std::exception& e) {

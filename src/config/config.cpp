@@ -17,10 +17,46 @@ std::vector<std::string> list_of(std::string_view list) {
 
 }  // namespace
 
+namespace {
+
+// CLI11 reports a bad value from the environment as if it were a flag
+// (`--port = abc`): say which variable held it, or a newcomer looks for a
+// flag they never passed. Empty when the error is not about such a value.
+std::string name_the_variable(const CLI::App& app, int argc, char** argv, std::string_view what) {
+    for (const auto* option : app.get_options()) {
+        const auto& env = option->get_envname();
+        const char* value = env.empty() ? nullptr : std::getenv(env.c_str());
+        auto name = option->get_name();
+        if (!value || name.empty() || what.find(name) == std::string_view::npos) continue;
+        bool on_command_line = false;
+        for (int i = 1; i < argc; ++i) {
+            std::string_view arg = argv[i];
+            on_command_line |= arg == name || arg.starts_with(name + "=");
+        }
+        if (!on_command_line) return env + "=" + value + " (the environment, for " + name + "): ";
+    }
+    return {};
+}
+
+// The UI installed beside the binary (`<prefix>/bin/chatd` and
+// `<prefix>/share/chatd/web`), else the one in the source tree it was built
+// from.
+std::filesystem::path default_web_dir() {
+    std::error_code ec;
+    auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (!ec) {
+        auto installed = exe.parent_path().parent_path() / "share" / "chatd" / "web";
+        if (std::filesystem::is_directory(installed, ec)) return installed;
+    }
+    return CHATD_WEB_DIR;
+}
+
+}  // namespace
+
 ParseOutcome parse(int argc, char** argv) {
     Config c;
     CLI::App app{"chatd: crash-proof chat generation server"};
-    app.set_version_flag("--version", "chatd 0.1.0");
+    app.set_version_flag("--version", "chatd " CHATD_VERSION " (commit " CHATD_COMMIT ")");
 
     app.add_option("--host", c.server.host, "address to listen on")
         ->envname("CHATD_HOST")
@@ -31,10 +67,11 @@ ParseOutcome parse(int argc, char** argv) {
     app.add_option("--data-dir", c.data_dir, "directory for the SQLite database")
         ->envname("CHATD_DATA_DIR")
         ->capture_default_str();
-    std::string web_dir = CHATD_WEB_DIR;
-    app.add_option("--web-dir", web_dir, "the reference web UI served at / (`none`: no UI)")
-        ->envname("CHATD_WEB_DIR")
-        ->capture_default_str();
+    std::string web_dir;
+    app.add_option("--web-dir", web_dir,
+                   "the reference web UI served at / (`none`: no UI; default: share/chatd/web "
+                   "beside the installed binary, else the source tree's web/)")
+        ->envname("CHATD_WEB_DIR");
     app.add_option("--markdown-js", c.markdown_js,
                    "markdown-it script for the UI (Debian's libjs-markdown-it)")
         ->envname("CHATD_MARKDOWN_JS")
@@ -357,7 +394,7 @@ ParseOutcome parse(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         std::ostringstream out, err;
         int code = app.exit(e, out, err);
-        return {std::nullopt, code, out.str() + err.str()};
+        return {std::nullopt, code, name_the_variable(app, argc, argv, e.what()) + out.str() + err.str()};
     }
     c.auth.mode = auth_mode == "jwt"              ? auth::AuthMode::jwt
                   : auth_mode == "api-keys"       ? auth::AuthMode::api_keys
@@ -440,7 +477,10 @@ ParseOutcome parse(int argc, char** argv) {
     c.upstream.connect_timeout = std::chrono::milliseconds(connect_ms);
     c.upstream.first_token_timeout = std::chrono::milliseconds(first_token_ms);
     c.upstream.idle_timeout = std::chrono::milliseconds(upstream_idle_ms);
-    if (web_dir != "none") c.web_dir = web_dir;
+    if (web_dir.empty())
+        c.web_dir = default_web_dir();
+    else if (web_dir != "none")
+        c.web_dir = web_dir;
     c.engine.persister.commit_delay = std::chrono::milliseconds(commit_delay_ms);
     c.api.stream.heartbeat = std::chrono::milliseconds(heartbeat_ms);
     c.server.idle_timeout = std::chrono::milliseconds(idle_ms);

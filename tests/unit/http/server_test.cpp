@@ -109,13 +109,20 @@ net::awaitable<std::string> get(tcp::socket& client) {
 }
 
 TEST(ServerTest, OutOfDescriptorsPausesAcceptsOncePerEpisodeAndRecovers) {
+#if defined(__SANITIZE_ADDRESS__)
+    // The asan preset builds with UBSan too, whose vptr checks probe memory
+    // through a pipe: with no descriptor left they report every virtual call.
+    GTEST_SKIP() << "needs every descriptor taken, which the sanitizers cannot run without";
+#endif
     CapturedLog log;
     net::io_context io;
     Hello hello;
     Server server(io.get_executor(), {.port = 0, .max_connections = 100}, hello);
     auto port = server.listen();
-    net::co_spawn(io, server.run(), [](std::exception_ptr e) {
+    bool stopped = false;
+    net::co_spawn(io, server.run(), [&](std::exception_ptr e) {
         if (e) std::rethrow_exception(e);
+        stopped = true;
     });
 
     // The client's socket first: connecting takes no new descriptor, but
@@ -145,7 +152,9 @@ TEST(ServerTest, OutOfDescriptorsPausesAcceptsOncePerEpisodeAndRecovers) {
     EXPECT_GE(std::stoul(refused[1]), 1u);
     EXPECT_LE(std::stoul(refused[1]), bound) << "refusals in " << elapsed.count() << " s";
 
+    // The accept loop ends before the server and the io_context go.
     server.stop();
+    test::run(io, test::wait_until([&] { return stopped; }));
 }
 
 }  // namespace
