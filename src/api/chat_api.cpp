@@ -91,7 +91,7 @@ net::awaitable<http::After> ChatApi::handle(http::Request request,
         res.set(F::allow, head_on_stream ? "GET, OPTIONS" : allow);
         co_return co_await c.reply(std::move(res));
     }
-    if (c.request.method() == V::post) {
+    if (c.request.method() == V::post || c.request.method() == V::patch) {
         if (auto typed = check_content_type(c.request); !typed)
             co_return co_await c.fail(typed.error());
     }
@@ -124,13 +124,15 @@ net::awaitable<http::After> ChatApi::serve_static(Call& c, const http::StaticFil
 std::string ChatApi::allowed_methods(std::string_view path) const {
     auto allow = routes_.match(V::options, path).allow;  // no route takes OPTIONS
     if (allow.empty()) return web_.find(path) ? "GET, HEAD, OPTIONS" : "";
-    if (allow.find("GET") != std::string::npos) allow += ", HEAD";
+    // HEAD beside GET, but not on streams, which have no length to announce.
+    auto get = routes_.match(V::get, path);
+    if (get.target && get.target->body == Body::sized) allow += ", HEAD";
     return allow + ", OPTIONS";
 }
 
 net::awaitable<http::After> ChatApi::options(Call& c, std::string_view path) {
     auto allow =
-        path == "*" ? std::string("GET, HEAD, POST, DELETE, OPTIONS") : allowed_methods(path);
+        path == "*" ? std::string("GET, HEAD, POST, PATCH, DELETE, OPTIONS") : allowed_methods(path);
     if (allow.empty()) co_return co_await c.fail({Error::not_found, "no such endpoint"});
     auto res = c.empty(Status::no_content);
     res.set(F::allow, allow);

@@ -32,6 +32,7 @@ void SessionsApi::add_routes(Routes& routes) {
     routes.add(V::post, p + "/sessions", {[this](Call& c) { return create(c); }});
     routes.add(V::get, p + "/sessions", {[this](Call& c) { return list(c); }});
     routes.add(V::get, p + "/sessions/{}", {[this](Call& c) { return get(c); }});
+    routes.add(V::patch, p + "/sessions/{}", {[this](Call& c) { return update(c); }});
     routes.add(V::delete_, p + "/sessions/{}", {[this](Call& c) { return remove(c); }});
     routes.add(V::get, p + "/sessions/{}/messages", {[this](Call& c) { return history(c); }});
     routes.add(V::get, p + "/messages/{}/status", {[this](Call& c) { return activity(c); }});
@@ -59,6 +60,16 @@ net::awaitable<http::After> SessionsApi::get(Call& c) {
     auto id = session_id(c.params[0]);
     if (!id) co_return co_await c.fail(id.error());
     auto session = co_await store_.get_session(c.user, *id);
+    if (!session) co_return co_await c.fail(session.error());
+    co_return co_await c.reply(Status::ok, json::serialize(to_json(*session)));
+}
+
+net::awaitable<http::After> SessionsApi::update(Call& c) {
+    auto id = session_id(c.params[0]);
+    if (!id) co_return co_await c.fail(id.error());
+    auto draft = parse_session_draft(c.request.body(), config_.requests);
+    if (!draft) co_return co_await c.fail(draft.error());
+    auto session = co_await conversations_.update_session(c.user, *id, std::move(*draft));
     if (!session) co_return co_await c.fail(session.error());
     co_return co_await c.reply(Status::ok, json::serialize(to_json(*session)));
 }

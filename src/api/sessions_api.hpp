@@ -1,5 +1,5 @@
 #pragma once
-// Sessions and what is in them: create, list, read, delete; a session's
+// Sessions and what is in them: create, list, read, change, delete; a session's
 // history (paged), its activity (is an answer generating?) and its changes
 // since a point (the poll).
 #include "api/call.hpp"
@@ -27,6 +27,7 @@ private:
     net::awaitable<http::After> create(Call& c);
     net::awaitable<http::After> list(Call& c);
     net::awaitable<http::After> get(Call& c);
+    net::awaitable<http::After> update(Call& c);
     net::awaitable<http::After> remove(Call& c);
     net::awaitable<http::After> history(Call& c);
     net::awaitable<http::After> activity(Call& c);

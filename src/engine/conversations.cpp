@@ -37,6 +37,17 @@ net::awaitable<Result<store::Session>> Conversations::create_session(UserId user
     co_return co_await store_.create_session(std::move(user), std::move(fields));
 }
 
+net::awaitable<Result<store::Session>> Conversations::update_session(UserId user,
+                                                                     SessionId session,
+                                                                     SessionDraft draft) {
+    if (draft.model && !model_allowed(*draft.model)) co_return Error::model_not_allowed;
+    store::SessionPatch patch{.title = std::move(draft.title),
+                              .system_prompt = std::move(draft.system_prompt),
+                              .model = std::move(draft.model)};
+    co_return co_await store_.update_session(std::move(user), std::move(session),
+                                             std::move(patch));
+}
+
 net::awaitable<Result<void>> Conversations::delete_session(UserId user, SessionId session) {
     auto found = co_await store_.get_session(user, session);
     if (!found) co_return found.error();

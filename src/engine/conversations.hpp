@@ -53,6 +53,11 @@ public:
     // model_not_allowed, too_many_sessions, or the new session.
     [[nodiscard]] net::awaitable<Result<store::Session>> create_session(UserId user,
                                                                         SessionDraft draft);
+    // Changes what `draft` sets: title, system prompt, model (model_not_allowed
+    // outside the policy). The next answer uses the new model and prompt.
+    [[nodiscard]] net::awaitable<Result<store::Session>> update_session(UserId user,
+                                                                        SessionId session,
+                                                                        SessionDraft draft);
     // Cancels the session's live answer (its end committed), then deletes it
     // with its messages.
     [[nodiscard]] net::awaitable<Result<void>> delete_session(UserId user, SessionId session);

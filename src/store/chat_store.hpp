@@ -21,6 +21,9 @@ public:
     // Newest first; `before` is the last id of the previous page.
     virtual net::awaitable<Result<SessionPage>> list_sessions(UserId user, std::size_t limit,
                                                               std::optional<SessionId> before) = 0;
+    // Changes what `patch` sets (last_updated too); the session as it is now.
+    virtual net::awaitable<Result<Session>> update_session(UserId user, SessionId id,
+                                                           SessionPatch patch) = 0;
     virtual net::awaitable<Result<void>> delete_session(UserId user, SessionId id) = 0;
 
     // Whole history, oldest first, with committed content.

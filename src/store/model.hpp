@@ -68,6 +68,13 @@ struct NewSession {
     std::size_t max_per_user = 0;
 };
 
+// A change to a session: what is set changes, the rest stays.
+struct SessionPatch {
+    std::optional<std::string> title;
+    std::optional<std::string> system_prompt;
+    std::optional<std::string> model;
+};
+
 // One user turn: the user message and the empty assistant message, created in
 // one transaction, together with the idempotency record if a key was given.
 struct NewTurn {

@@ -62,6 +62,7 @@ enum class Endpoint {
     create_session,
     list_sessions,
     get_session,
+    update_session,
     delete_session,
     list_messages,
     send_message,
@@ -88,6 +89,7 @@ constexpr std::array kRoutes{
     Route{V::post, "/api/v1/chat/sessions", Endpoint::create_session},
     Route{V::get, "/api/v1/chat/sessions", Endpoint::list_sessions},
     Route{V::get, "/api/v1/chat/sessions/{}", Endpoint::get_session},
+    Route{V::patch, "/api/v1/chat/sessions/{}", Endpoint::update_session},
     Route{V::delete_, "/api/v1/chat/sessions/{}", Endpoint::delete_session},
     Route{V::get, "/api/v1/chat/sessions/{}/messages", Endpoint::list_messages},
     Route{V::post, "/api/v1/chat/sessions/{}/messages", Endpoint::send_message},
@@ -198,7 +200,7 @@ void handle(const Request& r) {
     auto endpoint = *match.target;
     CHATD_FUZZ_CHECK(match.params.size() == parameter_count(endpoint));
     for (const auto& p : match.params) CHATD_FUZZ_CHECK(!p.empty());
-    if (r.method() == V::post) (void)accepted(api::check_content_type(r));
+    if (r.method() == V::post || r.method() == V::patch) (void)accepted(api::check_content_type(r));
     std::string_view id = match.params.empty() ? std::string_view() : match.params[0];
     switch (endpoint) {
         case Endpoint::healthz:
@@ -206,6 +208,10 @@ void handle(const Request& r) {
         case Endpoint::auth_session:
             break;
         case Endpoint::create_session:
+            (void)accepted(api::parse_session_draft(r.body(), kLimits));
+            break;
+        case Endpoint::update_session:
+            (void)accepted(api::session_id(id));
             (void)accepted(api::parse_session_draft(r.body(), kLimits));
             break;
         case Endpoint::list_sessions:

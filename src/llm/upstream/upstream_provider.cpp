@@ -267,6 +267,10 @@ private:
         }
         auto failure = failure_for_status(static_cast<int>(status), body);
         failure.retry_after = retry_after;
+        // Most often a model this vendor does not have (a session made under
+        // another --provider): say which.
+        if (failure.code == "upstream_bad_request")
+            failure.message += " (model \"" + request_.model + "\")";
         co_return failure;
     }
 

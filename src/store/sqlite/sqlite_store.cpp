@@ -244,6 +244,30 @@ net::awaitable<Result<SessionPage>> SqliteStore::list_sessions(UserId user, std:
     });
 }
 
+net::awaitable<Result<Session>> SqliteStore::update_session(UserId user, SessionId id,
+                                                             SessionPatch patch) {
+    return on_writer([this, user, id, patch]() -> Result<Session> {
+        auto& db = *writer_db_;
+        Transaction tx(db, Transaction::Kind::write);
+        db.cached(
+              "UPDATE ai_chat_sessions SET title = COALESCE(?, title), "
+              "system_prompt = COALESCE(?, system_prompt), model = COALESCE(?, model), "
+              "last_updated = ? WHERE id = ? AND user_id = ?")
+            .bind(1, patch.title)
+            .bind(2, patch.system_prompt)
+            .bind(3, patch.model)
+            .bind(4, now_millis())
+            .bind(5, id.value)
+            .bind(6, user.value)
+            .run();
+        if (db.changes() == 0) return Error::not_found;
+        auto session = find_session(db, user, id);
+        if (!session) return Error::not_found;
+        tx.commit();
+        return *session;
+    });
+}
+
 net::awaitable<Result<void>> SqliteStore::delete_session(UserId user, SessionId id) {
     return on_writer([this, user, id]() -> Result<void> {
         Transaction tx(*writer_db_, Transaction::Kind::write);

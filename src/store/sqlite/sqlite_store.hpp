@@ -35,6 +35,8 @@ public:
     net::awaitable<Result<Session>> get_session(UserId user, SessionId id) override;
     net::awaitable<Result<SessionPage>> list_sessions(UserId user, std::size_t limit,
                                                       std::optional<SessionId> before) override;
+    net::awaitable<Result<Session>> update_session(UserId user, SessionId id,
+                                                   SessionPatch patch) override;
     net::awaitable<Result<void>> delete_session(UserId user, SessionId id) override;
     net::awaitable<Result<std::vector<Message>>> list_messages(UserId user, SessionId id) override;
     net::awaitable<Result<MessagePage>> list_messages_page(UserId user, SessionId id,

@@ -162,6 +162,35 @@ TEST_F(ConversationsTest, CreateSessionStopsAtTheSessionsPerUser) {
 
 // send
 
+TEST_F(ConversationsTest, UpdateSessionChangesWhatItSetsAndTheNextSendUsesIt) {
+    start(kFast, {.default_model = "simulated", .allowed_models = {"simulated", "other"}});
+    auto s = create(kUser, {.title = "old", .system_prompt = "be brief"});
+    auto updated = run(conversations_->update_session(kUser, s.id, {.model = "other"}));
+    ASSERT_TRUE(updated) << updated.error().message();
+    EXPECT_EQ(updated->model, "other");
+    EXPECT_EQ(updated->title, "old");  // what the patch leaves out stays
+    EXPECT_EQ(updated->system_prompt, "be brief");
+    EXPECT_GE(updated->last_updated, s.last_updated);
+    auto turn = send(s.id);
+    EXPECT_EQ(turn.assistant_message.model, "other");
+    EXPECT_EQ(finished(turn).model, "other");
+    auto renamed = run(conversations_->update_session(kUser, s.id, {.title = "new"}));
+    ASSERT_TRUE(renamed);
+    EXPECT_EQ(renamed->title, "new");
+    EXPECT_EQ(renamed->model, "other");
+}
+
+TEST_F(ConversationsTest, UpdateSessionRefusesAModelOutsideThePolicyAndForeignSessions) {
+    start(kFast);
+    auto s = create();
+    auto r = run(conversations_->update_session(kUser, s.id, {.model = "gpt-5"}));
+    EXPECT_EQ(r.error(), make_error_code(Error::model_not_allowed));
+    EXPECT_EQ(run(store_.get_session(kUser, s.id))->model, "simulated");
+    auto foreign = run(conversations_->update_session(kOther, s.id, {.title = "mine"}));
+    EXPECT_EQ(foreign.error(), make_error_code(Error::not_found));
+    EXPECT_EQ(run(store_.get_session(kUser, s.id))->title, "New chat");
+}
+
 TEST_F(ConversationsTest, SendStoresATurnAndAnswersIt) {
     start(kFast);
     auto s = create();

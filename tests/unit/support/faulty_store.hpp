@@ -55,6 +55,10 @@ public:
                                                              std::optional<SessionId> b) override {
         return inner_.list_sessions(std::move(u), limit, std::move(b));
     }
+    net::awaitable<Result<store::Session>> update_session(UserId u, SessionId id,
+                                                          store::SessionPatch p) override {
+        return inner_.update_session(std::move(u), std::move(id), std::move(p));
+    }
     net::awaitable<Result<void>> delete_session(UserId u, SessionId id) override {
         return inner_.delete_session(std::move(u), std::move(id));
     }
