@@ -342,7 +342,8 @@ ParseOutcome parse(int argc, char** argv) {
         ->capture_default_str()
         ->check(CLI::Range(10, 3600000));
     app.add_option("--continue-attempts", c.engine.continue_attempts,
-                   "continuations of a partial answer after an upstream failure")
+                   "continuations of one answer's partial text after upstream failures, in "
+                   "all (per answer, not per failure)")
         ->envname("CHATD_CONTINUE_ATTEMPTS")
         ->capture_default_str()
         ->check(CLI::Range(0, 100));
@@ -385,7 +386,7 @@ ParseOutcome parse(int argc, char** argv) {
         ->envname("CHATD_SIM_STALL_AFTER");
     app.add_option("--sim-drop-every", c.simulated.drop_every,
                    "simulated connection drop after this many tokens of each stream "
-                   "(continued up to --continue-attempts)")
+                   "(continued up to --continue-attempts times per answer)")
         ->envname("CHATD_SIM_DROP_EVERY")
         ->check(CLI::Range(1, 10000000));
 
@@ -477,6 +478,8 @@ ParseOutcome parse(int argc, char** argv) {
     c.upstream.connect_timeout = std::chrono::milliseconds(connect_ms);
     c.upstream.first_token_timeout = std::chrono::milliseconds(first_token_ms);
     c.upstream.idle_timeout = std::chrono::milliseconds(upstream_idle_ms);
+    c.simulated.first_token_timeout = c.upstream.first_token_timeout;
+    c.simulated.idle_timeout = c.upstream.idle_timeout;
     if (web_dir.empty())
         c.web_dir = default_web_dir();
     else if (web_dir != "none")

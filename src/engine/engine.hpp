@@ -20,7 +20,8 @@ namespace chatd::engine {
 struct EngineConfig {
     PersisterConfig persister;
     // After a transient failure past the first token, a provider that can
-    // continue a partial answer is asked to, this many times at most.
+    // continue a partial answer is asked to: this many times at most per
+    // answer, whatever the number of failures.
     int continue_attempts = 2;
     // Content bytes of the prompt; the oldest turns are dropped to fit.
     std::size_t prompt_budget_bytes = 512 * 1024;

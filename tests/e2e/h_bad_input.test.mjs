@@ -14,6 +14,8 @@ import { readRawSse } from './support/sse.mjs';
 const ARGS = [
   '--max-body-bytes', '4096', '--max-message-bytes', '1024',
   '--sim-tokens-per-second', '200', '--sim-stall-after', '1',
+  // A stall would end as upstream_timeout after the idle timeout: not here.
+  '--upstream-idle-timeout-ms', '3600000', '--upstream-first-token-timeout-ms', '3600000',
 ];
 
 async function snapshot(srv) {

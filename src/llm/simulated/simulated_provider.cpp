@@ -61,9 +61,18 @@ public:
                                   .usage = Usage{input_tokens_, static_cast<std::int64_t>(total)}};
         }
         if (config_.stall_after && total >= *config_.stall_after) {
-            timer_.expires_at(std::chrono::steady_clock::time_point::max());
+            bool got_text = index_ > 0;  // in this stream, as an upstream reader counts
+            auto limit = got_text ? config_.idle_timeout : config_.first_token_timeout;
+            timer_.expires_at(limit ? std::chrono::steady_clock::now() + *limit
+                                    : std::chrono::steady_clock::time_point::max());
             co_await timer_.async_wait(net::as_tuple(net::use_awaitable));
-            co_return failed("cancelled", "cancelled");
+            if (cancelled_ || !limit) co_return failed("cancelled", "cancelled");
+            auto e = failed("upstream_timeout",
+                            (got_text ? "simulated upstream sent nothing for "
+                                      : "simulated upstream: no answer within ") +
+                                std::to_string(limit->count()) + " ms");
+            e.transient = true;
+            co_return e;
         }
         if (config_.tokens_per_second > 0) {
             // Tokens are scheduled on a fixed grid, so a late wake-up does not

@@ -19,6 +19,11 @@ struct SimulatedConfig {
     std::size_t max_tokens = 400;
     std::optional<std::size_t> fail_after;   // fail after this many tokens
     std::optional<std::size_t> stall_after;  // stop emitting after this many tokens
+    // What a real upstream's reader allows (--upstream-first-token-timeout-ms,
+    // --upstream-idle-timeout-ms): a stall ends as a transient upstream_timeout
+    // after it, as it would upstream. Unset: a stall lasts until cancelled.
+    std::optional<std::chrono::milliseconds> first_token_timeout;
+    std::optional<std::chrono::milliseconds> idle_timeout;
     // A transient failure (as a dropped connection) after this many tokens of
     // each stream, which the engine continues.
     std::optional<std::size_t> drop_every;

@@ -106,6 +106,34 @@ TEST(SimulatedProvider, CancelEndsAStalledStream) {
     EXPECT_EQ(event.kind, StreamEvent::Kind::failed);
 }
 
+// A stall ends as a real upstream's reader would end it: after the idle
+// timeout once text came, after the first-token timeout before any.
+TEST(SimulatedProvider, AStallEndsAsAnUpstreamTimeoutOnceTextFlowed) {
+    using std::chrono::milliseconds;
+    auto events = drain(SimulatedConfig{.tokens_per_second = 0,
+                                        .min_tokens = 10,
+                                        .max_tokens = 10,
+                                        .stall_after = 3,
+                                        .first_token_timeout = milliseconds(60000),
+                                        .idle_timeout = milliseconds(20)});
+    ASSERT_EQ(events.size(), 4u);
+    EXPECT_EQ(events.back().kind, StreamEvent::Kind::failed);
+    EXPECT_EQ(events.back().error_code, "upstream_timeout");
+    EXPECT_TRUE(events.back().transient);  // continued, as an upstream's would be
+    EXPECT_NE(events.back().error_message.find("20 ms"), std::string::npos);
+}
+
+TEST(SimulatedProvider, AStallBeforeAnyTextEndsAfterTheFirstTokenTimeout) {
+    using std::chrono::milliseconds;
+    auto events = drain(SimulatedConfig{.tokens_per_second = 0,
+                                        .stall_after = 0,
+                                        .first_token_timeout = milliseconds(20),
+                                        .idle_timeout = milliseconds(60000)});
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(events.back().error_code, "upstream_timeout");
+    EXPECT_NE(events.back().error_message.find("no answer within 20 ms"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace chatd::llm::simulated
 
