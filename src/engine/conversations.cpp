@@ -41,11 +41,8 @@ net::awaitable<Result<store::Session>> Conversations::update_session(UserId user
                                                                      SessionId session,
                                                                      SessionDraft draft) {
     if (draft.model && !model_allowed(*draft.model)) co_return Error::model_not_allowed;
-    store::SessionPatch patch{.title = std::move(draft.title),
-                              .system_prompt = std::move(draft.system_prompt),
-                              .model = std::move(draft.model)};
     co_return co_await store_.update_session(std::move(user), std::move(session),
-                                             std::move(patch));
+                                             std::move(draft));
 }
 
 net::awaitable<Result<void>> Conversations::delete_session(UserId user, SessionId session) {

@@ -25,12 +25,9 @@ struct ConversationPolicy {
     std::size_t max_sessions_per_user = 10000;
 };
 
-// A new session as asked for; what is absent takes the defaults.
-struct SessionDraft {
-    std::optional<std::string> title;
-    std::optional<std::string> system_prompt;
-    std::optional<std::string> model;
-};
+// A session as a request describes it: what is set; the rest takes the
+// defaults (create) or stays as it is (update).
+using SessionDraft = store::SessionPatch;
 
 // One user message to answer.
 struct Prompt {

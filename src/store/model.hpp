@@ -68,7 +68,8 @@ struct NewSession {
     std::size_t max_per_user = 0;
 };
 
-// A change to a session: what is set changes, the rest stays.
+// A change to a session: what is set changes, the rest stays. Also what a
+// request asks of a new session (engine::SessionDraft).
 struct SessionPatch {
     std::optional<std::string> title;
     std::optional<std::string> system_prompt;

@@ -177,7 +177,8 @@ test('h: bad input answers the right error and leaves the store unchanged', { ti
       // methods, media types, paths
       { name: 'PUT /sessions', req: () => srv.api('PUT', '/sessions', { title: 'x' }), status: 405, code: 'method_not_allowed', allow: ['GET', 'POST'] },
       { name: 'DELETE /sessions', req: () => srv.api('DELETE', '/sessions'), status: 405, code: 'method_not_allowed', allow: ['GET', 'POST'] },
-      { name: 'PATCH /sessions/{id}', req: () => srv.api('PATCH', `/sessions/${s1.id}`, { title: 'x' }), status: 405, code: 'method_not_allowed', allow: ['GET', 'DELETE'] },
+      { name: 'PUT /sessions/{id}', req: () => srv.api('PUT', `/sessions/${s1.id}`, { title: 'x' }), status: 405, code: 'method_not_allowed', allow: ['GET', 'PATCH', 'DELETE'] },
+      { name: 'PATCH /sessions', req: () => srv.api('PATCH', '/sessions', { title: 'x' }), status: 405, code: 'method_not_allowed', allow: ['GET', 'POST'] },
       { name: 'PUT /sessions/{id}/messages', req: () => srv.api('PUT', S2, { content: 'x' }), status: 405, code: 'method_not_allowed', allow: ['GET', 'POST'] },
       { name: 'GET /messages/{id}/cancel', req: () => srv.api('GET', `/messages/${m1.id}/cancel`), status: 405, code: 'method_not_allowed', allow: ['POST'] },
       { name: 'POST /messages/{id}/content', req: () => srv.api('POST', `/messages/${m1.id}/content`, {}), status: 405, code: 'method_not_allowed', allow: ['GET'] },

@@ -279,12 +279,15 @@ test('y: the API examples run as written, in order, against a fresh chatd', asyn
       const x = reader(r, 'API block');
       const at = (label) => `API block, ${label}`;
 
-      // Create a session, send with an Idempotency-Key, retry it.
+      // Create a session, change its system prompt, send with an Idempotency-Key, retry it.
       const S = x.value('S');
       const M = x.value('M');
       assert.match(S, /^ses_/, at('S is a session id'));
       assert.match(M, /^msg_/, at('M is a message id'));
       assert.match(x.value('KEY'), /^[0-9a-f-]{36}$/, at('KEY is a fresh UUID'));
+      const patched = json(x.next(/-XPATCH .*\/sessions\/ses_\w+/, 'PATCH the session').output, at('PATCH'));
+      assert.deepEqual(patched, { title: 'Demo', system_prompt: 'Be brief and kind.', model: 'simulated' },
+        at('PATCH changes the system prompt, keeps the title and model'));
       const replay = json(x.next(/^jq -c .*\.user_message\.id/, 'the retried send').output, at('retried send'));
       assert.ok(Array.isArray(replay) && replay.length === 2, at(`the retried send prints two ids, got ${JSON.stringify(replay)}`));
       assert.match(String(replay[0]), ID, at('the replayed user message id'));

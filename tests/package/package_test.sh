@@ -66,7 +66,11 @@ for path in ./usr/bin/chatd ./usr/share/chatd/web/index.html ./usr/share/chatd/w
             ./usr/lib/systemd/system/chatd.service ./usr/share/doc/chatd/README.md; do
   grep -q " $path\$" "$work/contents" || fail "the package lacks $path"
 done
-dpkg-deb --ctrl-tarfile "$deb" | tar -t | grep -q postinst || fail "no postinst"
+# (listed to a file: `grep -q` closing a pipe early fails it under pipefail)
+dpkg-deb --ctrl-tarfile "$deb" | tar -t >"$work/control"
+for script in postinst prerm postrm; do
+  grep -q "$script\$" "$work/control" || fail "the package lacks its $script"
+done
 
 echo "== the unpacked tree, no source tree"
 dpkg-deb -x "$deb" "$work/root"
