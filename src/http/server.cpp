@@ -135,14 +135,14 @@ net::awaitable<void> Server::run() {
             refused = 0;
         }
         socket.set_option(net::ip::tcp::no_delay(true), ec);
-        if (connections_ >= config_.max_connections) {
+        if (*connections_ >= config_.max_connections) {
             // A clean cut-off: answering would let one slow client stall the
             // accept loop exactly when it is busiest.
             socket.close(ec);
             continue;
         }
         beast::tcp_stream stream(std::move(socket));
-        ++connections_;  // serve() gives it back when the connection ends
+        ++*connections_;  // serve() gives it back when the connection ends
         net::co_spawn(ex_, serve(std::move(stream)), [](std::exception_ptr e) {
             if (!e) return;
             try {
@@ -156,8 +156,8 @@ net::awaitable<void> Server::run() {
 
 net::awaitable<void> Server::serve(beast::tcp_stream stream) {
     struct Count {
-        std::size_t& n;
-        ~Count() { --n; }
+        std::shared_ptr<std::size_t> n;
+        ~Count() { --*n; }
     } count{connections_};
     beast::flat_buffer buffer(config_.max_header_bytes);
     for (;;) {

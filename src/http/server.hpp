@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -80,7 +81,9 @@ private:
     ServerConfig config_;
     Handler& handler_;
     net::ip::tcp::acceptor acceptor_;
-    std::size_t connections_ = 0;
+    // Open connections. Shared with each connection's coroutine: one still
+    // suspended when the io_context goes (after a stop) outlives this object.
+    std::shared_ptr<std::size_t> connections_ = std::make_shared<std::size_t>(0);
 };
 
 }  // namespace chatd::http
