@@ -53,20 +53,27 @@ std::unique_ptr<llm::Provider> make_provider(const config::Config& c) {
 http::StaticFiles load_web(const config::Config& c) {
     std::vector<http::StaticMount> mounts;
     if (c.web_dir.empty()) return {};
-    if (!std::filesystem::is_directory(c.web_dir)) {
-        log::warn("{} is not a directory: no web UI", c.web_dir.string());
+    std::error_code ec;
+    if (!std::filesystem::is_directory(c.web_dir, ec)) {
+        log::warn("{} is not a readable directory{}: no web UI (--web-dir)", c.web_dir.string(),
+                  ec ? " (" + ec.message() + ")" : std::string());
         return {};
     }
     mounts.push_back({"/", c.web_dir});
-    if (std::filesystem::is_regular_file(c.markdown_js)) {
+    if (std::filesystem::is_regular_file(c.markdown_js, ec)) {
         mounts.push_back({"/vendor/markdown-it.js", c.markdown_js});
     } else {
         log::warn("{} not found (Debian package libjs-markdown-it): the UI shows plain text",
                   c.markdown_js.string());
     }
-    http::StaticFiles files(mounts);
-    log::info("serving the web UI from {} ({} files)", c.web_dir.string(), files.size());
-    return files;
+    try {
+        http::StaticFiles files(mounts);
+        log::info("serving the web UI from {} ({} files)", c.web_dir.string(), files.size());
+        return files;
+    } catch (const std::exception& e) {
+        throw std::runtime_error(std::string(e.what()) + " (--web-dir " + c.web_dir.string() +
+                                 "; `none` serves no UI)");
+    }
 }
 
 // The key that signs browser session cookies: from the environment (the same
