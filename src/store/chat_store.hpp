@@ -47,7 +47,9 @@ public:
     // Creates a user turn, or replays the one an earlier send with the same
     // idempotency key made. Errors: not_found (session), idempotency_key_reused.
     // When a message of the session is generating, nothing is written and the
-    // outcome names it in `active_message`. With `replay_only`, an empty
+    // outcome names it in `active_message`: the database itself holds one
+    // generating message per session (a partial unique index), so this holds
+    // for several writers too. With `replay_only`, an empty
     // outcome when the key made nothing yet.
     virtual net::awaitable<Result<TurnOutcome>> begin_turn(UserId user, SessionId session,
                                                            NewTurn turn) = 0;

@@ -71,6 +71,13 @@ CREATE TABLE ai_chat_idempotency_keys (
     PRIMARY KEY (user_id, key)
 );
 )sql"},
+    // One generating message per session, held by the database itself rather
+    // than by a check before the insert: several writers (processes, nodes)
+    // cannot both start an answer in one session.
+    {2, R"sql(
+CREATE UNIQUE INDEX ai_chat_messages_one_generating
+    ON ai_chat_messages (session_id) WHERE status = 'generating';
+)sql"},
 };
 
 }  // namespace

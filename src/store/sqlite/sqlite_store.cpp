@@ -437,13 +437,6 @@ net::awaitable<Result<TurnOutcome>> SqliteStore::begin_turn(UserId user, Session
         }
         if (turn.replay_only) return TurnOutcome{};
         if (!find_session(db, user, session)) return Error::not_found;
-        {
-            auto q = db.cached(
-                "SELECT id FROM ai_chat_messages WHERE session_id = ? AND status = 'generating' "
-                "LIMIT 1");
-            q.bind(1, session.value);
-            if (q.step()) return TurnOutcome{.active_message = MessageId{q.text(0)}};
-        }
         Message user_message{.id = new_message_id(),
                              .session_id = session,
                              .role = Role::user,
@@ -462,7 +455,19 @@ net::awaitable<Result<TurnOutcome>> SqliteStore::begin_turn(UserId user, Session
                           .model = turn.model,
                           .change_seq = last_seq_ + 2};
         insert_message(db, user, user_message);
-        insert_message(db, user, assistant);
+        try {
+            insert_message(db, user, assistant);
+        } catch (const SqliteError& e) {
+            // The session has an answer generating: the unique index on
+            // generating messages refuses a second, whichever writer asks.
+            if ((e.code() & 0xff) != SQLITE_CONSTRAINT) throw;
+            // `tx` rolls the user message back on return.
+            auto q = db.cached(
+                "SELECT id FROM ai_chat_messages WHERE session_id = ? AND status = 'generating'");
+            q.bind(1, session.value);
+            if (q.step()) return TurnOutcome{.active_message = MessageId{q.text(0)}};
+            throw;
+        }
         db.cached("UPDATE ai_chat_sessions SET last_updated = ? WHERE id = ?")
             .bind(1, now)
             .bind(2, session.value)

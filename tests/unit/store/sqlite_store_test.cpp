@@ -345,3 +345,39 @@ TEST_F(SqliteStoreTest, DeletingASessionRemovesItsMessages) {
 
 }  // namespace
 }  // namespace chatd::store::sqlite
+
+namespace chatd::store::sqlite {
+namespace {
+
+// "One generating message per session" is the database's own rule, not only
+// begin_turn's check: a second writer inserting one directly is refused.
+TEST_F(SqliteStoreTest, TheDatabaseRefusesASecondGeneratingMessageInASession) {
+    auto s = new_session();
+    auto first = new_turn(s);
+    Database other(config_.path.string(), Database::Mode::read_write);
+    auto insert = [&](const std::string& id, std::string_view status) {
+        other
+            .cached(
+                "INSERT INTO ai_chat_messages (id, session_id, user_id, role, status, created_at, "
+                "last_updated, change_seq) VALUES (?, ?, ?, 'assistant', ?, 0, 0, 0)")
+            .bind(1, id)
+            .bind(2, s.id.value)
+            .bind(3, kAlice.value)
+            .bind(4, status)
+            .run();
+    };
+    try {
+        insert(new_message_id().value, "generating");
+        FAIL() << "a second generating message was stored";
+    } catch (const SqliteError& e) {
+        EXPECT_EQ(e.code() & 0xff, SQLITE_CONSTRAINT) << e.what();
+    }
+    insert(new_message_id().value, "completed");  // ended ones are not limited
+    // begin_turn still names the live one.
+    auto again = run(store_->begin_turn(kAlice, s.id, NewTurn{.content = "x", .model = "simulated"}));
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->active_message, first.assistant_message.id);
+}
+
+}  // namespace
+}  // namespace chatd::store::sqlite
