@@ -84,14 +84,16 @@ net::awaitable<Result<store::TurnOutcome>> Conversations::send(UserId user, Sess
 }
 
 net::awaitable<Result<SessionActivity>> Conversations::activity(UserId user, SessionId session) {
-    auto messages = co_await store_.list_messages(user, session);
-    if (!messages) co_return messages.error();
     SessionActivity activity;
+    // A live answer of this user's session answers alone (the engine's lookup
+    // is scoped by the user): no history read on the page-refresh path.
     if (auto g = engine_.active_in(user, session)) {
         activity.generating = g->id();
         activity.last_updated = g->message().last_updated;
         co_return activity;
     }
+    auto messages = co_await store_.list_messages(user, session);
+    if (!messages) co_return messages.error();
     // Another process's answer (or one this process has not resumed yet).
     for (const auto& m : *messages) {
         if (m.status == store::MessageStatus::generating) {
