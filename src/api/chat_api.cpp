@@ -145,9 +145,13 @@ net::awaitable<http::After> ChatApi::healthz(Call& c) {
 }
 
 net::awaitable<http::After> ChatApi::readyz(Call& c) {
+    if (!engine_.accepting()) co_return co_await c.fail({Error::not_ready, "shutting down"});
+    // A store that answers queries may still refuse writes (locked, full,
+    // read-only): the last commit's outcome counts as much as a ping.
+    if (!engine_.commits_succeed())
+        co_return co_await c.fail({Error::not_ready, "commits to the store are failing"});
     auto ok = co_await store_.ping();
     if (!ok) co_return co_await c.fail({Error::not_ready, "store unreachable"});
-    if (!engine_.accepting()) co_return co_await c.fail({Error::not_ready, "shutting down"});
     co_return co_await c.reply(Status::ok, R"({"status":"ready"})");
 }
 

@@ -8,6 +8,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include <unistd.h>
@@ -158,6 +159,8 @@ struct App {
     api::ChatApi api{engine,        store,          conversations, *authenticator,
                      sessions.get(), config.api, web};
     net::signal_set signals{io, SIGINT, SIGTERM};
+    bool stopping = false;
+    net::steady_timer hard_stop{io};
     net::signal_set reload_signal{io, SIGHUP};
     net::thread_pool reload_thread{1};  // destroyed (joined) before the authenticator
 
@@ -233,10 +236,38 @@ struct App {
         if (*closed > 0) log::warn("closed {} messages interrupted by a previous stop", *closed);
     }
 
+    // A graceful stop: live answers are stored and left to the next start
+    // where it continues them, else ended as interrupted. However the store
+    // behaves, the process exits shortly after --shutdown-timeout-ms.
     net::awaitable<void> stop() {
-        log::info("stopping: ending live generations");
+        bool hand_over = config.resume_interrupted && provider->can_continue();
+        log::info("stopping: {} live answers", hand_over ? "storing and handing over" : "ending");
         server.stop();
-        co_await engine.shutdown();
+        hard_stop.expires_after(config.engine.shutdown_timeout + std::chrono::seconds(2));
+        hard_stop.async_wait([this](boost::system::error_code ec) {
+            if (ec) return;
+            log::error("stopping: the store did not finish in time; exiting");
+            io.stop();
+        });
+        co_await engine.shutdown(hand_over ? engine::Shutdown::hand_over
+                                           : engine::Shutdown::end_interrupted);
+    }
+
+    // The first SIGTERM/SIGINT stops gracefully; a second exits at once
+    // (what is committed is safe, as after a kill -9).
+    void wait_for_stop_signal() {
+        signals.async_wait([this](boost::system::error_code ec, int signal) {
+            if (ec) return;
+            if (stopping) {
+                log::warn("signal {} during shutdown: exiting now", signal);
+                log::flush();
+                std::_Exit(128 + signal);
+            }
+            stopping = true;
+            reload_signal.cancel();
+            net::co_spawn(io, stop(), rethrow);
+            wait_for_stop_signal();
+        });
     }
 
     static void rethrow(std::exception_ptr e) {
@@ -246,13 +277,10 @@ struct App {
     int run() {
         net::co_spawn(io, engine.run(), [this](std::exception_ptr e) {
             rethrow(e);
-            io.stop();  // the persister drained: every live generation is stored
+            io.stop();  // the persister stopped: live answers are stored, or the store failed
         });
         net::co_spawn(io, start(), rethrow);
-        signals.async_wait([this](boost::system::error_code ec, int) {
-            if (!ec) net::co_spawn(io, stop(), rethrow);
-            reload_signal.cancel();
-        });
+        wait_for_stop_signal();
         wait_for_reload();
         io.run();
         const auto& stats = engine.persister_stats();

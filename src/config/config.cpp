@@ -1,5 +1,7 @@
 #include "config/config.hpp"
+
 #include "core/text.hpp"
+#include "store/write_plan.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -119,6 +121,13 @@ ParseOutcome parse(int argc, char** argv) {
         ->envname("CHATD_WRITE_TIMEOUT_MS")
         ->capture_default_str()
         ->check(CLI::Range(100, 3600000));
+    std::int64_t shutdown_ms = 10000;
+    app.add_option("--shutdown-timeout-ms", shutdown_ms,
+                   "on SIGTERM/SIGINT, how long live answers may take to be stored before chatd "
+                   "exits anyway (a second signal exits at once)")
+        ->envname("CHATD_SHUTDOWN_TIMEOUT_MS")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 3600000));
     app.add_option("--sse-send-buffer-bytes", c.api.stream.sse.send_buffer_bytes,
                    "kernel send buffer of each SSE connection")
         ->envname("CHATD_SSE_SEND_BUFFER_BYTES")
@@ -353,10 +362,10 @@ ParseOutcome parse(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--max-answer-bytes", c.engine.max_answer_bytes,
                    "longest answer; one that reaches it ends as completed with finish_reason "
-                   "length")
+                   "length (at most what any store holds in one message, 64 MiB)")
         ->envname("CHATD_MAX_ANSWER_BYTES")
         ->capture_default_str()
-        ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
+        ->check(CLI::Range(std::size_t{1}, static_cast<std::size_t>(store::kMaxContentBytes)));
     app.add_option("--prompt-budget-bytes", c.engine.prompt_budget_bytes,
                    "prompt content budget; the oldest turns are dropped to fit")
         ->envname("CHATD_PROMPT_BUDGET_BYTES")
@@ -489,6 +498,7 @@ ParseOutcome parse(int argc, char** argv) {
     c.server.idle_timeout = std::chrono::milliseconds(idle_ms);
     c.server.request_timeout = std::chrono::milliseconds(request_ms);
     c.api.write_timeout = std::chrono::milliseconds(write_ms);
+    c.engine.shutdown_timeout = std::chrono::milliseconds(shutdown_ms);
     c.api.stream.sse.write_timeout = std::chrono::milliseconds(write_ms);
     c.sqlite.path = c.data_dir / "chatd.sqlite3";
     return {std::move(c), 0, {}};

@@ -12,4 +12,9 @@ using spdlog::info;
 using spdlog::log;
 using spdlog::warn;
 
+// Writes out what is buffered (before an immediate exit).
+inline void flush() {
+    spdlog::default_logger()->flush();
+}
+
 }  // namespace chatd::log

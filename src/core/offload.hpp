@@ -1,7 +1,9 @@
 #pragma once
 // Runs a blocking function on another executor (a store thread) and resumes the
 // awaiting coroutine on its own executor with the result. This is how the event
-// loop stays free of blocking calls.
+// loop stays free of blocking calls. An exception `fn` throws is rethrown in
+// the awaiting coroutine, never on the store thread (where it would end the
+// process).
 #include "core/net.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -12,6 +14,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <exception>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -27,17 +30,22 @@ net::awaitable<std::invoke_result_t<F&>> offload(Executor target, F fn) {
         auto work = net::make_work_guard(net::get_associated_executor(handler));
         net::post(target, [handler = std::move(handler), f = std::move(f),
                            work = std::move(work)]() mutable {
+            std::exception_ptr failure;
             std::optional<R> result;
-            result.emplace(f());
+            try {
+                result.emplace(f());
+            } catch (...) {
+                failure = std::current_exception();
+            }
             auto home = work.get_executor();
-            net::post(home, [handler = std::move(handler), result = std::move(result),
+            net::post(home, [handler = std::move(handler), failure, result = std::move(result),
                              work = std::move(work)]() mutable {
-                std::move(handler)(std::move(*result));
+                std::move(handler)(failure, result ? std::move(*result) : R{});
             });
         });
     };
-    return net::async_initiate<const net::use_awaitable_t<>&, void(R)>(initiate, net::use_awaitable,
-                                                                       std::move(fn));
+    return net::async_initiate<const net::use_awaitable_t<>&, void(std::exception_ptr, R)>(
+        initiate, net::use_awaitable, std::move(fn));
 }
 
 }  // namespace chatd

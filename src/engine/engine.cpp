@@ -46,8 +46,10 @@ Engine::Engine(net::any_io_executor ex, store::ChatStore& store, llm::Provider& 
       store_(store),
       provider_(provider),
       config_(config),
-      persister_(ex, store, config.persister,
-                 [this](const std::shared_ptr<Generation>& g) { on_ended(g); }),
+      persister_(
+          ex, store, config.persister, [this](const std::shared_ptr<Generation>& g) { on_ended(g); },
+          [this](const std::shared_ptr<Generation>& g, const store::MessageWrite& w,
+                 boost::system::error_code error) { on_refused(g, w, error); }),
       slots_(config.limits),
       slot_freed_(ex) {}
 
@@ -90,6 +92,13 @@ net::awaitable<void> Engine::resume(std::vector<store::OwnedMessage> interrupted
 std::shared_ptr<Generation> Engine::launch(const UserId& user, store::Message message,
                                            GenerationSlots::Slot slot) {
     auto g = std::make_shared<Generation>(std::move(message), user, std::move(slot));
+    if (shutting_down_) {
+        // Stored while the shutdown began: it stays generating for the next
+        // start, which continues or closes it (I5).
+        log::info("message {} arrived during shutdown; left for the next start", g->id().value);
+        g->suspend();
+        return g;
+    }
     live_[g->id().value] = g;
     by_session_[g->session_id().value] = g;
     if (auto it = watchers_.find(g->session_id().value); it != watchers_.end()) {
@@ -100,13 +109,15 @@ std::shared_ptr<Generation> Engine::launch(const UserId& user, store::Message me
         });
         if (it->second.empty()) watchers_.erase(it);
     }
-    net::co_spawn(ex_, drive(g), [id = g->id().value](std::exception_ptr e) {
+    net::co_spawn(ex_, drive(g), [this, g](std::exception_ptr e) {
         if (!e) return;
         try {
             std::rethrow_exception(e);
         } catch (const std::exception& ex) {
-            log::error("generation {} crashed: {}", id, ex.what());
+            log::error("generation {} crashed: {}", g->id().value, ex.what());
         }
+        // Its message must not stay generating (and its session blocked).
+        end_with(g, failure("internal_error", "the server failed while generating this answer"));
     });
     return g;
 }
@@ -163,9 +174,13 @@ net::awaitable<void> Engine::drive(std::shared_ptr<Generation> g) {
         }
         if (g->finishing()) co_return;  // cancelled while the history loaded
         auto stream = provider_.start(ex_, std::move(*request));
+        // Attached while this frame owns the stream, also when relay throws.
+        struct Attached {
+            Generation& g;
+            ~Attached() { g.attach_stream(nullptr); }
+        } attached{*g};
         g->attach_stream(stream.get());
         auto last = co_await relay(g, *stream, *committed);
-        g->attach_stream(nullptr);
         if (!last) co_return;
         add_usage(usage, last->usage);
         if (last->kind == llm::StreamEvent::Kind::done) {
@@ -218,8 +233,10 @@ net::awaitable<std::optional<llm::StreamEvent>> Engine::relay(const std::shared_
         g->append(std::move(event.text));
         persister_.mark_dirty(g);
         // Backpressure: while the store lags, stop reading the provider
-        // rather than hold unbounded uncommitted text (I7).
-        while (g->queued_bytes() > kMaxPendingBytes && !g->finishing()) co_await committed.wait();
+        // rather than hold unbounded uncommitted text (I7); text inside a
+        // commit in flight counts as much as text waiting for one.
+        while (g->uncommitted_bytes() > kMaxPendingBytes && !g->finishing())
+            co_await committed.wait();
     }
 }
 
@@ -239,10 +256,55 @@ void Engine::on_ended(const std::shared_ptr<Generation>& g) {
         by_session_.erase(it);
 }
 
-net::awaitable<void> Engine::wait_ended(const std::shared_ptr<Generation>& g) {
+void Engine::on_refused(const std::shared_ptr<Generation>& g, const store::MessageWrite& w,
+                        boost::system::error_code error) {
+    if (auto* stream = g->stream()) stream->cancel();
+    if (error == Error::store_failure && !w.text.empty()) {
+        // Text the store cannot take (too large, out of order): the answer
+        // ends here, with what is stored.
+        g->end_after_committed(
+            failure("store_failure", "the store refused this answer's text; it ends with what was stored"));
+        persister_.mark_dirty(g);
+        return;
+    }
+    net::co_spawn(ex_, adopt_stored_end(g), [id = g->id().value](std::exception_ptr e) {
+        if (e) log::error("message {}: could not read how it ended", id);
+    });
+}
+
+net::awaitable<void> Engine::adopt_stored_end(std::shared_ptr<Generation> g) {
+    auto stored = co_await store_.get_message(g->user(), g->id());
+    if (stored && stored->status != store::MessageStatus::generating) {
+        g->adopt_end(std::move(*stored));
+    } else {
+        log::error("message {}: the store refuses its end; it stays generating there until the "
+                   "next start closes it",
+                   g->id().value);
+        auto end = g->message();
+        end.status = store::MessageStatus::error;
+        end.is_streaming = false;
+        end.error = store::MessageError{"store_failure", "the store refused this answer's end"};
+        end.finish_reason = "error";
+        g->adopt_end(std::move(end));
+    }
+    on_ended(g);
+}
+
+net::awaitable<bool> Engine::wait_ended(const std::shared_ptr<Generation>& g,
+                                        std::chrono::steady_clock::time_point deadline) {
     auto w = std::make_shared<Wakeup>(ex_);
     g->subscribe(w);
-    while (!g->ended()) co_await w->wait();
+    while (!g->ended() && std::chrono::steady_clock::now() < deadline) co_await w->wait_until(deadline);
+    co_return g->ended();
+}
+
+net::awaitable<bool> Engine::wait_settled(const std::shared_ptr<Generation>& g,
+                                          std::chrono::steady_clock::time_point deadline) {
+    auto w = std::make_shared<Wakeup>(ex_);
+    g->subscribe(w);
+    while (!g->settled() && std::chrono::steady_clock::now() < deadline)
+        co_await w->wait_until(deadline);
+    co_return g->settled();
 }
 
 net::awaitable<Result<store::Message>> Engine::cancel(UserId user, MessageId id) {
@@ -267,22 +329,43 @@ net::awaitable<Result<store::Message>> Engine::cancel(UserId user, MessageId id)
     }
     end_with(g, store::Terminal{.status = store::MessageStatus::cancelled,
                                 .finish_reason = "cancelled"});
-    co_await wait_ended(g);
+    // The upstream is stopped already; only storing the end can lag.
+    if (!co_await wait_ended(g, std::chrono::steady_clock::now() + config_.cancel_timeout))
+        co_return Error::store_failure;
     if (g->message().status != store::MessageStatus::cancelled) co_return Error::not_generating;
     co_return g->message();
 }
 
-net::awaitable<void> Engine::shutdown() {
+net::awaitable<void> Engine::shutdown(Shutdown mode) {
     shutting_down_ = true;
     slot_freed_.notify();  // the resumer sees the shutdown and stops
+    const auto deadline = std::chrono::steady_clock::now() + config_.shutdown_timeout;
     auto live = live_;
     for (auto& [id, g] : live) {
+        if (mode == Shutdown::hand_over) {
+            if (auto* stream = g->stream()) stream->cancel();
+            g->suspend();
+            continue;
+        }
         auto terminal =
             failure("interrupted", "the server stopped while this message was generating");
         terminal.finish_reason = "interrupted";
         end_with(g, std::move(terminal));
     }
-    for (auto& [id, g] : live) co_await wait_ended(g);
+    std::size_t unfinished = 0;
+    for (auto& [id, g] : live) {
+        bool done = mode == Shutdown::hand_over ? co_await wait_settled(g, deadline)
+                                                : co_await wait_ended(g, deadline);
+        if (!done) ++unfinished;
+    }
+    if (unfinished > 0)
+        log::warn("shutdown: {} of {} live answers not fully stored within {} ms; their "
+                  "unstored text was never shown to anyone, and the next start goes on from "
+                  "what is stored",
+                  unfinished, live.size(), config_.shutdown_timeout.count());
+    else if (mode == Shutdown::hand_over && !live.empty())
+        log::info("shutdown: {} live answers stored and left for the next start to continue",
+                  live.size());
     persister_.stop();
 }
 

@@ -11,6 +11,7 @@
 #include "llm/provider.hpp"
 #include "store/chat_store.hpp"
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -28,6 +29,22 @@ struct EngineConfig {
     // Longest answer; one that reaches it ends as completed/length.
     std::size_t max_answer_bytes = 4 * 1024 * 1024;
     GenerationLimits limits;
+    // A cancel stops the upstream at once and waits this long for its end to
+    // be stored; past it (the store is failing) it answers store_failure,
+    // and the end is stored when the store takes it.
+    std::chrono::milliseconds cancel_timeout{5000};
+    // Shutdown waits this long for live generations' text to be stored.
+    std::chrono::milliseconds shutdown_timeout{10000};
+};
+
+// What a graceful stop does with live generations.
+enum class Shutdown {
+    // Commit what they have and leave them generating, for the next start
+    // to continue (a restart loses nothing that a kill -9 would not).
+    hand_over,
+    // End them as error/interrupted with their content (for providers that
+    // cannot continue a partial answer).
+    end_interrupted,
 };
 
 class Engine {
@@ -63,10 +80,15 @@ public:
     // Session streams: `w` is woken whenever a generation starts in `session`.
     void watch_session(const SessionId& session, std::weak_ptr<Wakeup> w);
 
-    // Graceful stop: every live generation ends as error/interrupted with its
-    // content kept, then the persister drains.
-    net::awaitable<void> shutdown();
+    // Graceful stop: no new generation starts; each live one stops reading
+    // its provider and is handed over or ended (see Shutdown), within
+    // EngineConfig::shutdown_timeout however the store behaves; then the
+    // persister stops. A turn stored while this runs is left generating, for
+    // the next start.
+    net::awaitable<void> shutdown(Shutdown mode);
     bool accepting() const { return !shutting_down_; }
+    // False from a failed commit until a commit succeeds again.
+    bool commits_succeed() const { return persister_.commits_succeed(); }
     const PersisterStats& persister_stats() const { return persister_.stats(); }
 
 private:
@@ -83,7 +105,15 @@ private:
     net::awaitable<Result<llm::GenerationRequest>> build_request(const Generation& g);
     void end_with(const std::shared_ptr<Generation>& g, store::Terminal terminal);
     void on_ended(const std::shared_ptr<Generation>& g);
-    net::awaitable<void> wait_ended(const std::shared_ptr<Generation>& g);
+    void on_refused(const std::shared_ptr<Generation>& g, const store::MessageWrite& w,
+                    boost::system::error_code error);
+    // Ends `g` as the store has it, when the store will not take its end.
+    net::awaitable<void> adopt_stored_end(std::shared_ptr<Generation> g);
+    // True when `g` ended (or, for settled, has every byte stored) by `deadline`.
+    net::awaitable<bool> wait_ended(const std::shared_ptr<Generation>& g,
+                                    std::chrono::steady_clock::time_point deadline);
+    net::awaitable<bool> wait_settled(const std::shared_ptr<Generation>& g,
+                                      std::chrono::steady_clock::time_point deadline);
 
     net::any_io_executor ex_;
     store::ChatStore& store_;

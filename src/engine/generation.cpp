@@ -29,7 +29,6 @@ void Generation::finish(store::Terminal terminal) {
 
 store::MessageWrite Generation::take(CommitMode mode) {
     store::MessageWrite w{.id = message_.id,
-                          .version = message_.version + 1,
                           .offset = static_cast<std::int64_t>(message_.content.size())};
     if (mode == CommitMode::per_chunk) {
         if (!pending_.empty()) {
@@ -58,9 +57,9 @@ void Generation::restore(store::MessageWrite w) {
     }
 }
 
-void Generation::committed(const store::MessageWrite& w, UnixMillis at) {
+void Generation::committed(const store::MessageWrite& w, UnixMillis at, std::int64_t version) {
     message_.content += w.text;
-    message_.version += 1;
+    message_.version = version;
     message_.last_updated = at;
     if (w.terminal) {
         const auto& t = *w.terminal;
@@ -70,6 +69,24 @@ void Generation::committed(const store::MessageWrite& w, UnixMillis at) {
         message_.finish_reason = t.finish_reason;
         message_.usage = t.usage;
     }
+    notify();
+}
+
+void Generation::end_after_committed(store::Terminal terminal) {
+    pending_.clear();
+    pending_bytes_ = 0;
+    produced_bytes_ = message_.content.size();
+    finish_requested_ = true;
+    terminal_ = std::move(terminal);
+}
+
+void Generation::adopt_end(store::Message stored) {
+    pending_.clear();
+    pending_bytes_ = 0;
+    terminal_.reset();
+    finish_requested_ = true;
+    message_ = std::move(stored);
+    produced_bytes_ = message_.content.size();
     notify();
 }
 

@@ -36,8 +36,13 @@ public:
     const store::Message& message() const { return message_; }
     // True once the terminal state is committed.
     bool ended() const { return message_.status != store::MessageStatus::generating; }
-    // True once a terminal state is requested (committed or not).
-    bool finishing() const { return finish_requested_; }
+    // True once a terminal state is requested (committed or not), or the
+    // generation is suspended: no more text is taken either way.
+    bool finishing() const { return finish_requested_ || suspended_; }
+    // Shutdown: stop taking text, without an end. What is pending still
+    // commits; the message stays generating in the store for whoever
+    // continues it (the next start).
+    void suspend() { suspended_ = true; }
 
     // Wakes `w` on every commit of this message, until it expires.
     void subscribe(std::weak_ptr<Wakeup> w);
@@ -58,10 +63,19 @@ public:
     store::MessageWrite take(CommitMode mode);
     // The commit of `w` failed: put it back in front of what is pending.
     void restore(store::MessageWrite w);
-    // The commit of `w` succeeded: make it visible and wake subscribers.
-    void committed(const store::MessageWrite& w, UnixMillis at);
+    // The commit of `w` succeeded (the message is at `version` now): make it
+    // visible and wake subscribers.
+    void committed(const store::MessageWrite& w, UnixMillis at, std::int64_t version);
+    // The store refused a write: nothing after the committed text can be
+    // stored. Drops whatever is pending and asks for `terminal` instead of
+    // any end requested before.
+    void end_after_committed(store::Terminal terminal);
+    // The message ended in the store without this generation's end (the
+    // store refused to take any more): `stored` is how it ended.
+    void adopt_end(store::Message stored);
 
-    std::size_t queued_bytes() const { return pending_bytes_; }
+    // Bytes produced and not yet committed: pending, and in a commit.
+    std::size_t uncommitted_bytes() const { return produced_bytes_ - message_.content.size(); }
     std::size_t produced_bytes() const { return produced_bytes_; }
     // Every byte appended so far is committed (none pending or in a commit).
     bool settled() const { return message_.content.size() == produced_bytes_; }
@@ -81,6 +95,7 @@ private:
     // Stays true from the first finish() on, also while the persister holds the
     // terminal state in a commit: no second terminal state can slip in.
     bool finish_requested_ = false;
+    bool suspended_ = false;
     llm::ProviderStream* stream_ = nullptr;
     GenerationSlots::Slot slot_;
     std::vector<std::weak_ptr<Wakeup>> subscribers_;

@@ -18,8 +18,13 @@ net::awaitable<void> sleep_for(net::any_io_executor ex, std::chrono::millisecond
 }  // namespace
 
 Persister::Persister(net::any_io_executor ex, store::ChatStore& store, PersisterConfig config,
-                     EndedHandler on_ended)
-    : ex_(ex), store_(store), config_(config), on_ended_(std::move(on_ended)), wake_(ex) {}
+                     EndedHandler on_ended, RefusedHandler on_refused)
+    : ex_(ex),
+      store_(store),
+      config_(config),
+      on_ended_(std::move(on_ended)),
+      on_refused_(std::move(on_refused)),
+      wake_(ex) {}
 
 void Persister::mark_dirty(const std::shared_ptr<Generation>& g) {
     if (g->queued_for_commit) return;
@@ -40,14 +45,18 @@ net::awaitable<void> Persister::run() {
             co_await wake_.wait();
         }
         if (config_.commit_delay.count() > 0) co_await sleep_for(ex_, config_.commit_delay);
-        if (config_.mode == CommitMode::group)
-            co_await commit_group();
-        else
-            co_await commit_one_chunk();
+        bool stored = config_.mode == CommitMode::group ? co_await commit_group()
+                                                        : co_await commit_one_chunk();
+        if (!stored && stopping_) {
+            // The engine's shutdown waited for the store already.
+            log::warn("stopping without storing the text of {} generations: the store fails",
+                      dirty_.size());
+            co_return;
+        }
     }
 }
 
-net::awaitable<void> Persister::commit_group() {
+net::awaitable<bool> Persister::commit_group() {
     std::vector<std::pair<std::shared_ptr<Generation>, store::MessageWrite>> taken;
     taken.reserve(dirty_.size());
     for (auto& g : dirty_) {
@@ -58,20 +67,22 @@ net::awaitable<void> Persister::commit_group() {
         }
     }
     dirty_.clear();
-    co_await commit(taken);
+    co_return co_await commit(taken);
 }
 
 // The baseline: each token of each generation is its own commit, generations
 // taking turns.
-net::awaitable<void> Persister::commit_one_chunk() {
+net::awaitable<bool> Persister::commit_one_chunk() {
     auto g = std::move(dirty_.front());
     dirty_.pop_front();
     g->queued_for_commit = false;
-    if (!g->has_pending()) co_return;
+    if (!g->has_pending()) co_return true;
     std::vector<std::pair<std::shared_ptr<Generation>, store::MessageWrite>> taken;
     auto w = g->take(CommitMode::per_chunk);
     taken.emplace_back(g, std::move(w));
-    if (co_await commit(taken) && g->has_pending()) mark_dirty(g);
+    bool stored = co_await commit(taken);
+    if (stored && g->has_pending()) mark_dirty(g);
+    co_return stored;
 }
 
 net::awaitable<bool> Persister::commit(
@@ -86,6 +97,11 @@ net::awaitable<bool> Persister::commit(
         batch.writes.push_back(w);
     }
     auto result = co_await store_.commit(std::move(batch));
+    if (result && result->writes.size() != taken.size()) {
+        log::error("store answered {} write results for {} writes", result->writes.size(),
+                   taken.size());
+        result = Error::store_failure;
+    }
     if (!result) {
         ++stats_.failed_commits;
         backoff_ = std::min(kMaxBackoff, std::max(kMinBackoff, backoff_ * 2));
@@ -95,15 +111,25 @@ net::awaitable<bool> Persister::commit(
             g->restore(std::move(w));
             mark_dirty(g);
         }
-        co_await sleep_for(ex_, backoff_);
+        if (!stopping_) co_await sleep_for(ex_, backoff_);
         co_return false;
     }
     backoff_ = std::chrono::milliseconds{0};
     ++stats_.commits;
     stats_.writes += taken.size();
     stats_.bytes += bytes;
-    for (auto& [g, w] : taken) {
-        g->committed(w, at);
+    for (std::size_t i = 0; i < taken.size(); ++i) {
+        auto& [g, w] = taken[i];
+        const auto& written = result->writes[i];
+        if (written.error) {
+            ++stats_.refused_writes;
+            log::error("the store refused a write of message {} at byte {} ({} bytes{}): {}",
+                       g->id().value, w.offset, w.text.size(), w.terminal ? ", its end" : "",
+                       written.error.message());
+            on_refused_(g, w, written.error);
+            continue;
+        }
+        g->committed(w, at, written.version);
         if (g->ended()) on_ended_(g);
     }
     co_return true;

@@ -24,6 +24,7 @@ struct PersisterConfig {
 struct PersisterStats {
     std::uint64_t commits = 0;
     std::uint64_t failed_commits = 0;
+    std::uint64_t refused_writes = 0;
     std::uint64_t writes = 0;
     std::uint64_t bytes = 0;
 };
@@ -31,20 +32,29 @@ struct PersisterStats {
 class Persister {
 public:
     using EndedHandler = std::function<void(const std::shared_ptr<Generation>&)>;
+    // The store refused `w`, one write of `g` (the error says why); the other
+    // writes of the commit are stored.
+    using RefusedHandler = std::function<void(const std::shared_ptr<Generation>& g,
+                                              const store::MessageWrite& w,
+                                              boost::system::error_code error)>;
 
     Persister(net::any_io_executor ex, store::ChatStore& store, PersisterConfig config,
-              EndedHandler on_ended);
+              EndedHandler on_ended, RefusedHandler on_refused);
 
     // Queues `g` for the next batch (once, however often it is called).
     void mark_dirty(const std::shared_ptr<Generation>& g);
-    // Runs until stop() and every queued write is committed.
+    // Runs until stop(), then until every queued write is committed or a
+    // commit fails (the store is failing: nothing more is retried).
     net::awaitable<void> run();
     void stop();
     const PersisterStats& stats() const { return stats_; }
+    // False from a failed commit until a commit succeeds again.
+    bool commits_succeed() const { return backoff_.count() == 0; }
 
 private:
-    net::awaitable<void> commit_group();
-    net::awaitable<void> commit_one_chunk();
+    // Each returns false when a commit failed (its writes are queued again).
+    net::awaitable<bool> commit_group();
+    net::awaitable<bool> commit_one_chunk();
     net::awaitable<bool> commit(
         std::vector<std::pair<std::shared_ptr<Generation>, store::MessageWrite>>& taken);
 
@@ -52,6 +62,7 @@ private:
     store::ChatStore& store_;
     PersisterConfig config_;
     EndedHandler on_ended_;
+    RefusedHandler on_refused_;
     std::deque<std::shared_ptr<Generation>> dirty_;
     Wakeup wake_;
     bool stopping_ = false;

@@ -1,8 +1,24 @@
 #pragma once
-// ChatStore: the seam every backend (SQLite now, PostgreSQL next) and every
+// ChatStore: the seam every backend (SQLite, PostgreSQL) and every
 // fault-injecting decorator implements. All calls are coroutines that may be
 // awaited from the I/O thread; a backend never blocks the caller's executor.
 // Every query is scoped by user: another user's id is not_found (I6).
+//
+// The contract holds for several writers: concurrent calls on one store, and
+// several stores (processes, nodes) on one database.
+// - Each call is atomic: its writes commit together or not at all. A call that
+//   fails may still have committed when the failure came from a lost
+//   connection (the outcome is unknown): every write is safe to retry.
+// - Chunk writes are idempotent, keyed by (message id, byte offset); see
+//   MessageWrite. Retrying a commit never duplicates or reorders text (I2).
+// - One generating message per session is the database's own rule (a unique
+//   index), so two writers cannot both start an answer in one session.
+// - Reading a live message reads its own chunks only (an index on message and
+//   offset), never another message's; a message's chunks go when it ends.
+// - Change sequences (Message::change_seq, Changes::next_seq) order changes
+//   for polling: a poll from an earlier answer's next_seq sees every change
+//   committed after that answer, whatever order concurrent writers commit
+//   in; it may see a message again (same or newer version).
 #include "core/error.hpp"
 #include "store/model.hpp"
 
@@ -54,8 +70,11 @@ public:
     virtual net::awaitable<Result<TurnOutcome>> begin_turn(UserId user, SessionId session,
                                                            NewTurn turn) = 0;
 
-    // Group commit: all writes in one transaction.
-    virtual net::awaitable<Result<void>> commit(Batch batch) = 0;
+    // Group commit: the writes of many generations in one transaction. An
+    // error means nothing is known to be stored (retry every write); a
+    // value holds one result per write, so a write the store refuses fails
+    // only its own generation, never the batch.
+    virtual net::awaitable<Result<CommitResult>> commit(Batch batch) = 0;
 
     // Start-up: the messages a dead process left `generating`, oldest first,
     // with their committed chunks as content (to be continued).

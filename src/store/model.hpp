@@ -3,6 +3,8 @@
 #include "core/ids.hpp"
 #include "core/time.hpp"
 
+#include <boost/system/error_code.hpp>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -107,11 +109,13 @@ struct Terminal {
     std::optional<Usage> usage;
 };
 
-// One message's share of a commit: text appended at `offset` and, when the
-// generation ended, its terminal state.
+// One message's share of a commit: text appended at byte `offset` and, when
+// the generation ended, its terminal state. Writes are idempotent, keyed by
+// (id, offset): what the store already holds of `text` is skipped, so a write
+// retried after an unknown outcome, even grown by later text, stores each
+// byte once and in order (I2).
 struct MessageWrite {
     MessageId id;
-    std::int64_t version = 0;  // the message's version once this write commits
     std::int64_t offset = 0;
     std::string text;
     std::optional<Terminal> terminal;
@@ -124,6 +128,21 @@ struct MessageWrite {
 struct Batch {
     std::vector<MessageWrite> writes;
     UnixMillis at = 0;
+};
+
+// What became of one write of a commit.
+struct WriteResult {
+    // Empty when the write is stored (by this commit or an earlier attempt).
+    // not_generating: the message has ended or is gone, so it takes no more
+    // text; store_failure: the write itself is bad (out of order, too large
+    // for the store). Either way only this write's generation is affected.
+    boost::system::error_code error;
+    std::int64_t version = 0;  // the message's version with this write stored
+};
+
+// One result per write of the batch, in the batch's order.
+struct CommitResult {
+    std::vector<WriteResult> writes;
 };
 
 struct SessionPage {

@@ -78,6 +78,38 @@ CREATE TABLE ai_chat_idempotency_keys (
 CREATE UNIQUE INDEX ai_chat_messages_one_generating
     ON ai_chat_messages (session_id) WHERE status = 'generating';
 )sql"},
+    // The chunk log keyed by (message, byte offset) as well as by commit
+    // order: a unique index makes chunk writes idempotent for several
+    // writers and lets a live message read its own chunks only; each row
+    // carries the message's version with it, so the newest row tells a live
+    // message's version without counting. Rows of ended messages are garbage
+    // and not carried over. The change sequence gets its own counter, read
+    // and bumped inside each write transaction, so several store clients on
+    // one file allocate it in commit order.
+    {3, R"sql(
+CREATE TABLE ai_chat_message_chunks_v3 (
+    seq         INTEGER PRIMARY KEY,
+    message_id  TEXT NOT NULL,
+    byte_offset INTEGER NOT NULL,
+    text        TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    version     INTEGER NOT NULL
+);
+INSERT INTO ai_chat_message_chunks_v3 (seq, message_id, byte_offset, text, created_at, version)
+SELECT c.seq, c.message_id, c.byte_offset, c.text, c.created_at,
+       m.version + (SELECT COUNT(*) FROM ai_chat_message_chunks e
+                    WHERE e.message_id = c.message_id AND e.seq > m.change_seq AND e.seq <= c.seq)
+FROM ai_chat_message_chunks c JOIN ai_chat_messages m ON m.id = c.message_id
+WHERE m.status = 'generating' AND c.seq > m.change_seq;
+CREATE TABLE ai_chat_change_seq (value INTEGER NOT NULL);
+INSERT INTO ai_chat_change_seq (value)
+SELECT MAX((SELECT COALESCE(MAX(change_seq), 0) FROM ai_chat_messages),
+           (SELECT COALESCE(MAX(seq), 0) FROM ai_chat_message_chunks));
+DROP TABLE ai_chat_message_chunks;
+ALTER TABLE ai_chat_message_chunks_v3 RENAME TO ai_chat_message_chunks;
+CREATE UNIQUE INDEX ai_chat_message_chunks_by_message
+    ON ai_chat_message_chunks (message_id, byte_offset);
+)sql"},
 };
 
 }  // namespace
@@ -90,23 +122,23 @@ int migrate(Database& db) {
     db.exec(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
-    int current = 0;
-    {
+    // Each step reads the version inside its own write transaction, so
+    // processes that start together apply every migration once.
+    auto current_version = [&db] {
         auto q = db.cached("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
-        if (q.step()) current = static_cast<int>(q.integer(0));
-    }
+        return q.step() ? static_cast<int>(q.integer(0)) : 0;
+    };
     for (const auto& m : migrations()) {
-        if (m.version <= current) continue;
         Transaction tx(db, Transaction::Kind::write);
+        if (current_version() >= m.version) continue;
         db.exec(m.sql);
         db.cached("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
             .bind(1, std::int64_t{m.version})
             .bind(2, now_millis())
             .run();
         tx.commit();
-        current = m.version;
     }
-    return current;
+    return current_version();
 }
 
 }  // namespace chatd::store::sqlite

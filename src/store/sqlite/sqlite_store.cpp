@@ -4,6 +4,7 @@
 #include "core/offload.hpp"
 #include "store/sqlite/migrations.hpp"
 #include "store/sqlite/sqlite_db.hpp"
+#include "store/write_plan.hpp"
 
 #include <algorithm>
 #include <limits>
@@ -12,9 +13,6 @@ namespace chatd::store::sqlite {
 namespace {
 
 constexpr std::int64_t kIdempotencyRetentionMs = 24 * 3600 * 1000;
-// Chunk garbage is collected after this many endings, and whenever the last
-// live message ends.
-constexpr std::uint64_t kCollectEvery = 16;
 
 constexpr std::string_view kMessageColumns =
     "id, session_id, role, content, status, is_streaming, created_at, last_updated, version, "
@@ -45,19 +43,19 @@ Message read_message(StatementUse& q) {
 }
 
 // A generating message's text is its content column (empty unless commit mode
-// per-chunk rewrote it) followed by its chunk log: the chunk rows after its
-// creation sequence. Its version, last_updated and change_seq follow from them.
+// per-chunk rewrote it) followed by its own chunk rows, found by the index on
+// (message, offset); the newest row carries its version, time and sequence.
 void append_chunks(Database& db, Message& m) {
     if (m.status != MessageStatus::generating) return;
     auto q = db.cached(
-        "SELECT seq, text, created_at FROM ai_chat_message_chunks "
-        "WHERE seq > ? AND message_id = ? ORDER BY seq");
-    q.bind(1, m.change_seq).bind(2, m.id.value);
+        "SELECT seq, text, created_at, version FROM ai_chat_message_chunks "
+        "WHERE message_id = ? ORDER BY byte_offset");
+    q.bind(1, m.id.value);
     while (q.step()) {
-        m.change_seq = q.integer(0);
+        m.change_seq = std::max(m.change_seq, q.integer(0));
         m.content += q.text(1);
         m.last_updated = q.integer(2);
-        ++m.version;
+        m.version = std::max(m.version, q.integer(3));
     }
 }
 
@@ -125,17 +123,144 @@ Message as_first_created(Message m) {
     return m;
 }
 
-std::optional<std::string> opt_text(const std::optional<std::string>& s) {
-    return s;
+// Takes `n` change sequences from the store-wide counter, inside the caller's
+// write transaction (which serialises it with every other writer of the
+// file); returns the first.
+std::int64_t allocate_seq(Database& db, std::int64_t n) {
+    auto q = db.cached("UPDATE ai_chat_change_seq SET value = value + ? RETURNING value");
+    q.bind(1, n);
+    if (!q.step()) throw SqliteError(SQLITE_CORRUPT, "ai_chat_change_seq has no row");
+    return q.integer(0) - n + 1;
 }
 
-// Runs `fn` on a store thread; a SQLite failure becomes store_failure there.
+// What the store holds of message `id` now (see plan_write).
+std::optional<StoredTail> stored_tail(Database& db, const MessageId& id) {
+    std::optional<StoredTail> tail;
+    {
+        auto q = db.cached(
+            "SELECT status, length(CAST(content AS BLOB)), version FROM ai_chat_messages "
+            "WHERE id = ?");
+        q.bind(1, id.value);
+        if (!q.step()) return std::nullopt;
+        tail = StoredTail{.status = status_from_string(q.text(0)).value_or(MessageStatus::error),
+                          .end = q.integer(1),
+                          .version = q.integer(2)};
+    }
+    if (tail->status != MessageStatus::generating) return tail;
+    auto q = db.cached(
+        "SELECT byte_offset + length(CAST(text AS BLOB)), version FROM ai_chat_message_chunks "
+        "WHERE message_id = ? ORDER BY byte_offset DESC LIMIT 1");
+    q.bind(1, id.value);
+    if (q.step()) {
+        tail->end = std::max(tail->end, q.integer(0));
+        tail->version = std::max(tail->version, q.integer(1));
+    }
+    return tail;
+}
+
+// Carries out one write of a commit; refusals are values, SQLite errors throw.
+WriteResult apply_write(Database& db, const MessageWrite& w, UnixMillis at, std::int64_t seq) {
+    auto plan = plan_write(w, stored_tail(db, w.id));
+    if (plan.action == WritePlan::Action::refuse) return WriteResult{.error = plan.error};
+    if (plan.action == WritePlan::Action::skip) return WriteResult{.version = plan.version};
+    if (w.terminal) {
+        // The whole text goes to the message row; its chunk rows go with it.
+        const auto& t = *w.terminal;
+        db.cached(
+              "UPDATE ai_chat_messages SET content = ?, status = ?, is_streaming = 0, "
+              "error_code = ?, error_message = ?, finish_reason = ?, input_tokens = ?, "
+              "output_tokens = ?, version = ?, last_updated = ?, change_seq = ? WHERE id = ?")
+            .bind(1, w.full_content)
+            .bind(2, to_string(t.status))
+            .bind(3, t.error ? std::optional(t.error->code) : std::nullopt)
+            .bind(4, t.error ? std::optional(t.error->message) : std::nullopt)
+            .bind(5, t.finish_reason)
+            .bind(6, t.usage ? std::optional(t.usage->input_tokens) : std::nullopt)
+            .bind(7, t.usage ? std::optional(t.usage->output_tokens) : std::nullopt)
+            .bind(8, plan.version)
+            .bind(9, at)
+            .bind(10, seq)
+            .bind(11, w.id.value)
+            .run();
+        db.cached("DELETE FROM ai_chat_message_chunks WHERE message_id = ?")
+            .bind(1, w.id.value)
+            .run();
+    } else if (w.rewrite_content) {
+        db.cached(
+              "UPDATE ai_chat_messages SET content = ?, version = ?, last_updated = ?, "
+              "change_seq = ? WHERE id = ?")
+            .bind(1, w.full_content)
+            .bind(2, plan.version)
+            .bind(3, at)
+            .bind(4, seq)
+            .bind(5, w.id.value)
+            .run();
+    } else {
+        db.cached(
+              "INSERT INTO ai_chat_message_chunks (seq, message_id, byte_offset, text, "
+              "created_at, version) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(1, seq)
+            .bind(2, w.id.value)
+            .bind(3, plan.offset)
+            .bind(4, plan.text)
+            .bind(5, at)
+            .bind(6, plan.version)
+            .run();
+    }
+    return WriteResult{.version = plan.version};
+}
+
+// SQLite's refusals of one write's data (too big, a constraint), as opposed
+// to failures of the database itself (busy, I/O, full disk).
+bool is_write_error(const SqliteError& e) {
+    switch (e.code() & 0xff) {
+        case SQLITE_TOOBIG:
+        case SQLITE_CONSTRAINT:
+        case SQLITE_MISMATCH:
+            return true;
+        default:
+            return false;
+    }
+}
+
+enum class Isolation {
+    none,       // one failing write fails the transaction
+    per_write,  // each write in its own savepoint: a failing one is refused alone
+};
+
+CommitResult commit_batch(Database& db, const Batch& batch, Isolation isolation) {
+    Transaction tx(db, Transaction::Kind::write);
+    auto seq = allocate_seq(db, static_cast<std::int64_t>(batch.writes.size()));
+    CommitResult result;
+    result.writes.reserve(batch.writes.size());
+    for (const auto& w : batch.writes) {
+        if (isolation == Isolation::none) {
+            result.writes.push_back(apply_write(db, w, batch.at, seq++));
+            continue;
+        }
+        db.exec("SAVEPOINT one_write");
+        try {
+            result.writes.push_back(apply_write(db, w, batch.at, seq++));
+        } catch (const SqliteError& e) {
+            if (!is_write_error(e)) throw;
+            log::error("sqlite refused a write of message {}: {}", w.id.value, e.what());
+            db.exec("ROLLBACK TO one_write");
+            result.writes.push_back(WriteResult{.error = Error::store_failure});
+        }
+        db.exec("RELEASE one_write");
+    }
+    tx.commit();
+    return result;
+}
+
+// Runs `fn` on a store thread; a failure there (SQLite's, or any other
+// exception) becomes store_failure for the caller.
 template <class F>
 auto on_thread(boost::asio::thread_pool& pool, const char* name, F fn) {
     return offload(pool.get_executor(), [name, fn = std::move(fn)]() mutable -> decltype(fn()) {
         try {
             return fn();
-        } catch (const SqliteError& e) {
+        } catch (const std::exception& e) {
             log::error("sqlite {}: {}", name, e.what());
             return Error::store_failure;
         }
@@ -162,12 +287,6 @@ SqliteStore::SqliteStore(const SqliteConfig& config) {
     writer_db_->exec("PRAGMA foreign_keys=ON");
     writer_db_->exec("PRAGMA cache_size=-32768");  // KiB: the live tables stay in memory
     int version = migrate(*writer_db_);
-    {
-        auto q = writer_db_->cached(
-            "SELECT MAX((SELECT COALESCE(MAX(change_seq), 0) FROM ai_chat_messages), "
-            "(SELECT COALESCE(MAX(seq), 0) FROM ai_chat_message_chunks))");
-        if (q.step()) last_seq_ = q.integer(0);
-    }
     writer_db_->cached("DELETE FROM ai_chat_idempotency_keys WHERE created_at < ?")
         .bind(1, now_millis() - kIdempotencyRetentionMs)
         .run();
@@ -437,6 +556,7 @@ net::awaitable<Result<TurnOutcome>> SqliteStore::begin_turn(UserId user, Session
         }
         if (turn.replay_only) return TurnOutcome{};
         if (!find_session(db, user, session)) return Error::not_found;
+        const auto seq = allocate_seq(db, 2);
         Message user_message{.id = new_message_id(),
                              .session_id = session,
                              .role = Role::user,
@@ -444,7 +564,7 @@ net::awaitable<Result<TurnOutcome>> SqliteStore::begin_turn(UserId user, Session
                              .status = MessageStatus::completed,
                              .created_at = now,
                              .last_updated = now,
-                             .change_seq = last_seq_ + 1};
+                             .change_seq = seq};
         Message assistant{.id = new_message_id(),
                           .session_id = session,
                           .role = Role::assistant,
@@ -453,7 +573,7 @@ net::awaitable<Result<TurnOutcome>> SqliteStore::begin_turn(UserId user, Session
                           .created_at = now,
                           .last_updated = now,
                           .model = turn.model,
-                          .change_seq = last_seq_ + 2};
+                          .change_seq = seq + 1};
         insert_message(db, user, user_message);
         try {
             insert_message(db, user, assistant);
@@ -486,91 +606,22 @@ net::awaitable<Result<TurnOutcome>> SqliteStore::begin_turn(UserId user, Session
                 .run();
         }
         tx.commit();
-        last_seq_ += 2;
         return TurnOutcome{.turn = Turn{.user_message = std::move(user_message),
                                         .assistant_message = std::move(assistant)}};
     });
 }
 
-net::awaitable<Result<void>> SqliteStore::commit(Batch batch) {
-    return on_writer([this, batch = std::move(batch)]() -> Result<void> {
-        auto& db = *writer_db_;
-        Transaction tx(db, Transaction::Kind::write);
-        auto seq = last_seq_;
-        std::uint64_t ended = 0;
-        for (const auto& w : batch.writes) {
-            ++seq;
-            if (w.terminal) {
-                // The whole text goes to the message row; its chunk rows are
-                // garbage from now on and go in bulk (collect_chunks).
-                const auto& t = *w.terminal;
-                db.cached(
-                      "UPDATE ai_chat_messages SET content = ?, status = ?, is_streaming = 0, "
-                      "error_code = ?, error_message = ?, finish_reason = ?, input_tokens = ?, "
-                      "output_tokens = ?, version = ?, last_updated = ?, change_seq = ? "
-                      "WHERE id = ?")
-                    .bind(1, w.full_content)
-                    .bind(2, to_string(t.status))
-                    .bind(3, t.error ? std::optional(t.error->code) : std::nullopt)
-                    .bind(4, t.error ? std::optional(t.error->message) : std::nullopt)
-                    .bind(5, opt_text(t.finish_reason))
-                    .bind(6, t.usage ? std::optional(t.usage->input_tokens) : std::nullopt)
-                    .bind(7, t.usage ? std::optional(t.usage->output_tokens) : std::nullopt)
-                    .bind(8, w.version)
-                    .bind(9, batch.at)
-                    .bind(10, seq)
-                    .bind(11, w.id.value)
-                    .run();
-                ++ended;
-            } else if (w.rewrite_content) {
-                db.cached(
-                      "UPDATE ai_chat_messages SET content = ?, version = ?, last_updated = ?, "
-                      "change_seq = ? WHERE id = ?")
-                    .bind(1, w.full_content)
-                    .bind(2, w.version)
-                    .bind(3, batch.at)
-                    .bind(4, seq)
-                    .bind(5, w.id.value)
-                    .run();
-            } else {
-                db.cached(
-                      "INSERT INTO ai_chat_message_chunks (seq, message_id, byte_offset, text, "
-                      "created_at) VALUES (?, ?, ?, ?, ?)")
-                    .bind(1, seq)
-                    .bind(2, w.id.value)
-                    .bind(3, w.offset)
-                    .bind(4, w.text)
-                    .bind(5, batch.at)
-                    .run();
-            }
+net::awaitable<Result<CommitResult>> SqliteStore::commit(Batch batch) {
+    return on_writer([this, batch = std::move(batch)]() -> Result<CommitResult> {
+        try {
+            return commit_batch(*writer_db_, batch, Isolation::none);
+        } catch (const SqliteError& e) {
+            if (!is_write_error(e)) throw;
+            log::warn("sqlite refused a write of a commit of {}: {}; retrying each write alone",
+                      batch.writes.size(), e.what());
         }
-        if (ended > 0) {
-            endings_since_collect_ += ended;
-            if (endings_since_collect_ >= kCollectEvery || !any_generating(db)) {
-                collect_chunks(db);
-                endings_since_collect_ = 0;
-            }
-        }
-        tx.commit();
-        last_seq_ = seq;
-        return {};
+        return commit_batch(*writer_db_, batch, Isolation::per_write);
     });
-}
-
-bool SqliteStore::any_generating(Database& db) {
-    auto q = db.cached("SELECT 1 FROM ai_chat_messages WHERE status = 'generating' LIMIT 1");
-    return q.step();
-}
-
-// Every chunk row before the oldest live message's creation belongs to an
-// ended message: drop them all, from the head of the log (all of them when
-// nothing is live).
-void SqliteStore::collect_chunks(Database& db) {
-    db.cached(
-          "DELETE FROM ai_chat_message_chunks WHERE seq < COALESCE((SELECT MIN(change_seq) FROM "
-          "ai_chat_messages WHERE status = 'generating'), ?)")
-        .bind(1, std::numeric_limits<std::int64_t>::max())
-        .run();
 }
 
 net::awaitable<Result<std::vector<OwnedMessage>>> SqliteStore::list_generating() {
@@ -600,6 +651,7 @@ net::awaitable<Result<std::size_t>> SqliteStore::close_interrupted() {
         Transaction tx(db, Transaction::Kind::write);
         auto stuck = query_messages(db, select_messages("WHERE status = 'generating'"));
         auto now = now_millis();
+        auto seq = allocate_seq(db, static_cast<std::int64_t>(stuck.size()));
         for (const auto& m : stuck) {
             db.cached(
                   "UPDATE ai_chat_messages SET content = ?, status = 'error', is_streaming = 0, "
@@ -609,11 +661,13 @@ net::awaitable<Result<std::size_t>> SqliteStore::close_interrupted() {
                 .bind(2, std::string_view("the server stopped while this message was generating"))
                 .bind(3, m.version + 1)
                 .bind(4, now)
-                .bind(5, ++last_seq_)
+                .bind(5, seq++)
                 .bind(6, m.id.value)
                 .run();
+            db.cached("DELETE FROM ai_chat_message_chunks WHERE message_id = ?")
+                .bind(1, m.id.value)
+                .run();
         }
-        collect_chunks(db);
         tx.commit();
         return stuck.size();
     });

@@ -1,7 +1,9 @@
 #pragma once
 // ChatStore on SQLite in WAL mode. Two connections, each on its own thread:
-// the writer (every write, serialised, so change_seq is strictly increasing in
-// commit order) and the reader (queries, each in one read snapshot). Callers
+// the writer (every write) and the reader (queries, each in one read
+// snapshot). Several stores (processes) may open one file: SQLite serialises
+// their write transactions, and each takes its change sequences inside its
+// transaction, so change_seq increases in commit order. Callers
 // await from any executor; no SQLite call ever runs on the caller's thread.
 #include "store/chat_store.hpp"
 
@@ -49,7 +51,7 @@ public:
                                                   Since since) override;
     net::awaitable<Result<TurnOutcome>> begin_turn(UserId user, SessionId session,
                                                    NewTurn turn) override;
-    net::awaitable<Result<void>> commit(Batch batch) override;
+    net::awaitable<Result<CommitResult>> commit(Batch batch) override;
     net::awaitable<Result<std::vector<OwnedMessage>>> list_generating() override;
     net::awaitable<Result<std::size_t>> close_interrupted() override;
     net::awaitable<Result<void>> ping() override;
@@ -62,11 +64,6 @@ private:
 
     std::unique_ptr<Database> writer_db_;
     std::unique_ptr<Database> reader_db_;
-    static bool any_generating(Database& db);
-    void collect_chunks(Database& db);
-
-    std::int64_t last_seq_ = 0;                // writer thread only
-    std::uint64_t endings_since_collect_ = 0;  // writer thread only
     boost::asio::thread_pool writer_{1};
     boost::asio::thread_pool reader_{1};
 };

@@ -78,7 +78,6 @@ TEST(SlowClient, ASteadyReaderFarBehindGetsTheWholeAnswerInPieces) {
         answer += "word" + std::to_string(i) + " ";
     store::Batch batch{
         .writes = {store::MessageWrite{.id = id,
-                                       .version = 2,
                                        .offset = 0,
                                        .text = answer,
                                        .terminal = store::Terminal{.finish_reason = "stop"},

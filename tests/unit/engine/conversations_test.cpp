@@ -41,7 +41,7 @@ protected:
     // Live answers end as interrupted and the persister drains.
     void TearDown() override {
         if (!engine_) return;
-        if (engine_->accepting()) run(engine_->shutdown());
+        if (engine_->accepting()) run(engine_->shutdown(Shutdown::end_interrupted));
         wait_until([&] { return stopped_; });
     }
 
@@ -329,7 +329,7 @@ TEST_F(ConversationsTest, SendBeyondTheUsersGenerationsStoresNothing) {
 TEST_F(ConversationsTest, SendAfterShutdownIsRefused) {
     start(kFast);
     auto s = create();
-    run(engine_->shutdown());
+    run(engine_->shutdown(Shutdown::end_interrupted));
     auto r = run(conversations_->send(kUser, s.id, {.content = "hi"}));
     EXPECT_EQ(r.error(), make_error_code(Error::shutting_down));
     EXPECT_TRUE(messages(s.id).empty());

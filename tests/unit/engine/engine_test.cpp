@@ -2,6 +2,7 @@
 
 #include "core/utf8.hpp"
 #include "llm/simulated/simulated_provider.hpp"
+#include "store/sqlite/sqlite_db.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "support/faulty_store.hpp"
 #include "support/run.hpp"
@@ -35,9 +36,13 @@ protected:
                                            EngineConfig{.persister = persister,
                                                         .continue_attempts = continue_attempts,
                                                         .max_answer_bytes = max_answer_bytes,
-                                                        .limits = limits});
-        net::co_spawn(io_, engine_->run(), [](std::exception_ptr e) {
+                                                        .limits = limits,
+                                                        .cancel_timeout = cancel_timeout_,
+                                                        .shutdown_timeout = shutdown_timeout_});
+        engine_stopped_ = false;
+        net::co_spawn(io_, engine_->run(), [this](std::exception_ptr e) {
             if (e) std::rethrow_exception(e);
+            engine_stopped_ = true;
         });
     }
 
@@ -66,6 +71,9 @@ protected:
     llm::simulated::SimulatedConfig sim_;
     std::unique_ptr<llm::simulated::SimulatedProvider> provider_;
     std::unique_ptr<Engine> engine_;
+    bool engine_stopped_ = false;  // its run() returned
+    std::chrono::milliseconds cancel_timeout_ = EngineConfig{}.cancel_timeout;
+    std::chrono::milliseconds shutdown_timeout_ = EngineConfig{}.shutdown_timeout;
 };
 
 TEST_F(EngineTest, GenerationCompletesWithTheProvidersWholeText) {
@@ -181,7 +189,7 @@ TEST_F(EngineTest, ShutdownEndsLiveGenerationsAsInterrupted) {
     start_engine({.tokens_per_second = 0, .stall_after = 5});
     auto g = start_turn("q");
     wait_until([&] { return g->message().version > 1; });
-    run(engine_->shutdown());
+    run(engine_->shutdown(Shutdown::end_interrupted));
     auto m = stored(g->id());
     EXPECT_EQ(m.status, store::MessageStatus::error);
     ASSERT_TRUE(m.error);
@@ -250,7 +258,7 @@ TEST_F(EngineTest, ResumeContinuesAStoredPartialAnswer) {
     // A dead process committed the first bytes.
     store::Batch batch;
     batch.writes.push_back(
-        store::MessageWrite{.id = id, .version = 2, .offset = 0, .text = whole.substr(0, cut)});
+        store::MessageWrite{.id = id, .offset = 0, .text = whole.substr(0, cut)});
     ASSERT_TRUE(run(store_.commit(std::move(batch))));
     auto interrupted = run(store_.list_generating());
     ASSERT_EQ(interrupted->size(), 1u);
@@ -329,14 +337,176 @@ TEST_F(EngineTest, ALaggingStoreStopsTheProviderInsteadOfBufferingWithoutBound) 
     faulty_.fail_next_commits = 1000000;
     auto g = start_turn("q");
     constexpr std::size_t kBound = 1024 * 1024 + 64;  // the engine's limit plus one token
-    wait_until([&] { return g->queued_bytes() >= 1024 * 1024; });
+    wait_until([&] { return g->uncommitted_bytes() >= 1024 * 1024; });
     int failures = faulty_.failed_commits;
     wait_until([&] { return faulty_.failed_commits >= failures + 2; });
-    EXPECT_LE(g->queued_bytes(), kBound);
+    EXPECT_LE(g->uncommitted_bytes(), kBound);
     EXPECT_TRUE(g->committed().empty());
     faulty_.fail_next_commits = 0;
     wait_until([&] { return g->ended(); });
     EXPECT_EQ(stored(g->id()).content, answer_text(sim_, "q"));
+}
+
+// Text inside a commit in flight is as uncommitted as text waiting for one:
+// while a commit holding the whole bound hangs, the provider is not read.
+TEST_F(EngineTest, TextInAHangingCommitCountsAgainstTheBound) {
+    start_engine({.tokens_per_second = 0, .min_tokens = 200000, .max_tokens = 200000});
+    faulty_.fail_next_commits = 1000000;
+    auto g = start_turn("q");
+    constexpr std::size_t kBound = 1024 * 1024 + 64;
+    wait_until([&] { return g->uncommitted_bytes() >= 1024 * 1024; });
+    // The next commit takes all of it and hangs.
+    std::size_t in_flight = 0;
+    faulty_.on_commit_start = [&](const store::Batch& b) {
+        if (!b.writes.empty()) in_flight = b.writes[0].text.size();
+    };
+    faulty_.hold_commits = true;
+    faulty_.fail_next_commits = 0;
+    wait_until([&] { return in_flight >= 1024 * 1024; });
+    // However much work the loop gets, the provider is not read meanwhile.
+    for (int i = 0; i < 100000; ++i) io_.poll_one();
+    EXPECT_LE(g->uncommitted_bytes(), kBound);
+    faulty_.hold_commits = false;
+    wait_until([&] { return g->ended(); });
+    EXPECT_EQ(stored(g->id()).content, answer_text(sim_, "q"));
+}
+
+// A write the store refuses ends its own generation, with what is stored;
+// the other generations of the same commits go on to the end.
+TEST_F(EngineTest, AWriteTheStoreRefusesEndsOnlyItsOwnGeneration) {
+    start_engine({.tokens_per_second = 0, .min_tokens = 50, .max_tokens = 50});
+    faulty_.hold_commits = true;
+    auto refused = start_turn("a");
+    auto fine = start_turn("b");
+    {
+        store::sqlite::Database db((dir_.path() / "db.sqlite3").string(),
+                                   store::sqlite::Database::Mode::read_write);
+        db.exec("CREATE TRIGGER refuse BEFORE INSERT ON ai_chat_message_chunks WHEN "
+                "NEW.message_id = '" + refused->id().value + "' BEGIN SELECT RAISE(ABORT, 'no'); END");
+    }
+    faulty_.hold_commits = false;
+    wait_until([&] { return refused->ended() && fine->ended(); });
+    auto r = stored(refused->id());
+    EXPECT_EQ(r.status, store::MessageStatus::error);
+    ASSERT_TRUE(r.error);
+    EXPECT_EQ(r.error->code, "store_failure");
+    EXPECT_EQ(r.content, refused->committed());
+    EXPECT_EQ(stored(fine->id()).content, answer_text(sim_, "b"));
+    EXPECT_EQ(stored(fine->id()).status, store::MessageStatus::completed);
+    EXPECT_EQ(engine_->active_in(kUser, refused->session_id()), nullptr);
+    EXPECT_GE(engine_->persister_stats().refused_writes, 1u);
+}
+
+// A provider whose stream throws: a bug, not an upstream failure.
+class ThrowingProvider final : public llm::Provider {
+public:
+    std::string_view name() const override { return "throwing"; }
+    bool can_continue() const override { return false; }
+    std::unique_ptr<llm::ProviderStream> start(net::any_io_executor, llm::GenerationRequest) override {
+        struct Stream final : llm::ProviderStream {
+            net::awaitable<llm::StreamEvent> next() override {
+                throw std::logic_error("a bug in the provider");
+                co_return llm::StreamEvent{};
+            }
+            void cancel() override {}
+        };
+        return std::make_unique<Stream>();
+    }
+};
+
+// A generation whose driver throws ends (error, internal_error) instead of
+// staying generating and blocking its session until a restart.
+TEST_F(EngineTest, AGenerationWhoseDriverThrowsEndsAndFreesItsSession) {
+    ThrowingProvider provider;
+    Engine engine(io_.get_executor(), faulty_, provider, EngineConfig{});
+    net::co_spawn(io_, engine.run(), [](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);
+    });
+    auto session = run(store_.create_session(kUser, store::NewSession{.title = "t"}));
+    auto outcome =
+        run(store_.begin_turn(kUser, session->id, store::NewTurn{.content = "q"}));
+    auto g = engine.start(kUser, *outcome->turn, *engine.reserve(kUser));
+    wait_until([&] { return g->ended(); });
+    auto m = stored(g->id());
+    EXPECT_EQ(m.status, store::MessageStatus::error);
+    EXPECT_EQ(m.error->code, "internal_error");
+    auto next = run(store_.begin_turn(kUser, session->id, store::NewTurn{.content = "again"}));
+    ASSERT_TRUE(next);
+    EXPECT_TRUE(next->turn);
+    run(engine.shutdown(Shutdown::end_interrupted));
+}
+
+// A graceful stop stores what each live answer has and leaves it generating:
+// the next start continues it to the very answer an uninterrupted run gives.
+TEST_F(EngineTest, ShutdownHandsLiveGenerationsOverToTheNextStart) {
+    start_engine({.tokens_per_second = 0, .min_tokens = 40, .max_tokens = 40, .stall_after = 5});
+    auto g = start_turn("q");
+    wait_until([&] { return g->settled() && g->produced_bytes() > 0 && g->message().version > 1; });
+    run(engine_->shutdown(Shutdown::hand_over));
+    auto m = stored(g->id());
+    EXPECT_EQ(m.status, store::MessageStatus::generating);
+    EXPECT_EQ(m.content, g->committed());
+    EXPECT_FALSE(m.content.empty());
+    // The next start.
+    engine_.reset();
+    start_engine({.tokens_per_second = 0, .min_tokens = 40, .max_tokens = 40});
+    auto left = run(store_.list_generating());
+    ASSERT_EQ(left->size(), 1u);
+    run(engine_->resume(std::move(*left)));
+    auto resumed = engine_->find(kUser, g->id());
+    ASSERT_TRUE(resumed);
+    wait_until([&] { return resumed->ended(); });
+    EXPECT_EQ(stored(g->id()).content, answer_text(sim_, "q"));
+    EXPECT_EQ(stored(g->id()).status, store::MessageStatus::completed);
+}
+
+// While every commit fails, a shutdown still ends within its timeout.
+TEST_F(EngineTest, ShutdownEndsWithinItsTimeoutWhileTheStoreFails) {
+    shutdown_timeout_ = std::chrono::milliseconds(300);
+    start_engine({.tokens_per_second = 0, .stall_after = 5});
+    faulty_.fail_next_commits = 1000000;
+    auto g = start_turn("q");
+    wait_until([&] { return g->produced_bytes() > 0 && faulty_.failed_commits > 0; });
+    run(engine_->shutdown(Shutdown::hand_over));
+    EXPECT_FALSE(g->settled());
+    wait_until([&] { return engine_stopped_; });
+    EXPECT_EQ(stored(g->id()).status, store::MessageStatus::generating);
+}
+
+// A cancel while every commit fails stops the upstream at once and answers
+// store_failure after its deadline instead of never.
+TEST_F(EngineTest, CancelAnswersWithinItsDeadlineWhileCommitsFail) {
+    cancel_timeout_ = std::chrono::milliseconds(200);
+    start_engine({.tokens_per_second = 20, .min_tokens = 400, .max_tokens = 400});
+    auto g = start_turn("q");
+    wait_until([&] { return g->message().version > 1; });
+    faulty_.fail_next_commits = 1000000;
+    auto cancelled = run(engine_->cancel(kUser, g->id()));
+    ASSERT_FALSE(cancelled);
+    EXPECT_EQ(cancelled.error(), Error::store_failure);
+    EXPECT_TRUE(g->finishing());
+    wait_until([&] { return g->stream() == nullptr; });  // the upstream is closed
+    // The end is stored once the store takes it.
+    faulty_.fail_next_commits = 0;
+    wait_until([&] { return g->ended(); });
+    EXPECT_EQ(stored(g->id()).status, store::MessageStatus::cancelled);
+}
+
+// A send whose turn is stored just as the shutdown begins: its message is
+// left generating for the next start, not registered and never ended.
+TEST_F(EngineTest, ATurnStoredDuringShutdownIsLeftForTheNextStart) {
+    start_engine({.tokens_per_second = 0});
+    auto slot = engine_->reserve(kUser);
+    ASSERT_TRUE(slot);
+    auto session = run(store_.create_session(kUser, store::NewSession{.title = "t"}));
+    auto outcome = run(store_.begin_turn(kUser, session->id, store::NewTurn{.content = "q"}));
+    run(engine_->shutdown(Shutdown::hand_over));
+    auto g = engine_->start(kUser, *outcome->turn, std::move(*slot));
+    EXPECT_TRUE(g->finishing());
+    EXPECT_EQ(engine_->find(kUser, g->id()), nullptr);
+    auto left = run(store_.list_generating());
+    ASSERT_EQ(left->size(), 1u);
+    EXPECT_EQ((*left)[0].message.id, g->id());
 }
 
 }  // namespace

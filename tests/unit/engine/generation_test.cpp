@@ -1,6 +1,8 @@
 #include "engine/generation.hpp"
 
 #include <gtest/gtest.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 
 namespace chatd::engine {
@@ -27,9 +29,8 @@ TEST(Generation, PendingTextIsInvisibleUntilCommitted) {
     auto w = g.take(CommitMode::group);
     EXPECT_EQ(w.text, "Hello, wörld");
     EXPECT_EQ(w.offset, 0);
-    EXPECT_EQ(w.version, 2);
     EXPECT_EQ(g.committed(), "");
-    g.committed(w, 123);
+    g.committed(w, 123, 2);
     EXPECT_EQ(g.committed(), "Hello, wörld");
     EXPECT_EQ(g.message().version, 2);
     EXPECT_EQ(g.message().last_updated, 123);
@@ -43,7 +44,7 @@ TEST(Generation, PerChunkModeTakesOneTokenAndRewritesContent) {
     EXPECT_EQ(w.text, "a");
     EXPECT_TRUE(w.rewrite_content);
     EXPECT_EQ(w.full_content, "a");
-    g.committed(w, 1);
+    g.committed(w, 1, 2);
     auto w2 = g.take(CommitMode::per_chunk);
     EXPECT_EQ(w2.full_content, "ab");
     EXPECT_EQ(w2.offset, 1);
@@ -61,7 +62,7 @@ TEST(Generation, FirstTerminalStateWinsAlsoWhileItCommits) {
     g.finish(ended_as(store::MessageStatus::error, "cancelled"));
     g.append("more");
     EXPECT_FALSE(g.has_pending());
-    g.committed(w, 5);
+    g.committed(w, 5, 2);
     EXPECT_TRUE(g.ended());
     EXPECT_EQ(g.message().error->code, "interrupted");
     EXPECT_EQ(g.committed(), "partial");
@@ -85,10 +86,58 @@ TEST(Generation, TerminalWaitsUntilPendingTextIsTakenInPerChunkMode) {
     g.finish(ended_as(store::MessageStatus::completed));
     auto first = g.take(CommitMode::per_chunk);
     EXPECT_FALSE(first.terminal);
-    g.committed(first, 1);
+    g.committed(first, 1, 2);
     auto last = g.take(CommitMode::per_chunk);
     EXPECT_TRUE(last.terminal);
     EXPECT_EQ(last.full_content, "ab");
+}
+
+// A write the store refused: nothing after the committed text can follow it,
+// so what is pending goes and the end asked for instead replaces any other.
+TEST(Generation, EndAfterCommittedDropsWhatCannotBeStored) {
+    auto g = make_generation();
+    g.append("kept ");
+    auto w = g.take(CommitMode::group);
+    g.committed(w, 1, 2);
+    g.append("refused ");
+    auto refused = g.take(CommitMode::group);
+    g.append("after");
+    g.finish(ended_as(store::MessageStatus::completed));
+    g.end_after_committed(ended_as(store::MessageStatus::error, "store_failure"));
+    EXPECT_EQ(g.produced_bytes(), 5u);
+    auto end = g.take(CommitMode::group);
+    EXPECT_EQ(end.offset, 5);
+    EXPECT_EQ(end.text, "");
+    ASSERT_TRUE(end.terminal);
+    EXPECT_EQ(end.terminal->error->code, "store_failure");
+    EXPECT_EQ(end.full_content, "kept ");
+}
+
+TEST(Generation, AdoptEndTakesTheStoredEndAndWakesSubscribers) {
+    boost::asio::io_context io;
+    auto g = make_generation();
+    auto wakeup = std::make_shared<Wakeup>(io.get_executor());
+    g.subscribe(wakeup);
+    bool woken = false;
+    boost::asio::co_spawn(
+        io,
+        [&]() -> net::awaitable<void> {
+            co_await wakeup->wait();
+            woken = true;
+        },
+        boost::asio::detached);
+    io.poll();
+    g.append("lost");
+    auto stored = g.message();
+    stored.status = store::MessageStatus::cancelled;
+    stored.content = "as stored";
+    g.adopt_end(stored);
+    io.poll();
+    EXPECT_TRUE(woken);
+    EXPECT_TRUE(g.ended());
+    EXPECT_FALSE(g.has_pending());
+    EXPECT_EQ(g.committed(), "as stored");
+    EXPECT_TRUE(g.settled());
 }
 
 }  // namespace

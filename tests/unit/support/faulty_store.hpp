@@ -27,7 +27,7 @@ public:
     // let work pile up deterministically.
     bool hold_commits = false;
 
-    net::awaitable<Result<void>> commit(store::Batch batch) override {
+    net::awaitable<Result<store::CommitResult>> commit(store::Batch batch) override {
         if (on_commit_start) on_commit_start(batch);
         boost::asio::steady_timer poll(co_await boost::asio::this_coro::executor);
         while (hold_commits) {

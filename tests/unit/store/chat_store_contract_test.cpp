@@ -1,0 +1,539 @@
+// The ChatStore contract (store/chat_store.hpp), typed over every backend:
+// each test runs against each store, and none is skipped.
+#include "store/chat_store.hpp"
+#include "store/sqlite/sqlite_db.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+#include "store/write_plan.hpp"
+
+#include "support/run.hpp"
+#include "support/temp_dir.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_future.hpp>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+namespace chatd::store {
+namespace {
+
+const UserId kAlice{"usr_alice"};
+const UserId kBob{"usr_bob"};
+
+// SQLite: a file in a fresh directory; several stores may open it.
+class SqliteBackend {
+public:
+    std::unique_ptr<ChatStore> open() { return std::make_unique<sqlite::SqliteStore>(config_); }
+
+    // Runs SQL beside the store, on a connection of its own.
+    void execute(const std::string& sql) {
+        sqlite::Database db(config_.path.string(), sqlite::Database::Mode::read_write);
+        db.exec(sql);
+    }
+    std::int64_t count(const std::string& sql) {
+        sqlite::Database db(config_.path.string(), sqlite::Database::Mode::read_only);
+        auto q = db.cached(sql);
+        return q.step() ? q.integer(0) : -1;
+    }
+    // The database itself refuses chunk rows of message `id` (as it would
+    // refuse a value it cannot hold).
+    void refuse_chunks_of(const MessageId& id) {
+        execute("CREATE TRIGGER refuse_chunks BEFORE INSERT ON ai_chat_message_chunks WHEN "
+                "NEW.message_id = '" + id.value + "' BEGIN SELECT RAISE(ABORT, 'refused'); END");
+    }
+
+private:
+    test::TempDir dir_;
+    sqlite::SqliteConfig config_{.path = dir_.path() / "chatd.sqlite3"};
+};
+
+template <class Backend>
+class ChatStoreContract : public ::testing::Test {
+protected:
+    template <class T>
+    T run(net::awaitable<T> task) {
+        return test::run(io_, std::move(task));
+    }
+
+    Session new_session(const UserId& user = kAlice) {
+        auto s = run(store_->create_session(user, NewSession{.title = "t", .model = "simulated"}));
+        EXPECT_TRUE(s);
+        return *s;
+    }
+
+    Turn new_turn(const Session& s, std::string content = "hello",
+                  std::optional<std::string> key = std::nullopt, const UserId& user = kAlice) {
+        auto outcome = run(store_->begin_turn(user, s.id,
+                                              NewTurn{.content = content,
+                                                      .model = "simulated",
+                                                      .idempotency_key = key,
+                                                      .request_fingerprint = content}));
+        EXPECT_TRUE(outcome);
+        EXPECT_TRUE(outcome->turn);
+        return *outcome->turn;
+    }
+
+    CommitResult commit(std::vector<MessageWrite> writes) {
+        auto r = run(store_->commit(Batch{.writes = std::move(writes), .at = now_millis()}));
+        EXPECT_TRUE(r);
+        return r ? *r : CommitResult{};
+    }
+
+    static MessageWrite chunk(const MessageId& id, std::int64_t offset, std::string text) {
+        return MessageWrite{.id = id, .offset = offset, .text = std::move(text)};
+    }
+
+    static MessageWrite end(const MessageId& id, std::int64_t offset, std::string text,
+                            std::string full, MessageStatus status = MessageStatus::completed) {
+        return MessageWrite{.id = id,
+                            .offset = offset,
+                            .text = std::move(text),
+                            .terminal = Terminal{.status = status,
+                                                 .finish_reason = "stop",
+                                                 .usage = Usage{3, 4}},
+                            .full_content = std::move(full)};
+    }
+
+    void append(const MessageId& id, std::int64_t offset, std::string text) {
+        auto r = commit({chunk(id, offset, std::move(text))});
+        ASSERT_EQ(r.writes.size(), 1u);
+        EXPECT_FALSE(r.writes[0].error) << r.writes[0].error.message();
+    }
+
+    void finish(const MessageId& id, std::int64_t offset, std::string text, std::string full,
+                MessageStatus status = MessageStatus::completed) {
+        auto r = commit({end(id, offset, std::move(text), std::move(full), status)});
+        ASSERT_EQ(r.writes.size(), 1u);
+        EXPECT_FALSE(r.writes[0].error) << r.writes[0].error.message();
+    }
+
+    std::string content(const MessageId& id) { return run(store_->get_message(kAlice, id))->content; }
+
+    void reopen() {
+        store_.reset();
+        store_ = backend_.open();
+    }
+
+    Backend backend_;
+    boost::asio::io_context io_;
+    std::unique_ptr<ChatStore> store_ = backend_.open();
+};
+
+using Backends = ::testing::Types<SqliteBackend>;
+TYPED_TEST_SUITE(ChatStoreContract, Backends);
+
+TYPED_TEST(ChatStoreContract, CreatesAndReadsSessions) {
+    auto s = this->new_session();
+    auto read = this->run(this->store_->get_session(kAlice, s.id));
+    ASSERT_TRUE(read);
+    EXPECT_EQ(read->title, "t");
+    EXPECT_EQ(read->model, "simulated");
+}
+
+TYPED_TEST(ChatStoreContract, AnotherUsersSessionIsNotFound) {
+    auto s = this->new_session(kAlice);
+    EXPECT_EQ(this->run(this->store_->get_session(kBob, s.id)).error(), Error::not_found);
+    EXPECT_EQ(this->run(this->store_->list_messages(kBob, s.id)).error(), Error::not_found);
+    EXPECT_EQ(this->run(this->store_->delete_session(kBob, s.id)).error(), Error::not_found);
+    auto turn = this->new_turn(s);
+    EXPECT_EQ(this->run(this->store_->get_message(kBob, turn.user_message.id)).error(), Error::not_found);
+    EXPECT_TRUE(this->run(this->store_->list_sessions(kBob, 10, std::nullopt))->sessions.empty());
+}
+
+TYPED_TEST(ChatStoreContract, ListsSessionsNewestFirstInPages) {
+    std::vector<SessionId> ids;
+    for (int i = 0; i < 5; ++i) ids.push_back(this->new_session().id);
+    auto first = this->run(this->store_->list_sessions(kAlice, 2, std::nullopt));
+    ASSERT_TRUE(first);
+    ASSERT_EQ(first->sessions.size(), 2u);
+    EXPECT_EQ(first->sessions[0].id, ids[4]);
+    ASSERT_TRUE(first->next);
+    auto second = this->run(this->store_->list_sessions(kAlice, 3, first->next));
+    ASSERT_EQ(second->sessions.size(), 3u);
+    EXPECT_EQ(second->sessions[2].id, ids[0]);
+    EXPECT_FALSE(second->next);
+}
+
+TYPED_TEST(ChatStoreContract, BeginTurnCreatesUserAndEmptyGeneratingAssistant) {
+    auto s = this->new_session();
+    auto turn = this->new_turn(s, "question");
+    EXPECT_EQ(turn.user_message.status, MessageStatus::completed);
+    EXPECT_EQ(turn.assistant_message.status, MessageStatus::generating);
+    EXPECT_TRUE(turn.assistant_message.content.empty());
+    auto history = this->run(this->store_->list_messages(kAlice, s.id));
+    ASSERT_EQ(history->size(), 2u);
+    EXPECT_EQ((*history)[0].content, "question");
+    EXPECT_EQ((*history)[1].id, turn.assistant_message.id);
+}
+
+TYPED_TEST(ChatStoreContract, SecondTurnWhileGeneratingNamesTheActiveMessage) {
+    auto s = this->new_session();
+    auto turn = this->new_turn(s);
+    auto second = this->run(this->store_->begin_turn(kAlice, s.id, NewTurn{.content = "again"}));
+    ASSERT_TRUE(second);
+    EXPECT_FALSE(second->turn);
+    EXPECT_EQ(second->active_message, turn.assistant_message.id);
+    EXPECT_EQ(this->run(this->store_->list_messages(kAlice, s.id))->size(), 2u);
+}
+
+TYPED_TEST(ChatStoreContract, IdempotencyKeyReplaysTheFirstAnswer) {
+    auto s = this->new_session();
+    auto first = this->new_turn(s, "hi", "key-1");
+    this->append(first.assistant_message.id, 0, "partial");
+    auto again = this->new_turn(s, "hi", "key-1");
+    EXPECT_TRUE(again.replayed);
+    EXPECT_EQ(again.user_message.id, first.user_message.id);
+    EXPECT_EQ(again.assistant_message.id, first.assistant_message.id);
+    EXPECT_EQ(again.assistant_message.content, "");
+    EXPECT_EQ(again.assistant_message.version, 1);
+    EXPECT_EQ(this->run(this->store_->list_messages(kAlice, s.id))->size(), 2u);
+}
+
+TYPED_TEST(ChatStoreContract, IdempotencyKeyWithAnotherBodyIsRejected) {
+    auto s = this->new_session();
+    this->new_turn(s, "hi", "key-1");
+    auto other = this->run(this->store_->begin_turn(
+        kAlice, s.id,
+        NewTurn{.content = "bye", .idempotency_key = "key-1", .request_fingerprint = "bye"}));
+    EXPECT_EQ(other.error(), Error::idempotency_key_reused);
+}
+
+TYPED_TEST(ChatStoreContract, IdempotencyKeysAreScopedByUser) {
+    auto a = this->new_session(kAlice);
+    auto b = this->new_session(kBob);
+    auto ta = this->new_turn(a, "hi", "shared-key", kAlice);
+    auto tb = this->new_turn(b, "hi", "shared-key", kBob);
+    EXPECT_FALSE(tb.replayed);
+    EXPECT_NE(ta.assistant_message.id, tb.assistant_message.id);
+}
+
+TYPED_TEST(ChatStoreContract, GeneratingMessageShowsCommittedChunksInOrder) {
+    auto turn = this->new_turn(this->new_session());
+    const auto& id = turn.assistant_message.id;
+    this->append(id, 0, "Hello");
+    this->append(id, 5, ", wörld");
+    auto m = this->run(this->store_->get_message(kAlice, id));
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->content, "Hello, wörld");
+    EXPECT_EQ(m->status, MessageStatus::generating);
+    EXPECT_EQ(m->version, 3);
+}
+
+TYPED_TEST(ChatStoreContract, TerminalCommitStoresWholeContentAndStatus) {
+    auto turn = this->new_turn(this->new_session());
+    const auto& id = turn.assistant_message.id;
+    this->append(id, 0, "Hello");
+    this->finish(id, 5, "!", "Hello!");
+    auto m = this->run(this->store_->get_message(kAlice, id));
+    EXPECT_EQ(m->content, "Hello!");
+    EXPECT_EQ(m->version, 3);
+    EXPECT_EQ(m->status, MessageStatus::completed);
+    EXPECT_FALSE(m->is_streaming);
+    EXPECT_EQ(m->finish_reason, "stop");
+    ASSERT_TRUE(m->usage);
+    EXPECT_EQ(m->usage->output_tokens, 4);
+}
+
+TYPED_TEST(ChatStoreContract, PerChunkModeRewritesContent) {
+    auto turn = this->new_turn(this->new_session());
+    const auto& id = turn.assistant_message.id;
+    for (std::string full : {"a", "ab", "abc"}) {
+        Batch batch{.writes = {MessageWrite{.id = id,
+                                            .offset = static_cast<std::int64_t>(full.size() - 1),
+                                            .text = full.substr(full.size() - 1),
+                                            .rewrite_content = true,
+                                            .full_content = full}}};
+        ASSERT_TRUE(this->run(this->store_->commit(std::move(batch))));
+    }
+    auto m = this->run(this->store_->get_message(kAlice, id));
+    EXPECT_EQ(m->content, "abc");
+    EXPECT_EQ(m->version, 4);
+}
+
+TYPED_TEST(ChatStoreContract, ChangedSinceReturnsOnlyLaterChanges) {
+    auto s = this->new_session();
+    auto turn = this->new_turn(s);
+    auto all = this->run(this->store_->changed_since(kAlice, s.id, Since{}));
+    ASSERT_TRUE(all);
+    EXPECT_EQ(all->messages.size(), 2u);
+    EXPECT_TRUE(all->has_more_generating);
+    auto none = this->run(this->store_->changed_since(kAlice, s.id, Since{.seq = all->next_seq}));
+    EXPECT_TRUE(none->messages.empty());
+    EXPECT_EQ(none->next_seq, all->next_seq);
+    this->append(turn.assistant_message.id, 0, "x");
+    auto one = this->run(this->store_->changed_since(kAlice, s.id, Since{.seq = all->next_seq}));
+    ASSERT_EQ(one->messages.size(), 1u);
+    EXPECT_EQ(one->messages[0].content, "x");
+    EXPECT_GT(one->next_seq, all->next_seq);
+}
+
+TYPED_TEST(ChatStoreContract, ChangedSinceWithALimitAnswersInOrderAndMissesNothing) {
+    auto s = this->new_session();
+    for (int i = 0; i < 5; ++i) {
+        auto turn = this->new_turn(s, "q" + std::to_string(i));
+        this->finish(turn.assistant_message.id, 0, "a", "a");
+    }
+    auto live = this->new_turn(s, "last");
+    this->append(live.assistant_message.id, 0, "partial");
+    // Polling three at a time from the start sees every message exactly
+    // once, in order of change, the live one last.
+    std::vector<std::string> seen;
+    Since since{.limit = 3};
+    for (int polls = 0; polls < 10; ++polls) {
+        auto page = this->run(this->store_->changed_since(kAlice, s.id, since));
+        ASSERT_TRUE(page);
+        EXPECT_LE(page->messages.size(), 3u);
+        for (const auto& m : page->messages) seen.push_back(m.id.value);
+        since.seq = page->next_seq;
+        if (!page->truncated) break;
+    }
+    EXPECT_EQ(seen.size(), 12u);
+    std::set<std::string> unique(seen.begin(), seen.end());
+    EXPECT_EQ(unique.size(), 12u);
+    EXPECT_EQ(seen.back(), live.assistant_message.id.value);
+}
+
+TYPED_TEST(ChatStoreContract, HistoryPagesGoBackwardsFromTheNewest) {
+    auto s = this->new_session();
+    std::vector<std::string> ids;
+    for (int i = 0; i < 3; ++i) {
+        auto turn = this->new_turn(s, "q" + std::to_string(i));
+        this->finish(turn.assistant_message.id, 0, "a", "a");
+        ids.push_back(turn.user_message.id.value);
+        ids.push_back(turn.assistant_message.id.value);
+    }
+    auto newest = this->run(this->store_->list_messages_page(kAlice, s.id, std::nullopt, 4));
+    ASSERT_TRUE(newest);
+    ASSERT_EQ(newest->messages.size(), 4u);
+    EXPECT_EQ(newest->messages.front().id.value, ids[2]);  // oldest first within the page
+    EXPECT_EQ(newest->messages.back().id.value, ids[5]);
+    ASSERT_TRUE(newest->next);
+    auto older = this->run(this->store_->list_messages_page(kAlice, s.id, newest->next, 4));
+    ASSERT_EQ(older->messages.size(), 2u);
+    EXPECT_EQ(older->messages.front().id.value, ids[0]);
+    EXPECT_FALSE(older->next);
+    EXPECT_EQ(this->run(this->store_->list_messages_page(kBob, s.id, std::nullopt, 4)).error(),
+              Error::not_found);
+}
+
+TYPED_TEST(ChatStoreContract, ChangedSinceAcceptsATime) {
+    auto s = this->new_session();
+    this->new_turn(s);
+    auto later = this->run(this->store_->changed_since(kAlice, s.id, Since{.time = now_millis() + 60000}));
+    EXPECT_TRUE(later->messages.empty());
+    auto earlier = this->run(this->store_->changed_since(kAlice, s.id, Since{.time = 0}));
+    EXPECT_EQ(earlier->messages.size(), 2u);
+}
+
+TYPED_TEST(ChatStoreContract, NextAssistantMessageFollowsCreationOrder) {
+    auto s = this->new_session();
+    auto first = this->new_turn(s);
+    this->finish(first.assistant_message.id, 0, "a", "a");
+    auto second = this->new_turn(s, "again");
+    auto n1 = this->run(this->store_->next_assistant_message(kAlice, s.id, std::nullopt));
+    ASSERT_TRUE(n1 && *n1);
+    EXPECT_EQ((*n1)->id, first.assistant_message.id);
+    auto n2 = this->run(this->store_->next_assistant_message(kAlice, s.id, first.assistant_message.id));
+    EXPECT_EQ((*n2)->id, second.assistant_message.id);
+    auto n3 = this->run(this->store_->next_assistant_message(kAlice, s.id, second.assistant_message.id));
+    EXPECT_FALSE(*n3);
+}
+
+TYPED_TEST(ChatStoreContract, InterruptedGenerationsCloseWithTheirContentAfterReopen) {
+    auto s = this->new_session();
+    auto turn = this->new_turn(s);
+    this->append(turn.assistant_message.id, 0, "half an ");
+    this->append(turn.assistant_message.id, 8, "answer");
+    this->reopen();
+    EXPECT_EQ(*this->run(this->store_->close_interrupted()), 1u);
+    auto m = this->run(this->store_->get_message(kAlice, turn.assistant_message.id));
+    EXPECT_EQ(m->status, MessageStatus::error);
+    ASSERT_TRUE(m->error);
+    EXPECT_EQ(m->error->code, "interrupted");
+    EXPECT_EQ(m->finish_reason, "interrupted");
+    EXPECT_EQ(m->content, "half an answer");
+    EXPECT_EQ(*this->run(this->store_->close_interrupted()), 0u);
+}
+
+TYPED_TEST(ChatStoreContract, DeletingASessionRemovesItsMessages) {
+    auto s = this->new_session();
+    auto turn = this->new_turn(s);
+    ASSERT_TRUE(this->run(this->store_->delete_session(kAlice, s.id)));
+    EXPECT_EQ(this->run(this->store_->get_session(kAlice, s.id)).error(), Error::not_found);
+    EXPECT_EQ(this->run(this->store_->get_message(kAlice, turn.user_message.id)).error(), Error::not_found);
+}
+
+// A commit whose outcome was unknown (the connection dropped during COMMIT)
+// is retried as it was, or grown by later text: each byte is stored once,
+// in order, and the message's version counts the stored changes only (I2).
+TYPED_TEST(ChatStoreContract, ARetriedCommitStoresEachByteOnce) {
+    auto turn = this->new_turn(this->new_session());
+    const auto& id = turn.assistant_message.id;
+    auto first = this->commit({this->chunk(id, 0, "Hello")});
+    ASSERT_FALSE(first.writes[0].error);
+    EXPECT_EQ(first.writes[0].version, 2);
+    auto same = this->commit({this->chunk(id, 0, "Hello")});
+    ASSERT_FALSE(same.writes[0].error);
+    EXPECT_EQ(same.writes[0].version, 2);
+    auto grown = this->commit({this->chunk(id, 0, "Hello, wörld")});
+    ASSERT_FALSE(grown.writes[0].error);
+    EXPECT_EQ(grown.writes[0].version, 3);
+    EXPECT_EQ(this->content(id), "Hello, wörld");
+    EXPECT_EQ(this->run(this->store_->get_message(kAlice, id))->version, 3);
+    // The end, retried: stored once, and a retry of it is answered as stored.
+    auto ended = this->commit({this->end(id, 5, ", wörld!", "Hello, wörld!")});
+    ASSERT_FALSE(ended.writes[0].error);
+    auto again = this->commit({this->end(id, 5, ", wörld!", "Hello, wörld!")});
+    ASSERT_FALSE(again.writes[0].error);
+    EXPECT_EQ(again.writes[0].version, ended.writes[0].version);
+    auto m = this->run(this->store_->get_message(kAlice, id));
+    EXPECT_EQ(m->content, "Hello, wörld!");
+    EXPECT_EQ(m->status, MessageStatus::completed);
+    EXPECT_EQ(m->version, ended.writes[0].version);
+}
+
+// One bad write fails alone: the other generations of the batch are stored.
+TYPED_TEST(ChatStoreContract, AWriteAfterAGapIsRefusedAlone) {
+    auto a = this->new_turn(this->new_session()).assistant_message.id;
+    auto b = this->new_turn(this->new_session()).assistant_message.id;
+    auto r = this->commit({this->chunk(a, 0, "fine"), this->chunk(b, 7, "after a gap")});
+    ASSERT_EQ(r.writes.size(), 2u);
+    EXPECT_FALSE(r.writes[0].error);
+    EXPECT_EQ(r.writes[1].error, Error::store_failure);
+    EXPECT_EQ(this->content(a), "fine");
+    EXPECT_EQ(this->content(b), "");
+}
+
+TYPED_TEST(ChatStoreContract, AWriteTheDatabaseRefusesFailsOnlyItsOwnGeneration) {
+    auto a = this->new_turn(this->new_session()).assistant_message.id;
+    auto b = this->new_turn(this->new_session()).assistant_message.id;
+    auto c = this->new_turn(this->new_session()).assistant_message.id;
+    this->backend_.refuse_chunks_of(b);
+    auto r = this->commit(
+        {this->chunk(a, 0, "one"), this->chunk(b, 0, "refused"), this->chunk(c, 0, "three")});
+    ASSERT_EQ(r.writes.size(), 3u);
+    EXPECT_FALSE(r.writes[0].error);
+    EXPECT_EQ(r.writes[1].error, Error::store_failure);
+    EXPECT_FALSE(r.writes[2].error);
+    EXPECT_EQ(this->content(a), "one");
+    EXPECT_EQ(this->content(b), "");
+    EXPECT_EQ(this->content(c), "three");
+    // The refused generation can still end, with what it has.
+    this->finish(b, 0, "", "", MessageStatus::error);
+    EXPECT_EQ(this->run(this->store_->get_message(kAlice, b))->status, MessageStatus::error);
+}
+
+TYPED_TEST(ChatStoreContract, AnEndedMessageTakesNoMoreText) {
+    auto id = this->new_turn(this->new_session()).assistant_message.id;
+    this->finish(id, 0, "done", "done");
+    auto late = this->commit({this->chunk(id, 4, " and more")});
+    EXPECT_EQ(late.writes[0].error, Error::not_generating);
+    auto other_end = this->commit({this->end(id, 4, "", "done", MessageStatus::cancelled)});
+    EXPECT_EQ(other_end.writes[0].error, Error::not_generating);
+    EXPECT_EQ(this->content(id), "done");
+    auto gone = this->commit({this->chunk(MessageId{"msg_unknown"}, 0, "x")});
+    EXPECT_EQ(gone.writes[0].error, Error::not_generating);
+}
+
+// Two store clients (processes, nodes) on one database send into one
+// session at the same moment: exactly one answer starts.
+TYPED_TEST(ChatStoreContract, TwoStoreClientsStartOneAnswerInASession) {
+    auto s = this->new_session();
+    auto other = this->backend_.open();
+    auto send = [&](ChatStore& store, std::string text) {
+        return boost::asio::co_spawn(this->io_, store.begin_turn(kAlice, s.id, NewTurn{.content = text, .model = "simulated"}),
+                                     boost::asio::use_future);
+    };
+    for (int round = 0; round < 5; ++round) {
+        auto a = send(*this->store_, "from a");
+        auto b = send(*other, "from b");
+        this->io_.restart();
+        while (a.wait_for(std::chrono::seconds(0)) != std::future_status::ready ||
+               b.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
+            this->io_.run_one_for(std::chrono::seconds(1));
+        auto ra = a.get();
+        auto rb = b.get();
+        ASSERT_TRUE(ra && rb);
+        ASSERT_NE(bool(ra->turn), bool(rb->turn)) << "round " << round;
+        const auto& started = ra->turn ? *ra->turn : *rb->turn;
+        const auto& refused = ra->turn ? *rb : *ra;
+        EXPECT_EQ(refused.active_message, started.assistant_message.id);
+        this->finish(started.assistant_message.id, 0, "", "");
+    }
+    EXPECT_EQ(this->run(this->store_->list_messages(kAlice, s.id))->size(), 10u);
+}
+
+// A message's chunk rows go when it ends, whatever else is still live: one
+// long answer does not keep every other message's chunks.
+TYPED_TEST(ChatStoreContract, ChunksGoWhenTheirMessageEndsWhileOthersStayLive) {
+    auto live = this->new_turn(this->new_session()).assistant_message.id;
+    this->append(live, 0, "still ");
+    for (int i = 0; i < 5; ++i) {
+        auto t = this->new_turn(this->new_session()).assistant_message.id;
+        this->append(t, 0, "do");
+        this->append(t, 2, "ne");
+        this->finish(t, 4, "", "done");
+        EXPECT_EQ(this->content(t), "done");
+    }
+    this->append(live, 6, "here");
+    EXPECT_EQ(this->backend_.count("SELECT COUNT(*) FROM ai_chat_message_chunks"), 2);
+    EXPECT_EQ(this->content(live), "still here");
+    this->finish(live, 10, "", "still here");
+    EXPECT_EQ(this->backend_.count("SELECT COUNT(*) FROM ai_chat_message_chunks"), 0);
+    EXPECT_EQ(this->content(live), "still here");
+}
+
+// Writers on two store clients, interleaved with polls: polling from each
+// answer's next_seq sees every change, the last one of each message too.
+TYPED_TEST(ChatStoreContract, PollingFromNextSeqMissesNoChangeOfTwoWriters) {
+    auto s = this->new_session();
+    auto other = this->backend_.open();
+    Since since;
+    std::map<std::string, std::int64_t> seen;  // message id -> newest version seen
+    auto poll = [&] {
+        auto page = this->run(this->store_->changed_since(kAlice, s.id, since));
+        ASSERT_TRUE(page);
+        for (const auto& m : page->messages)
+            seen[m.id.value] = std::max(seen[m.id.value], m.version);
+        since.seq = page->next_seq;
+    };
+    std::vector<MessageId> ended;
+    for (int i = 0; i < 4; ++i) {
+        auto& writer = i % 2 ? *other : *this->store_;
+        auto outcome = this->run(writer.begin_turn(kAlice, s.id, NewTurn{.content = "q", .model = "simulated"}));
+        ASSERT_TRUE(outcome && outcome->turn);
+        auto id = outcome->turn->assistant_message.id;
+        poll();
+        ASSERT_TRUE(this->run(writer.commit(Batch{.writes = {this->chunk(id, 0, "a")}, .at = now_millis()})));
+        poll();
+        auto r = this->run(writer.commit(Batch{.writes = {this->end(id, 1, "b", "ab")}, .at = now_millis()}));
+        ASSERT_TRUE(r);
+        ended.push_back(id);
+    }
+    poll();
+    for (const auto& id : ended) {
+        auto stored = this->run(this->store_->get_message(kAlice, id));
+        EXPECT_EQ(seen[id.value], stored->version) << id.value;
+    }
+}
+
+TYPED_TEST(ChatStoreContract, InterruptedMessagesAreListedWithTheirContentForResuming) {
+    auto s = this->new_session();
+    auto turn = this->new_turn(s);
+    this->append(turn.assistant_message.id, 0, "half ");
+    this->append(turn.assistant_message.id, 5, "way");
+    this->reopen();
+    auto generating = this->run(this->store_->list_generating());
+    ASSERT_TRUE(generating);
+    ASSERT_EQ(generating->size(), 1u);
+    EXPECT_EQ((*generating)[0].user, kAlice);
+    EXPECT_EQ((*generating)[0].message.content, "half way");
+    EXPECT_EQ((*generating)[0].message.version, 3);
+    // Continuing after the stored content.
+    this->finish(turn.assistant_message.id, 8, " there", "half way there");
+    EXPECT_EQ(this->content(turn.assistant_message.id), "half way there");
+}
+
+}  // namespace
+}  // namespace chatd::store
