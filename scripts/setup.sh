@@ -8,14 +8,14 @@ set -euo pipefail
 packages=(
   g++ cmake ninja-build ccache pkg-config git dpkg-dev
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libsqlite3-dev sqlite3 libspdlog-dev libfmt-dev libcli11-dev
+  libsqlite3-dev sqlite3 libpq-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libssl-dev openssl ca-certificates
   libjs-markdown-it
   procps
 )
 if [ "${1:-}" = "--tests" ]; then
-  packages+=(chromium fonts-dejavu-core clang-15 libfuzzer-15-dev curl jq systemd)
+  packages+=(chromium fonts-dejavu-core clang-15 libfuzzer-15-dev curl jq systemd postgresql-15)
 fi
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)

@@ -10,6 +10,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_future.hpp>
 
 #include <unistd.h>
 
@@ -122,7 +123,23 @@ std::uint16_t listen(http::Server& server, const http::ServerConfig& c) {
     }
 }
 
-std::unique_ptr<store::sqlite::SqliteStore> open_store(const config::Config& c) {
+// PostgreSQL: connects and migrates on the event loop (libpq non-blocking),
+// which runs just for that before the server starts.
+std::unique_ptr<store::ChatStore> open_postgres(const config::Config& c, net::io_context& io) {
+    auto opened = net::co_spawn(io, store::postgres::PgStore::open(io.get_executor(), *c.postgres),
+                                net::use_future);
+    io.run();
+    io.restart();
+    try {
+        return opened.get();
+    } catch (const std::exception& e) {
+        throw std::runtime_error(std::string("cannot open the PostgreSQL store (--db): ") +
+                                 e.what());
+    }
+}
+
+std::unique_ptr<store::ChatStore> open_store(const config::Config& c, net::io_context& io) {
+    if (c.postgres) return open_postgres(c, io);
     // Checked first: SQLite would otherwise make its -wal and -shm files
     // beside a database it then cannot write, and they outlive the fix.
     const auto& path = c.sqlite.path;
@@ -152,8 +169,8 @@ struct App {
     std::uint16_t port = listen(server, config.server);
     DirectoryLock data_lock{config.data_dir};
     std::unique_ptr<auth::SessionCookies> sessions = make_sessions(config, *authenticator);
-    std::unique_ptr<store::sqlite::SqliteStore> sqlite = open_store(config);
-    store::ChatStore& store = *sqlite;
+    std::unique_ptr<store::ChatStore> store_owner = open_store(config, io);
+    store::ChatStore& store = *store_owner;
     engine::Engine engine{io.get_executor(), store, *provider, config.engine};
     engine::Conversations conversations{engine, store, config.conversations};
     api::ChatApi api{engine,        store,          conversations, *authenticator,

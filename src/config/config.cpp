@@ -83,6 +83,23 @@ ParseOutcome parse(int argc, char** argv) {
         ->capture_default_str()
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
 
+    std::string db = "sqlite";
+    app.add_option("--db", db,
+                   "sqlite: the SQLite file in --data-dir; or PostgreSQL: a postgres:// URI, a "
+                   "libpq conninfo (host=... dbname=...), or `postgres` (libpq's PG* variables)")
+        ->envname("CHATD_DB")
+        ->capture_default_str();
+    std::size_t db_pool = 8;
+    app.add_option("--db-pool-size", db_pool, "PostgreSQL connections at most")
+        ->envname("CHATD_DB_POOL_SIZE")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000));
+    std::int64_t db_timeout_ms = 5000;
+    app.add_option("--db-timeout-ms", db_timeout_ms,
+                   "PostgreSQL: each store call's deadline, waiting for a connection included")
+        ->envname("CHATD_DB_TIMEOUT_MS")
+        ->capture_default_str()
+        ->check(CLI::Range(100, 600000));
     std::map<std::string, store::sqlite::Durability> durability{
         {"normal", store::sqlite::Durability::normal}, {"full", store::sqlite::Durability::full}};
     app.add_option("--durability", c.sqlite.durability,
@@ -501,6 +518,18 @@ ParseOutcome parse(int argc, char** argv) {
     c.engine.shutdown_timeout = std::chrono::milliseconds(shutdown_ms);
     c.api.stream.sse.write_timeout = std::chrono::milliseconds(write_ms);
     c.sqlite.path = c.data_dir / "chatd.sqlite3";
+    if (db != "sqlite") {
+        bool uri = db.starts_with("postgres://") || db.starts_with("postgresql://");
+        bool conninfo = db.find('=') != std::string::npos;
+        if (!uri && !conninfo && db != "postgres")
+            return {std::nullopt, 2,
+                    "--db (CHATD_DB): expected `sqlite`, a postgres:// URI, a libpq conninfo "
+                    "(key=value ...) or `postgres`\n"};
+        c.postgres = store::postgres::PgStoreConfig{
+            .conninfo = db == "postgres" ? std::string() : db,
+            .pool_size = db_pool,
+            .timeout = std::chrono::milliseconds(db_timeout_ms)};
+    }
     return {std::move(c), 0, {}};
 }
 

@@ -8,9 +8,11 @@
 #include "http/server.hpp"
 #include "llm/simulated/simulated_provider.hpp"
 #include "llm/upstream/upstream_provider.hpp"
+#include "store/postgres/pg_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <variant>
 
@@ -27,6 +29,8 @@ struct Config {
     engine::EngineConfig engine;
     engine::ConversationPolicy conversations;
     store::sqlite::SqliteConfig sqlite;
+    // --db: PostgreSQL instead of SQLite in the data directory.
+    std::optional<store::postgres::PgStoreConfig> postgres;
     ProviderKind provider = ProviderKind::simulated;
     llm::simulated::SimulatedConfig simulated;
     llm::upstream::UpstreamConfig upstream;  // api_key read from api_key_env

@@ -60,6 +60,8 @@ public:
                 return "cursor out of range";
             case Error::not_ready:
                 return "not ready";
+            case Error::store_unavailable:
+                return "store unavailable";
         }
         return "unknown chatd error";
     }

@@ -38,6 +38,7 @@ enum class Error {
     cursor_mismatch,         // a cursor of another message or session
     cursor_out_of_range,     // past the committed content, or inside a character
     not_ready,               // readiness: store unreachable or shutting down
+    store_unavailable,       // the store did not answer: unreachable, or past a deadline
 };
 
 const boost::system::error_category& chatd_category() noexcept;

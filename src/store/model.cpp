@@ -43,4 +43,16 @@ std::optional<MessageStatus> status_from_string(std::string_view s) {
     return std::nullopt;
 }
 
+Message as_first_created(Message m) {
+    m.content.clear();
+    m.status = MessageStatus::generating;
+    m.is_streaming = true;
+    m.last_updated = m.created_at;
+    m.version = 1;
+    m.error.reset();
+    m.finish_reason.reset();
+    m.usage.reset();
+    return m;
+}
+
 }  // namespace chatd::store

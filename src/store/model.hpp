@@ -96,6 +96,13 @@ struct Turn {
     bool replayed = false;      // true when an earlier send with the same key made it
 };
 
+// How long an idempotency key is kept (at least): 24 h.
+inline constexpr std::int64_t kIdempotencyRetentionMs = 24 * 3600 * 1000;
+
+// The assistant message `m` exactly as begin_turn first returned it (what a
+// replayed send answers again, however far the answer has come since).
+Message as_first_created(Message m);
+
 struct TurnOutcome {
     std::optional<Turn> turn;
     std::optional<MessageId> active_message;  // set instead of turn on conflict

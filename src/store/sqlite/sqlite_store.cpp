@@ -2,6 +2,7 @@
 
 #include "core/log.hpp"
 #include "core/offload.hpp"
+#include "store/changes.hpp"
 #include "store/sqlite/migrations.hpp"
 #include "store/sqlite/sqlite_db.hpp"
 #include "store/write_plan.hpp"
@@ -12,7 +13,6 @@
 namespace chatd::store::sqlite {
 namespace {
 
-constexpr std::int64_t kIdempotencyRetentionMs = 24 * 3600 * 1000;
 
 constexpr std::string_view kMessageColumns =
     "id, session_id, role, content, status, is_streaming, created_at, last_updated, version, "
@@ -108,19 +108,6 @@ void insert_message(Database& db, const UserId& user, const Message& m) {
         .bind(11, m.change_seq)
         .bind(12, m.model)
         .run();
-}
-
-// The assistant message exactly as begin_turn first returned it.
-Message as_first_created(Message m) {
-    m.content.clear();
-    m.status = MessageStatus::generating;
-    m.is_streaming = true;
-    m.last_updated = m.created_at;
-    m.version = 1;
-    m.error.reset();
-    m.finish_reason.reset();
-    m.usage.reset();
-    return m;
 }
 
 // Takes `n` change sequences from the store-wide counter, inside the caller's
@@ -390,6 +377,14 @@ net::awaitable<Result<Session>> SqliteStore::update_session(UserId user, Session
 net::awaitable<Result<void>> SqliteStore::delete_session(UserId user, SessionId id) {
     return on_writer([this, user, id]() -> Result<void> {
         Transaction tx(*writer_db_, Transaction::Kind::write);
+        // A live message's chunks first (the log has no foreign key).
+        writer_db_
+            ->cached(
+                "DELETE FROM ai_chat_message_chunks WHERE message_id IN (SELECT id FROM "
+                "ai_chat_messages WHERE session_id = ? AND user_id = ? AND status = 'generating')")
+            .bind(1, id.value)
+            .bind(2, user.value)
+            .run();
         writer_db_->cached("DELETE FROM ai_chat_sessions WHERE id = ? AND user_id = ?")
             .bind(1, id.value)
             .bind(2, user.value)
@@ -463,58 +458,28 @@ net::awaitable<Result<Changes>> SqliteStore::changed_since(UserId user, SessionI
         Transaction tx(*reader_db_, Transaction::Kind::read);
         if (!find_session(*reader_db_, user, session)) return Error::not_found;
         // A generating message's change_seq and last_updated live in the
-        // chunk log, so it is read whole and filtered here; ended messages
-        // are filtered by the query.
-        Changes changes;
+        // chunk log, so it is read whole and compared in assemble_changes;
+        // ended messages are filtered by the query.
         auto generating = query_messages(
             *reader_db_, select_messages("WHERE session_id = ? AND status = 'generating'"),
             session.value);
         // Oldest change first, one more than the limit to know whether more wait.
         auto limit = since.limit > 0 ? static_cast<std::int64_t>(since.limit) + 1
                                      : std::numeric_limits<std::int64_t>::max();
-        if (since.seq) {
-            changes.messages = query_messages(
-                *reader_db_,
-                select_messages("WHERE session_id = ? AND status != 'generating' AND "
-                                "change_seq > ? ORDER BY change_seq LIMIT ?"),
-                session.value, *since.seq, limit);
-        } else if (since.time) {
-            changes.messages = query_messages(
-                *reader_db_,
-                select_messages("WHERE session_id = ? AND status != 'generating' AND "
-                                "last_updated > ? ORDER BY change_seq LIMIT ?"),
-                session.value, *since.time, limit);
-        } else {
-            changes.messages =
-                query_messages(*reader_db_,
-                               select_messages("WHERE session_id = ? AND status != 'generating' "
-                                               "ORDER BY change_seq LIMIT ?"),
-                               session.value, limit);
-        }
-        std::optional<std::int64_t> cut;  // the last change this answer covers
-        if (since.limit > 0 && changes.messages.size() > since.limit) {
-            changes.messages.resize(since.limit);
-            cut = changes.messages.back().change_seq;
-            changes.truncated = true;
-        }
+        auto ended = query_messages(
+            *reader_db_,
+            select_messages("WHERE session_id = ? AND status != 'generating' AND change_seq > ? "
+                            "AND last_updated > ? ORDER BY change_seq LIMIT ?"),
+            session.value, since.seq.value_or(std::numeric_limits<std::int64_t>::min()),
+            since.time.value_or(std::numeric_limits<std::int64_t>::min()), limit);
+        PollRules rules{.resume = PollRules::Resume::after};
         {
             auto q = reader_db_->cached(
                 "SELECT COALESCE(MAX(change_seq), 0) FROM ai_chat_messages WHERE session_id = ?");
             q.bind(1, session.value);
-            if (q.step()) changes.next_seq = q.integer(0);
+            if (q.step()) rules.horizon = q.integer(0);
         }
-        if (cut) changes.next_seq = *cut;
-        for (auto& m : generating) {
-            changes.has_more_generating = true;
-            if (cut && m.change_seq > *cut) continue;  // in a later answer
-            changes.next_seq = std::max(changes.next_seq, m.change_seq);
-            if ((!since.seq || m.change_seq > *since.seq) &&
-                (!since.time || m.last_updated > *since.time))
-                changes.messages.push_back(std::move(m));
-        }
-        std::sort(changes.messages.begin(), changes.messages.end(),
-                  [](const Message& a, const Message& b) { return a.id < b.id; });
-        return changes;
+        return assemble_changes(std::move(ended), std::move(generating), since, rules);
     });
 }
 

@@ -19,7 +19,7 @@ constexpr Framing kFraming{.version = 11, .keep_alive = true};
 // Every chatd error, from the first to the last.
 std::vector<Error> all_errors() {
     std::vector<Error> out;
-    for (int v = 1; v <= static_cast<int>(Error::not_ready); ++v)
+    for (int v = 1; v <= static_cast<int>(Error::store_unavailable); ++v)
         out.push_back(static_cast<Error>(v));
     return out;
 }
@@ -57,6 +57,7 @@ const Limit kLimits[] = {
     {Error::too_many_streams, S::too_many_requests},
     {Error::too_many_sessions, S::too_many_requests},
     {Error::overloaded, S::service_unavailable},
+    {Error::store_unavailable, S::service_unavailable},
 };
 
 bool is_limit(Error e) {

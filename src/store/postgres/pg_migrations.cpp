@@ -1,0 +1,92 @@
+#include "store/postgres/pg_migrations.hpp"
+
+namespace chatd::store::postgres {
+namespace {
+
+// Times are UTC milliseconds since the epoch. change_seq holds the id of the
+// transaction that made the change (pg_current_xact_id()), which poll
+// compares with its snapshot's xmin (pg_store.hpp).
+constexpr std::string_view kBase[] = {
+    R"sql(CREATE TABLE ai_chat_sessions (
+    id            TEXT PRIMARY KEY,
+    user_id       TEXT NOT NULL,
+    title         TEXT NOT NULL,
+    system_prompt TEXT NOT NULL DEFAULT '',
+    model         TEXT NOT NULL,
+    created_at    BIGINT NOT NULL,
+    last_updated  BIGINT NOT NULL
+))sql",
+    "CREATE INDEX ai_chat_sessions_by_user ON ai_chat_sessions (user_id, id)",
+    R"sql(CREATE TABLE ai_chat_messages (
+    id               TEXT PRIMARY KEY,
+    session_id       TEXT NOT NULL REFERENCES ai_chat_sessions (id) ON DELETE CASCADE,
+    user_id          TEXT NOT NULL,
+    role             TEXT NOT NULL CHECK (role IN ('user', 'assistant', 'system')),
+    content          TEXT NOT NULL DEFAULT '',
+    status           TEXT NOT NULL DEFAULT 'completed'
+                     CHECK (status IN ('generating', 'completed', 'error', 'cancelled')),
+    is_streaming     BOOLEAN NOT NULL DEFAULT false,
+    created_at       BIGINT NOT NULL,
+    last_updated     BIGINT NOT NULL,
+    version          BIGINT NOT NULL DEFAULT 1,
+    change_seq       BIGINT NOT NULL,
+    error_code       TEXT,
+    error_message    TEXT,
+    model            TEXT NOT NULL DEFAULT '',
+    finish_reason    TEXT,
+    input_tokens     BIGINT,
+    output_tokens    BIGINT,
+    owner_node       TEXT,
+    lease_expires_at BIGINT
+))sql",
+    "CREATE INDEX ai_chat_messages_by_session ON ai_chat_messages (session_id, id)",
+    "CREATE INDEX ai_chat_messages_by_change ON ai_chat_messages (session_id, change_seq)",
+    "CREATE INDEX ai_chat_messages_generating ON ai_chat_messages (status) "
+    "WHERE status = 'generating'",
+    R"sql(CREATE TABLE ai_chat_idempotency_keys (
+    user_id              TEXT NOT NULL,
+    key                  TEXT NOT NULL,
+    fingerprint          TEXT NOT NULL,
+    session_id           TEXT NOT NULL,
+    user_message_id      TEXT NOT NULL,
+    assistant_message_id TEXT NOT NULL,
+    created_at           BIGINT NOT NULL,
+    PRIMARY KEY (user_id, key)
+))sql",
+};
+
+// One generating message per session, held by the database itself.
+constexpr std::string_view kOneGenerating[] = {
+    "CREATE UNIQUE INDEX ai_chat_messages_one_generating ON ai_chat_messages (session_id) "
+    "WHERE status = 'generating'",
+};
+
+// The chunk log keyed by (message, byte offset): idempotent chunk writes, and
+// a live message reads its own chunks only. Each row carries the message's
+// version and the writing transaction's id; rows go with their message's end
+// (and with the message, by the foreign key).
+constexpr std::string_view kChunks[] = {
+    R"sql(CREATE TABLE ai_chat_message_chunks (
+    message_id  TEXT NOT NULL REFERENCES ai_chat_messages (id) ON DELETE CASCADE,
+    byte_offset BIGINT NOT NULL,
+    text        TEXT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    version     BIGINT NOT NULL,
+    change_seq  BIGINT NOT NULL,
+    PRIMARY KEY (message_id, byte_offset)
+))sql",
+};
+
+constexpr PgMigration kMigrations[] = {
+    {1, kBase},
+    {2, kOneGenerating},
+    {3, kChunks},
+};
+
+}  // namespace
+
+std::span<const PgMigration> pg_migrations() {
+    return kMigrations;
+}
+
+}  // namespace chatd::store::postgres

@@ -1,0 +1,200 @@
+// What only PostgreSQL can show of the store contract: concurrent start-ups,
+// transactions committing out of order, and a connection lost during COMMIT.
+// The rest of the contract is chat_store_contract_test.cpp, on both stores.
+#include "store/postgres/pg_store.hpp"
+
+#include "support/pg.hpp"
+#include "support/run.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_future.hpp>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+namespace chatd::store::postgres {
+namespace {
+
+namespace net = boost::asio;
+using net::ip::tcp;
+
+const UserId kAlice{"usr_alice"};
+
+std::unique_ptr<PgStore> open_store(net::io_context& io, const std::string& conninfo) {
+    return test::run(io, PgStore::open(io.get_executor(), PgStoreConfig{.conninfo = conninfo}));
+}
+
+// A blocking connection of the test's own, beside the store.
+class RawConnection {
+public:
+    explicit RawConnection(const std::string& conninfo)
+        : conn_(PQconnectdb(conninfo.c_str()), &PQfinish) {
+        if (PQstatus(conn_.get()) != CONNECTION_OK)
+            throw std::runtime_error(PQerrorMessage(conn_.get()));
+    }
+    std::string exec(const std::string& sql) {
+        std::unique_ptr<PGresult, decltype(&PQclear)> r(PQexec(conn_.get(), sql.c_str()), &PQclear);
+        auto status = PQresultStatus(r.get());
+        if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+            throw std::runtime_error(sql + ": " + PQresultErrorMessage(r.get()));
+        return PQntuples(r.get()) > 0 ? PQgetvalue(r.get(), 0, 0) : "";
+    }
+
+private:
+    std::unique_ptr<PGconn, decltype(&PQfinish)> conn_;
+};
+
+TEST(PgStoreTest, StoresOpeningANewDatabaseTogetherMigrateItOnce) {
+    auto conninfo = test::fresh_pg_database();
+    net::io_context io;
+    std::vector<std::future<std::unique_ptr<PgStore>>> opening;
+    for (int i = 0; i < 4; ++i)
+        opening.push_back(net::co_spawn(
+            io, PgStore::open(io.get_executor(), PgStoreConfig{.conninfo = conninfo}),
+            net::use_future));
+    io.run();
+    for (auto& f : opening) EXPECT_TRUE(f.get());
+    EXPECT_EQ(test::pg_exec(conninfo, "SELECT COUNT(*) FROM schema_migrations"), "3");
+    EXPECT_EQ(test::pg_exec(conninfo, "SELECT MAX(version) FROM schema_migrations"), "3");
+}
+
+// A transaction that took its id before a later one commits after it: a
+// poll that saw the later change must not skip the earlier one next time.
+TEST(PgStoreTest, PollSeesAChangeThatCommitsAfterALaterOne) {
+    auto conninfo = test::fresh_pg_database();
+    net::io_context io;
+    auto store = open_store(io, conninfo);
+    auto session = test::run(io, store->create_session(kAlice, NewSession{.title = "t"}));
+    auto first = test::run(io, store->begin_turn(kAlice, session->id, NewTurn{.content = "q"}));
+    auto ended = first->turn->assistant_message.id;
+    Batch end_it{.writes = {MessageWrite{.id = ended,
+                                         .text = "done",
+                                         .terminal = Terminal{},
+                                         .full_content = "done"}}};
+    ASSERT_TRUE(test::run(io, store->commit(end_it)));
+    auto second = test::run(io, store->begin_turn(kAlice, session->id, NewTurn{.content = "q2"}));
+    auto live = second->turn->assistant_message.id;
+    auto start = test::run(io, store->changed_since(kAlice, session->id, Since{}));
+
+    // The slow writer takes its transaction id now...
+    RawConnection slow(conninfo);
+    slow.exec("BEGIN");
+    auto slow_xid = std::stoll(slow.exec("SELECT pg_current_xact_id()::text"));
+    // ...a later transaction commits a change and a poll sees it...
+    ASSERT_TRUE(test::run(io, store->commit(Batch{.writes = {MessageWrite{.id = live, .text = "x"}}})));
+    auto seen = test::run(io, store->changed_since(kAlice, session->id, Since{.seq = start->next_seq}));
+    ASSERT_TRUE(seen);
+    ASSERT_EQ(seen->messages.size(), 1u);
+    EXPECT_EQ(seen->messages[0].id, live);
+    EXPECT_GT(seen->messages[0].change_seq, slow_xid);  // committed out of order
+    // ...then the slow one commits its change to the ended message.
+    slow.exec("UPDATE ai_chat_messages SET version = version + 1, change_seq = "
+              "pg_current_xact_id()::text::bigint WHERE id = '" + ended.value + "'");
+    slow.exec("COMMIT");
+    auto next = test::run(io, store->changed_since(kAlice, session->id, Since{.seq = seen->next_seq}));
+    ASSERT_TRUE(next);
+    auto it = std::find_if(next->messages.begin(), next->messages.end(),
+                           [&](const Message& m) { return m.id == ended; });
+    ASSERT_NE(it, next->messages.end()) << "the change that committed last was missed";
+    EXPECT_EQ(it->change_seq, slow_xid);
+}
+
+// Forwards one client to PostgreSQL; once armed, it cuts the client off as
+// soon as the server reports a transaction ended (ReadyForQuery, idle): the
+// COMMIT happened, and the client never hears it.
+class CuttingProxy {
+public:
+    CuttingProxy(net::io_context& io, const std::string& host, std::uint16_t port)
+        : io_(io), acceptor_(io, {net::ip::make_address("127.0.0.1"), 0}), server_(host, port) {
+        net::co_spawn(io, accept(), net::detached);
+    }
+    std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+    bool armed = false;
+    int cuts = 0;
+
+private:
+    net::awaitable<void> accept() {
+        for (;;) {
+            auto [ec, client] = co_await acceptor_.async_accept(net::as_tuple(net::use_awaitable));
+            if (ec) co_return;
+            auto client_ptr = std::make_shared<tcp::socket>(std::move(client));
+            auto server = std::make_shared<tcp::socket>(io_);
+            co_await server->async_connect(
+                {net::ip::make_address(server_.first), server_.second},
+                net::as_tuple(net::use_awaitable));
+            net::co_spawn(io_, pump(client_ptr, server, false), net::detached);
+            net::co_spawn(io_, pump(server, client_ptr, true), net::detached);
+        }
+    }
+
+    net::awaitable<void> pump(std::shared_ptr<tcp::socket> from, std::shared_ptr<tcp::socket> to,
+                              bool from_server) {
+        static constexpr char kIdle[] = {'Z', 0, 0, 0, 5, 'I'};
+        std::array<char, 65536> buffer;
+        for (;;) {
+            auto [ec, n] = co_await from->async_read_some(net::buffer(buffer),
+                                                          net::as_tuple(net::use_awaitable));
+            if (ec) break;
+            std::string_view data(buffer.data(), n);
+            if (from_server && armed &&
+                data.find(std::string_view(kIdle, sizeof kIdle)) != std::string_view::npos) {
+                armed = false;
+                ++cuts;
+                break;  // the client hears nothing of it
+            }
+            auto [wec, written] = co_await net::async_write(*to, net::buffer(data),
+                                                            net::as_tuple(net::use_awaitable));
+            if (wec) break;
+        }
+        boost::system::error_code ignored;
+        from->close(ignored);
+        to->close(ignored);
+    }
+
+    net::io_context& io_;
+    tcp::acceptor acceptor_;
+    std::pair<std::string, std::uint16_t> server_;
+};
+
+// The connection drops after the server committed and before the client
+// heard it: the commit fails, is retried as the persister retries it (grown
+// by later text), and every byte is stored once (I2).
+TEST(PgStoreTest, ACommitRetriedAfterItsConnectionDroppedDuringCommitStoresEachByteOnce) {
+    auto conninfo = test::fresh_pg_database();
+    net::io_context io;
+    CuttingProxy proxy(io, test::pg_conninfo_value(conninfo, "host"),
+                       static_cast<std::uint16_t>(std::stoi(test::pg_conninfo_value(conninfo, "port"))));
+    auto via_proxy = "host=127.0.0.1 port=" + std::to_string(proxy.port()) +
+                     " user=" + test::pg_conninfo_value(conninfo, "user") +
+                     " dbname=" + test::pg_conninfo_value(conninfo, "dbname");
+    auto store = open_store(io, via_proxy);
+    auto session = test::run(io, store->create_session(kAlice, NewSession{.title = "t"}));
+    auto turn = test::run(io, store->begin_turn(kAlice, session->id, NewTurn{.content = "q"}));
+    auto id = turn->turn->assistant_message.id;
+    ASSERT_TRUE(test::run(io, store->commit(Batch{.writes = {MessageWrite{.id = id, .text = "Hello"}}})));
+
+    proxy.armed = true;
+    auto lost = test::run(io, store->commit(
+                                  Batch{.writes = {MessageWrite{.id = id, .offset = 5, .text = ", wörld"}}}));
+    EXPECT_EQ(proxy.cuts, 1);
+    ASSERT_FALSE(lost) << "the client heard the commit";
+    // It did commit.
+    EXPECT_EQ(test::pg_exec(conninfo, "SELECT string_agg(text, '' ORDER BY byte_offset) FROM "
+                                      "ai_chat_message_chunks WHERE message_id = '" + id.value + "'"),
+              "Hello, wörld");
+    // The retry carries the same text and more.
+    auto retried = test::run(io, store->commit(Batch{
+                                     .writes = {MessageWrite{.id = id, .offset = 5, .text = ", wörld!"}}}));
+    ASSERT_TRUE(retried);
+    EXPECT_FALSE(retried->writes[0].error);
+    auto m = test::run(io, store->get_message(kAlice, id));
+    EXPECT_EQ(m->content, "Hello, wörld!");
+    EXPECT_EQ(m->version, 4);  // three stored changes, not four
+}
+
+}  // namespace
+}  // namespace chatd::store::postgres
