@@ -9,7 +9,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { withChatd, createSession, send, getContent, waitTerminal, utf8, isPrefix } from './support/chatd.mjs';
+import { withChatd, createSession, send, getContent, waitTerminal, utf8, isPrefix, ON_POSTGRES } from './support/chatd.mjs';
 import { contiguousBytes } from './support/sse.mjs';
 
 const PROMPT = 'Tell me everything about the history of canals.';
@@ -77,6 +77,11 @@ test('zc: without --resume-interrupted, SIGTERM ends live answers as interrupted
   });
 });
 
+// The failing store of the next tests is SQLite's own write lock, taken by
+// another process. PostgreSQL's outage test (the server restarted under live
+// answers) is not built yet.
+const SQLITE_ONLY = ON_POSTGRES && 'fails the store with SQLite\'s file lock';
+
 // Another process holds the database's write lock: every commit fails.
 async function lockDatabase(dataDir) {
   const proc = spawn('sqlite3', [path.join(dataDir, 'chatd.sqlite3')], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -108,7 +113,7 @@ function exitWithin(srv, ms) {
   ]);
 }
 
-test('zc: while every commit fails, SIGTERM still exits within its timeout', async () => {
+test('zc: while every commit fails, SIGTERM still exits within its timeout', { skip: SQLITE_ONLY }, async () => {
   await withChatd({ args: ['--sim-tokens-per-second', '20', ...SIM, '--shutdown-timeout-ms', '1000'], name: 'chatd-zc-failing' }, async (srv) => {
     const session = await createSession(srv);
     const { assistant_message: am } = await send(srv, session.id, PROMPT);
@@ -131,7 +136,7 @@ test('zc: while every commit fails, SIGTERM still exits within its timeout', asy
   });
 });
 
-test('zc: a second SIGTERM during a stuck shutdown exits at once', async () => {
+test('zc: a second SIGTERM during a stuck shutdown exits at once', { skip: SQLITE_ONLY }, async () => {
   await withChatd({ args: ['--sim-tokens-per-second', '20', ...SIM, '--shutdown-timeout-ms', '60000'], name: 'chatd-zc-twice' }, async (srv) => {
     const session = await createSession(srv);
     const { assistant_message: am } = await send(srv, session.id, PROMPT);
@@ -169,7 +174,7 @@ test('zc: a second SIGTERM during a stuck shutdown exits at once', async () => {
   });
 });
 
-test('zc: /readyz is 503 while commits fail, though the store answers queries, and recovers by itself', async () => {
+test('zc: /readyz is 503 while commits fail, though the store answers queries, and recovers by itself', { skip: SQLITE_ONLY }, async () => {
   await withChatd({ args: ['--sim-tokens-per-second', '20', ...SIM], name: 'chatd-zc-readyz' }, async (srv) => {
     assert.equal((await srv.http('GET', '/readyz')).status, 200);
     const session = await createSession(srv);

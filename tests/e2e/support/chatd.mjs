@@ -7,9 +7,9 @@
 // it prints chatd's stderr when the body throws and always stops the process.
 // Every wait in here is for a condition with a deadline.
 
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import { mkdtemp, rm, access } from 'node:fs/promises';
-import { constants as fsConstants, mkdirSync, writeFileSync } from 'node:fs';
+import { constants as fsConstants, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +30,25 @@ process.on('exit', () => {
 
 export function chatdBin() {
   return process.env.CHATD_BIN || DEFAULT_BIN;
+}
+
+/** True when the suite runs against PostgreSQL (ctest's e2e_pg_* tests). */
+export const ON_POSTGRES = process.env.CHATD_E2E_STORE === 'postgres';
+let databases = 0;
+
+/**
+ * The store arguments of a new chatd: none for SQLite (its data dir); under
+ * CHATD_E2E_STORE=postgres, `--db` naming a fresh database in the test
+ * cluster that ctest started (CHATD_TEST_PG_FILE holds its conninfo).
+ */
+export function storeArgs() {
+  if (!ON_POSTGRES) return [];
+  const file = process.env.CHATD_TEST_PG_FILE;
+  if (!file) throw new Error('CHATD_E2E_STORE=postgres needs CHATD_TEST_PG_FILE: run the suite through ctest');
+  const conninfo = readFileSync(file, 'utf8').trim();
+  const db = `e2e_${process.pid}_${Date.now()}_${++databases}`;
+  execFileSync('psql', [conninfo, '-v', 'ON_ERROR_STOP=1', '-qc', `CREATE DATABASE "${db}"`]);
+  return ['--db', `${conninfo} dbname=${db}`];
 }
 
 /** Polls predicate() until it returns a truthy value; returns that value. */
@@ -120,6 +139,8 @@ export async function startChatd({ args = [], dataDir, name = 'chatd', env } = {
     name,
     bin,
     args: [...args],
+    // One database for the life of this handle, restarts included.
+    storeArgs: args.includes('--db') ? [] : storeArgs(),
     env: env ? { ...env } : undefined,
     dataDir: dir,
     baseUrl: null,
@@ -139,7 +160,7 @@ export async function startChatd({ args = [], dataDir, name = 'chatd', env } = {
   srv.launch = async () => {
     srv.generation += 1;
     const gen = srv.generation;
-    const argv = ['--port', '0', '--data-dir', srv.dataDir, ...srv.args];
+    const argv = ['--port', '0', '--data-dir', srv.dataDir, ...srv.args, ...srv.storeArgs];
     let childEnv;
     if (srv.env) {
       childEnv = { ...process.env };

@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtemp, rm, readFile } from 'node:fs/promises';
-import { chatdBin } from './chatd.mjs';
+import { chatdBin, storeArgs } from './chatd.mjs';
 
 const READY_RE = /chatd listening on (http:\/\/[^\s]+)/;
 
@@ -284,7 +284,7 @@ export async function cpuSeconds(pid) {
 export async function launchWrapped({ shellPrefix, args = [], env, name = 'chatd-wrapped' } = {}) {
   const bin = chatdBin();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'chatd-e2e-'));
-  const argv = ['--port', '0', '--data-dir', dataDir, ...args];
+  const argv = ['--port', '0', '--data-dir', dataDir, ...args, ...storeArgs()];
   const childEnv = { ...process.env };
   for (const [k, v] of Object.entries(env || {})) {
     if (v === undefined || v === null) delete childEnv[k]; else childEnv[k] = String(v);
