@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <map>
 
@@ -38,6 +39,18 @@ std::string name_the_variable(const CLI::App& app, int argc, char** argv, std::s
         if (!on_command_line) return env + "=" + value + " (the environment, for " + name + "): ";
     }
     return {};
+}
+
+// A duration flag in milliseconds, bounded; its environment variable is the
+// flag in capitals after CHATD_ (--idle-timeout-ms: CHATD_IDLE_TIMEOUT_MS).
+void add_ms_option(CLI::App& app, const std::string& flag, std::int64_t& ms,
+                   const std::string& help, std::int64_t min, std::int64_t max) {
+    std::string env = "CHATD_";
+    for (char c : flag.substr(2)) env += c == '-' ? '_' : static_cast<char>(std::toupper(c));
+    app.add_option(flag, ms, help)
+        ->envname(env)
+        ->capture_default_str()
+        ->check(CLI::Range(min, max));
 }
 
 // The UI installed beside the binary (`<prefix>/bin/chatd` and
@@ -95,11 +108,9 @@ ParseOutcome parse(int argc, char** argv) {
         ->capture_default_str()
         ->check(CLI::Range(1, 1000));
     std::int64_t db_timeout_ms = 5000;
-    app.add_option("--db-timeout-ms", db_timeout_ms,
-                   "PostgreSQL: each store call's deadline, waiting for a connection included")
-        ->envname("CHATD_DB_TIMEOUT_MS")
-        ->capture_default_str()
-        ->check(CLI::Range(100, 600000));
+    add_ms_option(app, "--db-timeout-ms", db_timeout_ms,
+                  "PostgreSQL: each store call's deadline, waiting for a connection included", 100,
+                  600000);
     std::map<std::string, store::sqlite::Durability> durability{
         {"normal", store::sqlite::Durability::normal}, {"full", store::sqlite::Durability::full}};
     app.add_option("--durability", c.sqlite.durability,
@@ -115,36 +126,26 @@ ParseOutcome parse(int argc, char** argv) {
         ->transform(CLI::CheckedTransformer(modes, CLI::ignore_case))
         ->default_str("group");
     std::int64_t commit_delay_ms = 0;
-    app.add_option("--commit-delay-ms", commit_delay_ms, "extra wait to grow each batch")
-        ->envname("CHATD_COMMIT_DELAY_MS")
-        ->capture_default_str()
-        ->check(CLI::Range(0, 1000));
+    add_ms_option(app, "--commit-delay-ms", commit_delay_ms, "extra wait to grow each batch", 0,
+                  1000);
 
     std::int64_t heartbeat_ms = 15000, idle_ms = 60000, request_ms = 30000, write_ms = 10000;
-    app.add_option("--heartbeat-ms", heartbeat_ms, "SSE heartbeat interval")
-        ->envname("CHATD_HEARTBEAT_MS")
-        ->capture_default_str()
-        ->check(CLI::Range(10, 3600000));
-    app.add_option("--idle-timeout-ms", idle_ms, "keep-alive idle timeout")
-        ->envname("CHATD_IDLE_TIMEOUT_MS")
-        ->capture_default_str()
-        ->check(CLI::Range(100, 3600000));
-    app.add_option("--request-timeout-ms", request_ms, "time to receive one request")
-        ->envname("CHATD_REQUEST_TIMEOUT_MS")
-        ->capture_default_str()
-        ->check(CLI::Range(100, 3600000));
-    app.add_option("--write-timeout-ms", write_ms,
-                   "a client that accepts no bytes for this long is cut off")
-        ->envname("CHATD_WRITE_TIMEOUT_MS")
-        ->capture_default_str()
-        ->check(CLI::Range(100, 3600000));
+    add_ms_option(app, "--heartbeat-ms", heartbeat_ms, "SSE heartbeat interval", 10, 3600000);
+    add_ms_option(app, "--idle-timeout-ms", idle_ms, "keep-alive idle timeout", 100, 3600000);
+    add_ms_option(app, "--request-timeout-ms", request_ms, "time to receive one request", 100,
+                  3600000);
+    add_ms_option(app, "--write-timeout-ms", write_ms,
+                  "a client that accepts no bytes for this long is cut off", 100, 3600000);
+    std::int64_t outage_ms = 60000;
+    add_ms_option(app, "--store-outage-timeout-ms", outage_ms,
+                  "while commits keep failing, live answers wait this long for the store, "
+                  "then end with what was stored (error store_unavailable)",
+                  100, 86400000);
     std::int64_t shutdown_ms = 10000;
-    app.add_option("--shutdown-timeout-ms", shutdown_ms,
-                   "on SIGTERM/SIGINT, how long live answers may take to be stored before chatd "
-                   "exits anyway (a second signal exits at once)")
-        ->envname("CHATD_SHUTDOWN_TIMEOUT_MS")
-        ->capture_default_str()
-        ->check(CLI::Range(0, 3600000));
+    add_ms_option(app, "--shutdown-timeout-ms", shutdown_ms,
+                  "on SIGTERM/SIGINT, how long live answers may take to be stored before chatd "
+                  "exits anyway (a second signal exits at once)",
+                  0, 3600000);
     app.add_option("--sse-send-buffer-bytes", c.api.stream.sse.send_buffer_bytes,
                    "kernel send buffer of each SSE connection")
         ->envname("CHATD_SSE_SEND_BUFFER_BYTES")
@@ -158,7 +159,8 @@ ParseOutcome parse(int argc, char** argv) {
         ->envname("CHATD_MAX_HEADER_BYTES")
         ->capture_default_str()
         ->check(CLI::Range(1024, 1 << 20));
-    app.add_option("--max-message-bytes", c.api.requests.max_message_bytes, "longest message content")
+    app.add_option("--max-message-bytes", c.api.requests.max_message_bytes,
+                   "longest message content")
         ->envname("CHATD_MAX_MESSAGE_BYTES")
         ->capture_default_str()
         ->check(CLI::Range(1, 1 << 30));
@@ -340,33 +342,18 @@ ParseOutcome parse(int argc, char** argv) {
         ->check(CLI::Range(0, 100));
     std::int64_t retry_deadline_ms = 60000, backoff_base_ms = 500, backoff_max_ms = 8000;
     std::int64_t connect_ms = 10000, first_token_ms = 60000, upstream_idle_ms = 30000;
-    app.add_option("--upstream-retry-deadline-ms", retry_deadline_ms,
-                   "no retry starts later than this after the first attempt")
-        ->envname("CHATD_UPSTREAM_RETRY_DEADLINE_MS")
-        ->capture_default_str()
-        ->check(CLI::Range(0, 3600000));
-    app.add_option("--upstream-backoff-base-ms", backoff_base_ms, "first retry's backoff cap")
-        ->envname("CHATD_UPSTREAM_BACKOFF_BASE_MS")
-        ->capture_default_str()
-        ->check(CLI::Range(0, 600000));
-    app.add_option("--upstream-backoff-max-ms", backoff_max_ms, "largest backoff cap")
-        ->envname("CHATD_UPSTREAM_BACKOFF_MAX_MS")
-        ->capture_default_str()
-        ->check(CLI::Range(0, 600000));
-    app.add_option("--upstream-connect-timeout-ms", connect_ms, "DNS, TCP and TLS set-up")
-        ->envname("CHATD_UPSTREAM_CONNECT_TIMEOUT_MS")
-        ->capture_default_str()
-        ->check(CLI::Range(10, 600000));
-    app.add_option("--upstream-first-token-timeout-ms", first_token_ms,
-                   "from request sent to the first text")
-        ->envname("CHATD_UPSTREAM_FIRST_TOKEN_TIMEOUT_MS")
-        ->capture_default_str()
-        ->check(CLI::Range(10, 3600000));
-    app.add_option("--upstream-idle-timeout-ms", upstream_idle_ms,
-                   "longest silence once text flows")
-        ->envname("CHATD_UPSTREAM_IDLE_TIMEOUT_MS")
-        ->capture_default_str()
-        ->check(CLI::Range(10, 3600000));
+    add_ms_option(app, "--upstream-retry-deadline-ms", retry_deadline_ms,
+                  "no retry starts later than this after the first attempt", 0, 3600000);
+    add_ms_option(app, "--upstream-backoff-base-ms", backoff_base_ms, "first retry's backoff cap",
+                  0, 600000);
+    add_ms_option(app, "--upstream-backoff-max-ms", backoff_max_ms, "largest backoff cap", 0,
+                  600000);
+    add_ms_option(app, "--upstream-connect-timeout-ms", connect_ms, "DNS, TCP and TLS set-up", 10,
+                  600000);
+    add_ms_option(app, "--upstream-first-token-timeout-ms", first_token_ms,
+                  "from request sent to the first text", 10, 3600000);
+    add_ms_option(app, "--upstream-idle-timeout-ms", upstream_idle_ms,
+                  "longest silence once text flows", 10, 3600000);
     app.add_option("--continue-attempts", c.engine.continue_attempts,
                    "continuations of one answer's partial text after upstream failures, in "
                    "all (per answer, not per failure)")
@@ -421,7 +408,8 @@ ParseOutcome parse(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         std::ostringstream out, err;
         int code = app.exit(e, out, err);
-        return {std::nullopt, code, name_the_variable(app, argc, argv, e.what()) + out.str() + err.str()};
+        return {std::nullopt, code,
+                name_the_variable(app, argc, argv, e.what()) + out.str() + err.str()};
     }
     c.auth.mode = auth_mode == "jwt"              ? auth::AuthMode::jwt
                   : auth_mode == "api-keys"       ? auth::AuthMode::api_keys
@@ -475,15 +463,16 @@ ParseOutcome parse(int argc, char** argv) {
         return {std::nullopt, 2, "--sim-min-tokens must not exceed --sim-max-tokens\n"};
     if (model.size() > 200) return {std::nullopt, 2, "--model: at most 200 bytes\n"};
     c.conversations.default_model = !model.empty()                          ? model
-                          : c.provider == ProviderKind::openai    ? "gpt-4o-mini"
-                          : c.provider == ProviderKind::anthropic ? "claude-sonnet-4-5"
-                                                                  : "simulated";
+                                    : c.provider == ProviderKind::openai    ? "gpt-4o-mini"
+                                    : c.provider == ProviderKind::anthropic ? "claude-sonnet-4-5"
+                                                                            : "simulated";
     c.conversations.allowed_models = list_of(allowed_models);
     if (!c.conversations.allowed_models.empty() &&
-        std::find(c.conversations.allowed_models.begin(), c.conversations.allowed_models.end(), c.conversations.default_model) ==
-            c.conversations.allowed_models.end())
+        std::find(c.conversations.allowed_models.begin(), c.conversations.allowed_models.end(),
+                  c.conversations.default_model) == c.conversations.allowed_models.end())
         return {std::nullopt, 2,
-                "--allowed-models must include the default model " + c.conversations.default_model + "\n"};
+                "--allowed-models must include the default model " + c.conversations.default_model +
+                    "\n"};
     if (c.upstream.base_url.empty())
         c.upstream.base_url = c.provider == ProviderKind::anthropic ? "https://api.anthropic.com"
                                                                     : "https://api.openai.com/v1";
@@ -516,6 +505,7 @@ ParseOutcome parse(int argc, char** argv) {
     c.server.request_timeout = std::chrono::milliseconds(request_ms);
     c.api.write_timeout = std::chrono::milliseconds(write_ms);
     c.engine.shutdown_timeout = std::chrono::milliseconds(shutdown_ms);
+    c.engine.persister.outage_timeout = std::chrono::milliseconds(outage_ms);
     c.api.stream.sse.write_timeout = std::chrono::milliseconds(write_ms);
     c.sqlite.path = c.data_dir / "chatd.sqlite3";
     if (db != "sqlite") {
@@ -525,10 +515,10 @@ ParseOutcome parse(int argc, char** argv) {
             return {std::nullopt, 2,
                     "--db (CHATD_DB): expected `sqlite`, a postgres:// URI, a libpq conninfo "
                     "(key=value ...) or `postgres`\n"};
-        c.postgres = store::postgres::PgStoreConfig{
-            .conninfo = db == "postgres" ? std::string() : db,
-            .pool_size = db_pool,
-            .timeout = std::chrono::milliseconds(db_timeout_ms)};
+        c.postgres =
+            store::postgres::PgStoreConfig{.conninfo = db == "postgres" ? std::string() : db,
+                                           .pool_size = db_pool,
+                                           .timeout = std::chrono::milliseconds(db_timeout_ms)};
     }
     return {std::move(c), 0, {}};
 }

@@ -49,7 +49,8 @@ Engine::Engine(net::any_io_executor ex, store::ChatStore& store, llm::Provider& 
       persister_(
           ex, store, config.persister, [this](const std::shared_ptr<Generation>& g) { on_ended(g); },
           [this](const std::shared_ptr<Generation>& g, const store::MessageWrite& w,
-                 boost::system::error_code error) { on_refused(g, w, error); }),
+                 boost::system::error_code error) { on_refused(g, w, error); },
+          [this] { on_store_outage(); }),
       slots_(config.limits),
       slot_freed_(ex) {}
 
@@ -270,6 +271,24 @@ void Engine::on_refused(const std::shared_ptr<Generation>& g, const store::Messa
     net::co_spawn(ex_, adopt_stored_end(g), [id = g->id().value](std::exception_ptr e) {
         if (e) log::error("message {}: could not read how it ended", id);
     });
+}
+
+void Engine::on_store_outage() {
+    std::size_t ended = 0;
+    for (auto& [id, g] : live_) {
+        if (g->finishing()) continue;
+        if (auto* stream = g->stream()) stream->cancel();
+        // What was not stored was never shown to anyone (I1): it goes, and
+        // the answer's memory with it.
+        g->end_after_committed(failure(
+            "store_unavailable", "the store was unavailable for too long; the answer ends with "
+                                 "what was stored"));
+        persister_.mark_dirty(g);
+        ++ended;
+    }
+    if (ended > 0)
+        log::error("commits have failed for {} ms: ended {} live answers with what was stored",
+                   config_.persister.outage_timeout.count(), ended);
 }
 
 net::awaitable<void> Engine::adopt_stored_end(std::shared_ptr<Generation> g) {

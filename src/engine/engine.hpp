@@ -107,6 +107,9 @@ private:
     void on_ended(const std::shared_ptr<Generation>& g);
     void on_refused(const std::shared_ptr<Generation>& g, const store::MessageWrite& w,
                     boost::system::error_code error);
+    // Commits have failed for PersisterConfig::outage_timeout: every live
+    // answer stops and ends with what is stored, once the store takes it.
+    void on_store_outage();
     // Ends `g` as the store has it, when the store will not take its end.
     net::awaitable<void> adopt_stored_end(std::shared_ptr<Generation> g);
     // True when `g` ended (or, for settled, has every byte stored) by `deadline`.

@@ -66,9 +66,10 @@ public:
     // The commit of `w` succeeded (the message is at `version` now): make it
     // visible and wake subscribers.
     void committed(const store::MessageWrite& w, UnixMillis at, std::int64_t version);
-    // The store refused a write: nothing after the committed text can be
-    // stored. Drops whatever is pending and asks for `terminal` instead of
-    // any end requested before.
+    // Nothing after the committed text will be stored (the store refused a
+    // write, or is out too long): drops whatever is pending and asks for
+    // `terminal` instead of any end requested before. Only while no write
+    // of it is in a commit.
     void end_after_committed(store::Terminal terminal);
     // The message ended in the store without this generation's end (the
     // store refused to take any more): `stored` is how it ended.

@@ -18,12 +18,14 @@ net::awaitable<void> sleep_for(net::any_io_executor ex, std::chrono::millisecond
 }  // namespace
 
 Persister::Persister(net::any_io_executor ex, store::ChatStore& store, PersisterConfig config,
-                     EndedHandler on_ended, RefusedHandler on_refused)
+                     EndedHandler on_ended, RefusedHandler on_refused,
+                     OutageHandler on_outage)
     : ex_(ex),
       store_(store),
       config_(config),
       on_ended_(std::move(on_ended)),
       on_refused_(std::move(on_refused)),
+      on_outage_(std::move(on_outage)),
       wake_(ex) {}
 
 void Persister::mark_dirty(const std::shared_ptr<Generation>& g) {
@@ -111,9 +113,14 @@ net::awaitable<bool> Persister::commit(
             g->restore(std::move(w));
             mark_dirty(g);
         }
+        const auto now = std::chrono::steady_clock::now();
+        if (!failing_since_) failing_since_ = now;
+        // Nothing of this batch is in flight any more: the handler may drop it.
+        if (now - *failing_since_ >= config_.outage_timeout && on_outage_) on_outage_();
         if (!stopping_) co_await sleep_for(ex_, backoff_);
         co_return false;
     }
+    failing_since_.reset();
     backoff_ = std::chrono::milliseconds{0};
     ++stats_.commits;
     stats_.writes += taken.size();

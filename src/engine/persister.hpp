@@ -13,12 +13,16 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 
 namespace chatd::engine {
 
 struct PersisterConfig {
     CommitMode mode = CommitMode::group;
     std::chrono::milliseconds commit_delay{0};
+    // Commits failing without a success for this long is an outage: the
+    // outage handler runs (after each failed retry while it lasts).
+    std::chrono::milliseconds outage_timeout{60000};
 };
 
 struct PersisterStats {
@@ -37,9 +41,10 @@ public:
     using RefusedHandler = std::function<void(const std::shared_ptr<Generation>& g,
                                               const store::MessageWrite& w,
                                               boost::system::error_code error)>;
+    using OutageHandler = std::function<void()>;
 
     Persister(net::any_io_executor ex, store::ChatStore& store, PersisterConfig config,
-              EndedHandler on_ended, RefusedHandler on_refused);
+              EndedHandler on_ended, RefusedHandler on_refused, OutageHandler on_outage);
 
     // Queues `g` for the next batch (once, however often it is called).
     void mark_dirty(const std::shared_ptr<Generation>& g);
@@ -63,6 +68,9 @@ private:
     PersisterConfig config_;
     EndedHandler on_ended_;
     RefusedHandler on_refused_;
+    OutageHandler on_outage_;
+    // The first failure of the current run of failed commits.
+    std::optional<std::chrono::steady_clock::time_point> failing_since_;
     std::deque<std::shared_ptr<Generation>> dirty_;
     Wakeup wake_;
     bool stopping_ = false;

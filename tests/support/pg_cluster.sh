@@ -3,6 +3,8 @@
 #
 #   pg_cluster.sh start DIR   initdb + start; writes DIR/conninfo, DIR/datadir, DIR/log
 #   pg_cluster.sh stop DIR    stops the cluster and removes its data
+#   pg_cluster.sh pause DIR   stops the server only (an outage; data kept)
+#   pg_cluster.sh resume DIR  starts it again on the same port
 #
 # The data lives in a fresh /tmp/chatd-pg.XXXXXX (the build tree may not be
 # traversable by the server's user). PostgreSQL refuses to run as root, so as
@@ -14,7 +16,7 @@ set -euo pipefail
 readonly bin=/usr/lib/postgresql/15/bin
 
 usage() {
-  echo "usage: $0 start|stop DIR" >&2
+  echo "usage: $0 start|stop|pause|resume DIR" >&2
   exit 2
 }
 
@@ -95,9 +97,24 @@ EOF
   return 1
 }
 
+pause_server() {
+  local data
+  data=$(cat "$1/datadir")
+  as_server "$bin/pg_ctl" -D "$data/data" -m fast -w -t 60 stop >/dev/null
+}
+
+resume_server() {
+  local data port
+  data=$(cat "$1/datadir")
+  port=$(sed -n 's/.*port=\([0-9]*\).*/\1/p' "$1/conninfo")
+  as_server "$bin/pg_ctl" -D "$data/data" -o "-p $port" -l "$data/log" -w -t 60 start >/dev/null
+}
+
 [ $# -eq 2 ] || usage
 case "$1" in
   start) start_cluster "$2" ;;
   stop) stop_cluster "$2" ;;
+  pause) pause_server "$2" ;;
+  resume) resume_server "$2" ;;
   *) usage ;;
 esac

@@ -511,3 +511,33 @@ TEST_F(EngineTest, ATurnStoredDuringShutdownIsLeftForTheNextStart) {
 
 }  // namespace
 }  // namespace chatd::engine
+
+namespace chatd::engine {
+namespace {
+
+// Commits fail for longer than the outage timeout: live answers stop reading
+// their provider, drop what was never stored (nor shown), and end with what
+// was stored once the store takes writes again.
+TEST_F(EngineTest, AStoreOutageLongerThanItsTimeoutEndsLiveAnswersWithWhatWasStored) {
+    start_engine({.tokens_per_second = 50, .min_tokens = 400, .max_tokens = 400},
+                 PersisterConfig{.outage_timeout = std::chrono::milliseconds(200)});
+    auto g = start_turn("q");
+    wait_until([&] { return g->message().version > 2; });
+    faulty_.fail_next_commits = 1000000;
+    wait_until([&] { return g->finishing(); });
+    wait_until([&] { return g->stream() == nullptr; });  // the upstream is closed
+    EXPECT_EQ(g->uncommitted_bytes(), 0u);
+    EXPECT_TRUE(engine_->find(kUser, g->id()));  // its end is not stored yet
+    faulty_.fail_next_commits = 0;
+    wait_until([&] { return g->ended(); });
+    auto m = stored(g->id());
+    EXPECT_EQ(m.status, store::MessageStatus::error);
+    ASSERT_TRUE(m.error);
+    EXPECT_EQ(m.error->code, "store_unavailable");
+    EXPECT_EQ(m.content, g->committed());
+    EXPECT_FALSE(m.content.empty());
+    EXPECT_TRUE(answer_text(sim_, "q").starts_with(m.content));
+}
+
+}  // namespace
+}  // namespace chatd::engine
