@@ -78,6 +78,7 @@ void Generation::end_after_committed(store::Terminal terminal) {
     produced_bytes_ = message_.content.size();
     finish_requested_ = true;
     terminal_ = std::move(terminal);
+    notify();  // a producer waiting for room sees that it is finished
 }
 
 void Generation::adopt_end(store::Message stored) {

@@ -5,11 +5,15 @@
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <poll.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <charconv>
 #include <stdexcept>
 
@@ -30,6 +34,100 @@ std::string one_line(std::string_view message) {
 // Notices (NOTICE, WARNING from the server) go to the log, never to stderr.
 void log_notice(void*, const char* message) {
     log::debug("postgres: {}", one_line(message));
+}
+
+std::vector<std::string> split_commas(const std::string& list) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    for (;;) {
+        auto comma = list.find(',', start);
+        out.push_back(list.substr(start, comma - start));
+        if (comma == std::string::npos) return out;
+        start = comma + 1;
+    }
+}
+
+// A host entry libpq connects to without a name lookup: a socket directory,
+// an abstract socket, an address, or empty (the default socket).
+bool needs_lookup(const std::string& host) {
+    if (host.empty() || host.front() == '/' || host.front() == '@') return false;
+    boost::system::error_code ec;
+    net::ip::make_address(host, ec);
+    return ec.failed();
+}
+
+// The connection options with every host name resolved, on the event loop:
+// libpq would resolve them with a blocking getaddrinfo inside
+// PQconnectStart. A name with several addresses becomes as many host entries,
+// each with its address in `hostaddr` (libpq tries them in order, connects to
+// the address, and keeps `host` for TLS and the password file).
+net::awaitable<Result<std::vector<std::pair<std::string, std::string>>>> resolve_hosts(
+    net::any_io_executor ex, PQconninfoOption* options, PgConnection::Clock::time_point deadline) {
+    std::vector<std::pair<std::string, std::string>> out;
+    std::string host, hostaddr, port;
+    for (auto* o = options; o->keyword; ++o) {
+        if (!o->val) continue;
+        std::string_view keyword = o->keyword;
+        if (keyword == "host")
+            host = o->val;
+        else if (keyword == "hostaddr")
+            hostaddr = o->val;
+        else if (keyword == "port")
+            port = o->val;
+        else
+            out.emplace_back(keyword, o->val);
+    }
+    // Not in the string: libpq's environment defaults, as it would use them.
+    if (host.empty())
+        if (const char* env = std::getenv("PGHOST")) host = env;
+    if (hostaddr.empty())
+        if (const char* env = std::getenv("PGHOSTADDR")) hostaddr = env;
+    if (port.empty())
+        if (const char* env = std::getenv("PGPORT")) port = env;
+    auto hosts = split_commas(host);
+    auto ports = split_commas(port);
+    const bool port_each = ports.size() > 1 && ports.size() == hosts.size();
+    if (!hostaddr.empty() || std::none_of(hosts.begin(), hosts.end(), needs_lookup)) {
+        if (!host.empty()) out.emplace_back("host", host);
+        if (!hostaddr.empty()) out.emplace_back("hostaddr", hostaddr);
+        if (!port.empty()) out.emplace_back("port", port);
+        co_return out;
+    }
+    net::ip::tcp::resolver resolver(ex);
+    net::steady_timer timer(ex, deadline);
+    std::string host_list, address_list, port_list;
+    auto add = [&](const std::string& h, const std::string& address, std::size_t i) {
+        if (!host_list.empty() || !address_list.empty() || !port_list.empty()) {
+            host_list += ',';
+            address_list += ',';
+            port_list += ',';
+        }
+        host_list += h;
+        address_list += address;
+        if (port_each) port_list += ports[i];
+    };
+    for (std::size_t i = 0; i < hosts.size(); ++i) {
+        if (!needs_lookup(hosts[i])) {
+            add(hosts[i], "", i);  // an empty hostaddr entry: libpq uses the host itself
+            continue;
+        }
+        using net::experimental::make_parallel_group;
+        using net::experimental::wait_for_one;
+        auto [order, ec, found, timer_ec] =
+            co_await make_parallel_group(resolver.async_resolve(hosts[i], "", net::deferred),
+                                         timer.async_wait(net::deferred))
+                .async_wait(wait_for_one(), net::use_awaitable);
+        if (order[0] != 0 || ec || found.empty()) {
+            log::warn("postgres: connect failed: cannot resolve host {}: {}", hosts[i],
+                      order[0] != 0 ? "no answer before the deadline" : ec.message());
+            co_return Error::store_unavailable;
+        }
+        for (const auto& entry : found) add(hosts[i], entry.endpoint().address().to_string(), i);
+    }
+    out.emplace_back("host", host_list);
+    out.emplace_back("hostaddr", address_list);
+    if (!port.empty()) out.emplace_back("port", port_each ? port_list : port);
+    co_return out;
 }
 
 bool parse_int64(std::string_view text, std::int64_t& out) {
@@ -112,15 +210,25 @@ net::awaitable<Result<std::unique_ptr<PgConnection>>> PgConnection::connect(
     // Parse first, and log none of libpq's parse errors: they quote the
     // string, which may hold a password.
     char* parse_error = nullptr;
-    PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &parse_error);
+    std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> options(
+        PQconninfoParse(conninfo.c_str(), &parse_error), &PQconninfoFree);
     PQfreemem(parse_error);
     if (!options) {
         log::warn("postgres: connect failed: the connection string does not parse");
         co_return Error::store_unavailable;
     }
-    PQconninfoFree(options);
+    auto params = co_await resolve_hosts(ex, options.get(), deadline);
+    if (!params) co_return params.error();
+    std::vector<const char*> keywords, values;
+    for (const auto& [k, v] : *params) {
+        keywords.push_back(k.c_str());
+        values.push_back(v.c_str());
+    }
+    keywords.push_back(nullptr);
+    values.push_back(nullptr);
 
-    std::unique_ptr<PgConnection> c(new PgConnection(ex, PQconnectStart(conninfo.c_str())));
+    std::unique_ptr<PgConnection> c(new PgConnection(
+        ex, PQconnectStartParams(keywords.data(), values.data(), /*expand_dbname=*/0)));
     PGconn* conn = c->conn_.get();
     if (!conn) {
         log::warn("postgres: connect failed: out of memory");

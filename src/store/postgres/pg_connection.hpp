@@ -131,9 +131,9 @@ public:
 
     // Connects within `deadline`. `conninfo` is anything libpq accepts: a URI
     // (postgres://user@host:port/db), "key=value ..." pairs, or "" (then
-    // libpq's PG* environment variables apply). A host name is resolved by
-    // libpq with a blocking lookup: give an address (host=127.0.0.1, or
-    // hostaddr=) where that matters. Fails with Error::store_unavailable; the
+    // libpq's PG* environment variables apply). Host names are resolved
+    // here, on the event loop (libpq's own lookup would block), and the
+    // first address of each is what libpq connects to. Fails with Error::store_unavailable; the
     // reason goes to the log (never the password, never the conninfo).
     [[nodiscard]] static net::awaitable<Result<std::unique_ptr<PgConnection>>> connect(
         net::any_io_executor ex, std::string conninfo, Clock::time_point deadline);

@@ -539,5 +539,23 @@ TEST_F(EngineTest, AStoreOutageLongerThanItsTimeoutEndsLiveAnswersWithWhatWasSto
     EXPECT_TRUE(answer_text(sim_, "q").starts_with(m.content));
 }
 
+// An answer whose provider is paused for room (the bound is full) stops at
+// once when the outage ends it, not when the store comes back.
+TEST_F(EngineTest, AnOutageEndsAnAnswerWaitingForRoomAtOnce) {
+    start_engine({.tokens_per_second = 0, .min_tokens = 200000, .max_tokens = 200000},
+                 PersisterConfig{.outage_timeout = std::chrono::milliseconds(200)});
+    faulty_.hold_commits = true;  // the bound fills up first
+    auto g = start_turn("q");
+    wait_until([&] { return g->uncommitted_bytes() >= 1024 * 1024; });
+    faulty_.fail_next_commits = 1000000;
+    faulty_.hold_commits = false;
+    wait_until([&] { return g->finishing(); });
+    wait_until([&] { return g->stream() == nullptr; });
+    EXPECT_EQ(g->uncommitted_bytes(), 0u);
+    faulty_.fail_next_commits = 0;
+    wait_until([&] { return g->ended(); });
+    EXPECT_EQ(stored(g->id()).error->code, "store_unavailable");
+}
+
 }  // namespace
 }  // namespace chatd::engine

@@ -223,6 +223,24 @@ TEST_F(PgConnectionTest, AcceptsKeyValueConninfo) {
               test::pg_conninfo_value(conninfo_, "dbname"));
 }
 
+// A host name is looked up on the event loop (libpq's own lookup blocks), and
+// every address it has is tried: "localhost" may be ::1 first, where the test
+// server does not listen.
+TEST_F(PgConnectionTest, AHostNameIsResolvedAndEachOfItsAddressesTried) {
+    auto by_name = "host=localhost port=" + test::pg_conninfo_value(conninfo_, "port") +
+                   " user=postgres dbname=" + test::pg_conninfo_value(conninfo_, "dbname");
+    auto c = postgres::connect(io_, by_name);
+    EXPECT_EQ(query(*c, "SELECT inet_server_addr()::text").text(0, 0), "127.0.0.1/32");
+}
+
+TEST_F(PgConnectionTest, AHostNameThatDoesNotResolveFails) {
+    auto c = test::run(io_, PgConnection::connect(io_.get_executor(),
+                                                  "host=no-such-host.invalid user=postgres",
+                                                  Clock::now() + 5s));
+    ASSERT_FALSE(c);
+    EXPECT_EQ(c.error(), unavailable());
+}
+
 TEST_F(PgConnectionTest, AcceptsAUri) {
     auto uri = test::pg_uri(conninfo_);
     ASSERT_EQ(uri.rfind("postgres://", 0), 0u);
