@@ -106,6 +106,23 @@ async function untilCommitsFail(srv) {
   }
 }
 
+// An answer streaming while another process holds the database's write lock
+// and chatd's commits have begun to fail; body({ am, stream }) runs then.
+async function withFailingStore(srv, body) {
+  const session = await createSession(srv);
+  const { assistant_message: am } = await send(srv, session.id, PROMPT);
+  const stream = srv.stream(`/messages/${am.id}/stream`);
+  await stream.waitForDeltas(2);
+  const lock = await lockDatabase(srv.dataDir);
+  try {
+    await untilCommitsFail(srv);
+    return await body({ am, stream });
+  } finally {
+    stream.close();
+    lock.release();
+  }
+}
+
 function exitWithin(srv, ms) {
   return Promise.race([
     srv.exited.then((e) => ({ ...e, elapsed: Date.now() })),
@@ -115,13 +132,7 @@ function exitWithin(srv, ms) {
 
 test('zc: while every commit fails, SIGTERM still exits within its timeout', { skip: SQLITE_ONLY }, async () => {
   await withChatd({ args: ['--sim-tokens-per-second', '20', ...SIM, '--shutdown-timeout-ms', '1000'], name: 'chatd-zc-failing' }, async (srv) => {
-    const session = await createSession(srv);
-    const { assistant_message: am } = await send(srv, session.id, PROMPT);
-    const stream = srv.stream(`/messages/${am.id}/stream`);
-    await stream.waitForDeltas(2);
-    const lock = await lockDatabase(srv.dataDir);
-    try {
-      await untilCommitsFail(srv);
+    await withFailingStore(srv, async () => {
       srv.proc.kill('SIGTERM');
       // The timeout, the store's own 5 s busy wait for the commit in flight,
       // and slack for a loaded machine.
@@ -129,22 +140,13 @@ test('zc: while every commit fails, SIGTERM still exits within its timeout', { s
       assert.ok(exit, `chatd did not exit within 15 s of SIGTERM while the store failed\n${srv.stderrText().slice(-3000)}`);
       assert.equal(exit.code, 0);
       assert.match(srv.stderrText(), /1 of 1 live answers not fully stored within 1000 ms/);
-    } finally {
-      stream.close();
-      lock.release();
-    }
+    });
   });
 });
 
 test('zc: a second SIGTERM during a stuck shutdown exits at once', { skip: SQLITE_ONLY }, async () => {
   await withChatd({ args: ['--sim-tokens-per-second', '20', ...SIM, '--shutdown-timeout-ms', '60000'], name: 'chatd-zc-twice' }, async (srv) => {
-    const session = await createSession(srv);
-    const { assistant_message: am } = await send(srv, session.id, PROMPT);
-    const stream = srv.stream(`/messages/${am.id}/stream`);
-    await stream.waitForDeltas(2);
-    const lock = await lockDatabase(srv.dataDir);
-    try {
-      await untilCommitsFail(srv);
+    const am = await withFailingStore(srv, async ({ am }) => {
       srv.proc.kill('SIGTERM');
       // The first stop is under way (and would wait up to a minute).
       await new Promise((resolve, reject) => {
@@ -163,10 +165,8 @@ test('zc: a second SIGTERM during a stuck shutdown exits at once', { skip: SQLIT
       assert.ok(exit.elapsed - second < 3000);
       assert.equal(exit.code, 128 + 15);
       assert.match(srv.stderrText(), /during shutdown: exiting now/);
-    } finally {
-      stream.close();
-      lock.release();
-    }
+      return am;
+    });
     // Nothing any client saw is lost: the next start continues from the store.
     await srv.restart();
     const final = await waitTerminal(srv, am.id, 60000);

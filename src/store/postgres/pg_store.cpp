@@ -548,7 +548,8 @@ net::awaitable<Result<TurnOutcome>> PgStore::try_begin_turn(const UserId& user,
     if (inserted.integer(0, 0) == 0) co_return Error::not_found;
     if (inserted.integer(0, 1) == 0) {
         const auto& live = (*r)[q.size() - 2];
-        if (live.rows() == 0) co_return Error::store_failure;  // ended meanwhile: the caller retries
+        // The answer it collided with ended meanwhile (rare): the send may be made again.
+        if (live.rows() == 0) co_return Error::store_failure;
         co_return TurnOutcome{.active_message = MessageId{std::string(live.text(0, 0))}};
     }
     // change_seq is not read back: poll reads it from the store, nothing else uses it.

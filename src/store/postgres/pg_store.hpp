@@ -78,8 +78,9 @@ private:
     net::awaitable<Result<TurnOutcome>> try_begin_turn(const UserId& user,
                                                        const SessionId& session,
                                                        const NewTurn& turn);
-    // One transaction for `writes` (indices into batch.writes); `isolated`
-    // is false when a write's statement failed (the caller retries alone).
+    // One transaction for `writes` (indices into batch.writes). Sets
+    // `statement_failed` when the server refused a write's statement (the
+    // transaction rolled back; the caller retries each write alone).
     net::awaitable<Result<std::vector<WriteResult>>> commit_writes(
         const Batch& batch, std::span<const std::size_t> writes, bool& statement_failed);
     net::awaitable<void> migrate();
