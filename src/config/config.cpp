@@ -125,9 +125,9 @@ ParseOutcome parse(int argc, char** argv) {
         ->envname("CHATD_COMMIT_MODE")
         ->transform(CLI::CheckedTransformer(modes, CLI::ignore_case))
         ->default_str("group");
-    std::int64_t commit_delay_ms = 0;
-    add_ms_option(app, "--commit-delay-ms", commit_delay_ms, "extra wait to grow each batch", 0,
-                  1000);
+    std::int64_t commit_interval_ms = 5;
+    add_ms_option(app, "--commit-interval-ms", commit_interval_ms,
+                  "group mode: least time between commit starts (0: back to back)", 0, 1000);
 
     std::int64_t heartbeat_ms = 15000, idle_ms = 60000, request_ms = 30000, write_ms = 10000;
     add_ms_option(app, "--heartbeat-ms", heartbeat_ms, "SSE heartbeat interval", 10, 3600000);
@@ -499,7 +499,7 @@ ParseOutcome parse(int argc, char** argv) {
         c.web_dir = default_web_dir();
     else if (web_dir != "none")
         c.web_dir = web_dir;
-    c.engine.persister.commit_delay = std::chrono::milliseconds(commit_delay_ms);
+    c.engine.persister.commit_interval = std::chrono::milliseconds(commit_interval_ms);
     c.api.stream.heartbeat = std::chrono::milliseconds(heartbeat_ms);
     c.server.idle_timeout = std::chrono::milliseconds(idle_ms);
     c.server.request_timeout = std::chrono::milliseconds(request_ms);

@@ -358,6 +358,7 @@ net::awaitable<Result<store::Message>> Engine::cancel(UserId user, MessageId id)
 net::awaitable<void> Engine::shutdown(Shutdown mode) {
     shutting_down_ = true;
     slot_freed_.notify();  // the resumer sees the shutdown and stops
+    persister_.stop_pacing();
     const auto deadline = std::chrono::steady_clock::now() + config_.shutdown_timeout;
     auto live = live_;
     for (auto& [id, g] : live) {

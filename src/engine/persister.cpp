@@ -26,7 +26,8 @@ Persister::Persister(net::any_io_executor ex, store::ChatStore& store, Persister
       on_ended_(std::move(on_ended)),
       on_refused_(std::move(on_refused)),
       on_outage_(std::move(on_outage)),
-      wake_(ex) {}
+      wake_(ex),
+      pace_timer_(ex) {}
 
 void Persister::mark_dirty(const std::shared_ptr<Generation>& g) {
     if (g->queued_for_commit) return;
@@ -38,6 +39,12 @@ void Persister::mark_dirty(const std::shared_ptr<Generation>& g) {
 void Persister::stop() {
     stopping_ = true;
     wake_.notify();
+    stop_pacing();
+}
+
+void Persister::stop_pacing() {
+    paced_ = false;
+    pace_timer_.cancel();  // what is pending is committed at once
 }
 
 net::awaitable<void> Persister::run() {
@@ -46,7 +53,7 @@ net::awaitable<void> Persister::run() {
             if (stopping_) co_return;
             co_await wake_.wait();
         }
-        if (config_.commit_delay.count() > 0) co_await sleep_for(ex_, config_.commit_delay);
+        co_await pace();
         bool stored = config_.mode == CommitMode::group ? co_await commit_group()
                                                         : co_await commit_one_chunk();
         if (!stored && stopping_) {
@@ -56,6 +63,16 @@ net::awaitable<void> Persister::run() {
             co_return;
         }
     }
+}
+
+net::awaitable<void> Persister::pace() {
+    if (config_.mode != CommitMode::group) co_return;
+    const auto due = last_start_ + config_.commit_interval;
+    if (paced_ && std::chrono::steady_clock::now() < due) {
+        pace_timer_.expires_at(due);
+        co_await pace_timer_.async_wait(net::as_tuple(net::use_awaitable));
+    }
+    last_start_ = std::chrono::steady_clock::now();
 }
 
 net::awaitable<bool> Persister::commit_group() {

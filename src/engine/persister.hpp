@@ -1,12 +1,17 @@
 #pragma once
 // The group-commit persister (DESIGN §5): one loop for every generation. While
-// one commit is in flight the next batch gathers, so under light load a chunk
-// is committed within about one commit's time and under heavy load batches grow
-// instead of commits. Text becomes visible (Generation::committed) only after
-// its commit returns (I1). Runs on the I/O thread.
+// one commit is in flight the next batch gathers. Commits are paced: one starts
+// at most every `commit_interval`, and at once when none started within the
+// last interval. So a lone stream's token is committed as soon as it comes,
+// while under load commits scale with time (at most 1 s / interval of them)
+// and batches grow with the load instead of commits. Text becomes visible
+// (Generation::committed) only after its commit returns (I1). Runs on the I/O
+// thread.
 #include "core/wakeup.hpp"
 #include "engine/generation.hpp"
 #include "store/chat_store.hpp"
+
+#include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -19,7 +24,8 @@ namespace chatd::engine {
 
 struct PersisterConfig {
     CommitMode mode = CommitMode::group;
-    std::chrono::milliseconds commit_delay{0};
+    // Group mode: the least time from one commit's start to the next's.
+    std::chrono::milliseconds commit_interval{5};
     // Commits failing without a success for this long is an outage: the
     // outage handler runs (after each failed retry while it lasts).
     std::chrono::milliseconds outage_timeout{60000};
@@ -52,12 +58,17 @@ public:
     // commit fails (the store is failing: nothing more is retried).
     net::awaitable<void> run();
     void stop();
+    // From now on commits follow each other without pacing (a shutdown stores
+    // what is pending at once).
+    void stop_pacing();
     const PersisterStats& stats() const { return stats_; }
     // False from a failed commit until a commit succeeds again.
     bool commits_succeed() const { return backoff_.count() == 0; }
 
 private:
     // Each returns false when a commit failed (its writes are queued again).
+    // Waits until the next commit may start (group mode), or stop().
+    net::awaitable<void> pace();
     net::awaitable<bool> commit_group();
     net::awaitable<bool> commit_one_chunk();
     net::awaitable<bool> commit(
@@ -73,7 +84,10 @@ private:
     std::optional<std::chrono::steady_clock::time_point> failing_since_;
     std::deque<std::shared_ptr<Generation>> dirty_;
     Wakeup wake_;
+    net::steady_timer pace_timer_;
+    std::chrono::steady_clock::time_point last_start_{};
     bool stopping_ = false;
+    bool paced_ = true;
     std::chrono::milliseconds backoff_{0};
     PersisterStats stats_;
 };

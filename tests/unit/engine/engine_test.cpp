@@ -131,6 +131,44 @@ TEST_F(EngineTest, PerChunkModeCommitsEveryTokenAlone) {
     EXPECT_EQ(faulty_.commits, 10);  // nine tokens alone, the last with the terminal state
 }
 
+// Commits scale with time, not tokens: however fast the tokens come, commits
+// start at least one interval apart, and each carries what came meanwhile.
+TEST_F(EngineTest, GroupCommitsStartAtMostOncePerInterval) {
+    const auto interval = std::chrono::milliseconds(40);
+    start_engine({.tokens_per_second = 400, .min_tokens = 60, .max_tokens = 60},
+                 {.commit_interval = interval});
+    std::vector<std::chrono::steady_clock::time_point> starts;
+    faulty_.on_commit_start = [&](const store::Batch&) {
+        starts.push_back(std::chrono::steady_clock::now());
+    };
+    auto g = start_turn("q");
+    wait_until([&] { return g->ended(); });
+    EXPECT_EQ(stored(g->id()).content, answer_text(sim_, "q"));
+    ASSERT_GE(starts.size(), 2u);
+    // The persister reads the clock a few instructions before the store does.
+    const auto slack = std::chrono::milliseconds(1);
+    for (std::size_t i = 1; i < starts.size(); ++i)
+        EXPECT_GE(starts[i] - starts[i - 1], interval - slack) << "commit " << i;
+    // 60 tokens came in about 150 ms: one commit each would be 60.
+    EXPECT_LT(starts.size(), 30u);
+}
+
+// A token that comes while no commit started within the interval is committed
+// at once: with an interval of a minute, the first token is stored long before
+// it, and a shutdown commits the rest without waiting for it either.
+TEST_F(EngineTest, AnIdlePersisterCommitsAtOnceAndShutdownCutsThePacingShort) {
+    start_engine({.tokens_per_second = 50, .min_tokens = 40, .max_tokens = 40, .stall_after = 5},
+                 {.commit_interval = std::chrono::minutes(1)});
+    auto g = start_turn("q");
+    wait_until([&] { return !g->committed().empty(); });
+    EXPECT_EQ(faulty_.commits, 1);
+    wait_until([&] { return g->produced_bytes() > g->committed().size(); });
+    run(engine_->shutdown(Shutdown::hand_over));
+    EXPECT_EQ(faulty_.commits, 2);
+    EXPECT_EQ(stored(g->id()).content, g->committed());
+    EXPECT_EQ(g->committed().size(), g->produced_bytes());
+}
+
 TEST_F(EngineTest, TextIsInvisibleUntilItsCommitReturns) {
     start_engine({.tokens_per_second = 0, .min_tokens = 20, .max_tokens = 20});
     std::shared_ptr<Generation> g;
