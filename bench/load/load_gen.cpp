@@ -44,6 +44,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <limits>
@@ -97,26 +98,57 @@ std::uint64_t field_value(const std::string& text, std::string_view key) {
     return std::strtoull(text.c_str() + at, nullptr, 10);
 }
 
+// The fields of /proc/<pid>/stat after the command name (which may contain
+// spaces): fields[0] is state (field 3), [1] ppid, [11] utime, [12] stime,
+// [13] cutime, [14] cstime.
+std::vector<std::string> stat_fields(int pid) {
+    std::vector<std::string> fields;
+    auto stat = read_text("/proc/" + std::to_string(pid) + "/stat");
+    if (!stat) return fields;
+    auto close = stat->rfind(')');
+    if (close == std::string::npos || close + 2 > stat->size()) return fields;
+    std::istringstream rest(stat->substr(close + 2));
+    for (std::string f; rest >> f;) fields.push_back(f);
+    return fields;
+}
+
+double clock_ticks() { return static_cast<double>(sysconf(_SC_CLK_TCK)); }
+
 ProcSample sample_proc(int pid) {
     ProcSample s;
     s.at_us = now_us();
-    auto base = "/proc/" + std::to_string(pid);
-    auto stat = read_text(base + "/stat");
-    auto io = read_text(base + "/io");
-    if (!stat || !io) return s;
-    // Fields after the command name, which may contain spaces: state is
-    // field 3, utime 14, stime 15.
-    auto close = stat->rfind(')');
-    if (close == std::string::npos) return s;
-    std::istringstream rest(stat->substr(close + 2));
-    std::vector<std::string> fields;
-    for (std::string f; rest >> f;) fields.push_back(f);
-    if (fields.size() < 13) return s;
-    double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
-    s.cpu_s = (std::stod(fields[11]) + std::stod(fields[12])) / ticks;
+    auto fields = stat_fields(pid);
+    auto io = read_text("/proc/" + std::to_string(pid) + "/io");
+    if (fields.size() < 13 || !io) return s;
+    s.cpu_s = (std::stod(fields[11]) + std::stod(fields[12])) / clock_ticks();
     s.write_bytes = field_value(*io, "\nwrite_bytes");
     s.wchar = field_value(*io, "wchar");
     s.ok = true;
+    return s;
+}
+
+// A server made of processes, such as PostgreSQL's: the postmaster `pid` and
+// its children (one backend per connection, the WAL writer, the
+// checkpointer...). CPU also counts children that have exited (the
+// postmaster's cutime/cstime); their writes are not counted.
+ProcSample sample_process_tree(int pid) {
+    ProcSample s = sample_proc(pid);
+    auto root = stat_fields(pid);
+    if (!s.ok || root.size() < 15) return ProcSample{};
+    s.cpu_s += (std::stod(root[13]) + std::stod(root[14])) / clock_ticks();
+    const auto parent = std::to_string(pid);
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+        const auto name = entry.path().filename().string();
+        if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+        const int child = std::stoi(name);
+        auto fields = stat_fields(child);
+        if (fields.size() < 13 || fields[1] != parent) continue;
+        auto c = sample_proc(child);  // it may have exited meanwhile
+        if (!c.ok) continue;
+        s.cpu_s += c.cpu_s;
+        s.write_bytes += c.write_bytes;
+        s.wchar += c.wchar;
+    }
     return s;
 }
 
@@ -135,6 +167,7 @@ struct Options {
     std::size_t tokens = 500;
     double rate = 50;
     int chatd_pid = 0;
+    int db_pid = 0;  // the database server's main process, when it has one
     double warmup_s = 2;
     double timeout_s = 170;
     std::size_t http_concurrency = 16;
@@ -238,6 +271,7 @@ struct Run {
     std::int64_t connect_start = 0, connect_end = 0;
     std::int64_t go_at = 0, all_sent_at = 0, all_headers_at = 0, all_done_at = 0;
     ProcSample chatd_go, chatd_window, chatd_end;
+    ProcSample db_go, db_end;
     ProcSample self_go, self_end;
     std::uint64_t chatd_hwm_kb = 0, chatd_rss_end_kb = 0;
     bool timed_out = false;
@@ -691,6 +725,7 @@ net::awaitable<void> run_load(Run& run) {
     });
 
     run.chatd_go = sample_proc(run.opt.chatd_pid);
+    if (run.opt.db_pid) run.db_go = sample_process_tree(run.opt.db_pid);
     run.self_go = sample_proc(static_cast<int>(getpid()));
     run.go_at = now_us();
     for (auto& s : run.streams) {
@@ -719,6 +754,7 @@ net::awaitable<void> run_load(Run& run) {
     co_await done.wait();
     run.all_done_at = now_us();
     run.chatd_end = sample_proc(run.opt.chatd_pid);
+    if (run.opt.db_pid) run.db_end = sample_process_tree(run.opt.db_pid);
     run.self_end = sample_proc(static_cast<int>(getpid()));
     run.chatd_hwm_kb = status_kb(run.opt.chatd_pid, "VmHWM");
     run.chatd_rss_end_kb = status_kb(run.opt.chatd_pid, "VmRSS");
@@ -889,6 +925,26 @@ Report make_report(Run& run) {
     r.add("file_write_syscall_bytes_per_token",
           round_to(tokens > 0 ? static_cast<double>(file_wchar) / tokens : 0.0, 1));
     r.add("client_socket_bytes", run.socket_bytes);
+    if (o.db_pid) {
+        const bool ok = run.db_go.ok && run.db_end.ok;
+        const double db_cpu = run.db_end.cpu_s - run.db_go.cpu_s;
+        const auto db_bytes = run.db_end.write_bytes - run.db_go.write_bytes;
+        r.add("db_pid", o.db_pid);
+        r.add("db_proc_ok", ok);
+        r.add("db_cpu_s", round_to(db_cpu, 3));
+        r.add("db_cpu_us_per_token", round_to(tokens > 0 ? db_cpu * 1e6 / tokens : 0.0, 2));
+        r.add("db_cores_avg", round_to(gen_s > 0 ? db_cpu / gen_s : 0.0, 3));
+        const auto db_wchar = run.db_end.wchar - run.db_go.wchar;
+        r.add("db_write_bytes", db_bytes);
+        r.add("db_write_bytes_per_token",
+              round_to(tokens > 0 ? static_cast<double>(db_bytes) / tokens : 0.0, 1));
+        // PostgreSQL sends on its sockets with send(), which wchar does not
+        // count: this is the bytes it handed to write() on files (WAL, data
+        // files, its log).
+        r.add("db_file_write_syscall_bytes", db_wchar);
+        r.add("db_file_write_syscall_bytes_per_token",
+              round_to(tokens > 0 ? static_cast<double>(db_wchar) / tokens : 0.0, 1));
+    }
     r.add("generator_cpu_s", round_to(self_cpu, 3));
     r.add("generator_cpu_us_per_token", round_to(tokens > 0 ? self_cpu * 1e6 / tokens : 0.0, 2));
     r.add("generator_cores_avg", round_to(gen_s > 0 ? self_cpu / gen_s : 0.0, 3));
@@ -958,6 +1014,18 @@ void print_table(const Report& r, bool timeline) {
     row("generator CPU", format_num("%.2f s", num(r, "generator_cpu_s")) +
                              format_num(", %.2f µs/token", num(r, "generator_cpu_us_per_token")) +
                              format_num(", %.2f cores avg", num(r, "generator_cores_avg")));
+    if (r.get("db_pid").is_number()) {
+        row("database server CPU", format_num("%.2f s", num(r, "db_cpu_s")) +
+                                       format_num(", %.2f µs/token", num(r, "db_cpu_us_per_token")) +
+                                       format_num(", %.2f cores avg", num(r, "db_cores_avg")));
+        row("database server write_bytes", format_num("%.0f B", num(r, "db_write_bytes")) +
+                                               format_num(", %.1f B/token", num(r, "db_write_bytes_per_token")));
+        row("database server file write() bytes",
+            format_num("%.0f B", num(r, "db_file_write_syscall_bytes")) +
+                format_num(", %.1f B/token", num(r, "db_file_write_syscall_bytes_per_token")));
+        if (!r.get("db_proc_ok").as_bool())
+            std::printf("  WARNING: could not read /proc/%.0f: database figures are missing\n", num(r, "db_pid"));
+    }
     if (timeline) {
         const auto& count = r.get("timeline_tokens").as_array();
         const auto& p50 = r.get("timeline_p50_ms").as_array();
@@ -985,6 +1053,9 @@ int main(int argc, char** argv) {
     app.add_option("--rate", opt.rate, "R: tokens/s per stream (chatd's --sim-tokens-per-second)")
         ->check(CLI::PositiveNumber);
     app.add_option("--chatd-pid", opt.chatd_pid, "chatd's pid, for /proc figures")->required();
+    app.add_option("--db-pid", opt.db_pid,
+                   "the database server's main process (PostgreSQL's postmaster): its CPU and "
+                   "writes, with its children's, are reported apart from chatd's");
     app.add_option("--warmup-s", opt.warmup_s, "tokens stamped earlier than this after the start are not measured")
         ->check(CLI::NonNegativeNumber);
     app.add_option("--timeout-s", opt.timeout_s, "give up on streams still open after this")
