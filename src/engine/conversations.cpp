@@ -92,17 +92,16 @@ net::awaitable<Result<SessionActivity>> Conversations::activity(UserId user, Ses
         activity.last_updated = g->message().last_updated;
         co_return activity;
     }
-    auto messages = co_await store_.list_messages(user, session);
-    if (!messages) co_return messages.error();
-    // Another process's answer (or one this process has not resumed yet).
-    for (const auto& m : *messages) {
-        if (m.status == store::MessageStatus::generating) {
-            activity.generating = m.id;
-            activity.last_updated = m.last_updated;
-            co_return activity;
-        }
-        activity.last_updated = std::max(activity.last_updated.value_or(0), m.last_updated);
-    }
+    // Another process's answer, or one this process has not resumed yet. A
+    // session's generating message is its newest (no turn starts while one
+    // generates), and older messages never change once ended: the newest
+    // message alone answers, not the whole history.
+    auto newest = co_await store_.list_messages_page(user, session, std::nullopt, 1);
+    if (!newest) co_return newest.error();
+    if (newest->messages.empty()) co_return activity;
+    const auto& m = newest->messages.back();
+    if (m.status == store::MessageStatus::generating) activity.generating = m.id;
+    activity.last_updated = m.last_updated;
     co_return activity;
 }
 

@@ -66,9 +66,9 @@ public:
     bool commits_succeed() const { return backoff_.count() == 0; }
 
 private:
-    // Each returns false when a commit failed (its writes are queued again).
-    // Waits until the next commit may start (group mode), or stop().
+    // Waits until the next commit may start (group mode), or stop_pacing().
     net::awaitable<void> pace();
+    // Each returns false when a commit failed (its writes are queued again).
     net::awaitable<bool> commit_group();
     net::awaitable<bool> commit_one_chunk();
     net::awaitable<bool> commit(

@@ -367,6 +367,21 @@ TEST_F(ConversationsTest, ActivityAfterTheAnswerEnds) {
     EXPECT_EQ(*a->last_updated, answer.last_updated);
 }
 
+// An answer this process does not hold (another process stored it) is found
+// in the store, after a history of ended turns.
+TEST_F(ConversationsTest, ActivityNamesAGeneratingMessageOnlyTheStoreKnows) {
+    start(kFast);
+    auto s = create();
+    finished(send(s.id, "one"));
+    finished(send(s.id, "two"));
+    auto outcome = run(store_.begin_turn(kUser, s.id, store::NewTurn{.content = "three"}));
+    ASSERT_TRUE(outcome && outcome->turn);
+    auto a = run(conversations_->activity(kUser, s.id));
+    ASSERT_TRUE(a);
+    EXPECT_EQ(a->generating, outcome->turn->assistant_message.id);
+    EXPECT_EQ(a->last_updated, outcome->turn->assistant_message.last_updated);
+}
+
 TEST_F(ConversationsTest, ActivityOfAnotherUsersSessionIsNotFound) {
     start(kFast);
     auto s = create(kOther);
