@@ -423,19 +423,26 @@ net::awaitable<Result<Changes>> PgStore::changed_since(UserId user, SessionId se
 
 net::awaitable<Result<TurnOutcome>> PgStore::begin_turn(UserId user, SessionId session,
                                                         NewTurn turn) {
-    // Two sends with one new idempotency key race to record it: the loser's
-    // transaction fails on the key and, run again, replays the winner's turn.
-    auto outcome = co_await try_begin_turn(user, session, turn);
-    if (!outcome && outcome.error() == Error::idempotency_key_reused && turn.idempotency_key) {
-        auto again = co_await try_begin_turn(user, session, turn);
-        co_return again;
+    // An attempt is made again when it lost a race that another transaction
+    // decided by committing: two sends with one new idempotency key (the
+    // loser, run again, replays the winner's turn), or a send that collided
+    // with the session's answer, which ended before its id could be read (the
+    // session is free now). Each retry follows a commit that changed the
+    // session, so a few attempts suffice.
+    constexpr int kAttempts = 3;
+    for (int attempt = 1;; ++attempt) {
+        auto outcome = co_await try_begin_turn(user, session, turn);
+        if (!outcome) co_return outcome.error();
+        if (*outcome) co_return std::move(**outcome);
+        if (attempt == kAttempts) {
+            log::warn("begin_turn in session {} lost {} races in a row", session.value, attempt);
+            co_return Error::store_failure;
+        }
     }
-    co_return outcome;
 }
 
-net::awaitable<Result<TurnOutcome>> PgStore::try_begin_turn(const UserId& user,
-                                                            const SessionId& session,
-                                                            const NewTurn& turn) {
+net::awaitable<Result<std::optional<TurnOutcome>>> PgStore::try_begin_turn(
+    const UserId& user, const SessionId& session, const NewTurn& turn) {
     static const std::string expire =
         "DELETE FROM ai_chat_idempotency_keys WHERE user_id = $1 AND key = $2 AND created_at < $3";
     static const std::string earlier =
@@ -542,14 +549,14 @@ net::awaitable<Result<TurnOutcome>> PgStore::try_begin_turn(const UserId& user,
     if (!r) co_return r.error();
     for (const auto& one : *r)
         if (!one.ok() && one.sqlstate() == kUniqueViolation && turn.idempotency_key)
-            co_return Error::idempotency_key_reused;  // begin_turn runs it again
+            co_return std::optional<TurnOutcome>();  // another send recorded the key first
     if (any_failed(*r, "begin_turn")) co_return Error::store_failure;
     const auto& inserted = (*r)[at];
     if (inserted.integer(0, 0) == 0) co_return Error::not_found;
     if (inserted.integer(0, 1) == 0) {
         const auto& live = (*r)[q.size() - 2];
-        // The answer it collided with ended meanwhile (rare): the send may be made again.
-        if (live.rows() == 0) co_return Error::store_failure;
+        // The answer it collided with ended meanwhile: begin_turn makes it again.
+        if (live.rows() == 0) co_return std::optional<TurnOutcome>();
         co_return TurnOutcome{.active_message = MessageId{std::string(live.text(0, 0))}};
     }
     // change_seq is not read back: poll reads it from the store, nothing else uses it.

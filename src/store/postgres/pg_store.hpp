@@ -75,9 +75,11 @@ private:
     net::awaitable<Result<std::vector<PgResult>>> run(std::span<const PgQuery> queries,
                                                       PgConnection::Clock::time_point deadline);
     PgConnection::Clock::time_point deadline() const;
-    net::awaitable<Result<TurnOutcome>> try_begin_turn(const UserId& user,
-                                                       const SessionId& session,
-                                                       const NewTurn& turn);
+    // One attempt of begin_turn; nullopt when it must be made again (it lost
+    // a race another transaction's commit decided).
+    net::awaitable<Result<std::optional<TurnOutcome>>> try_begin_turn(const UserId& user,
+                                                                      const SessionId& session,
+                                                                      const NewTurn& turn);
     // One transaction for `writes` (indices into batch.writes). Sets
     // `statement_failed` when the server refused a write's statement (the
     // transaction rolled back; the caller retries each write alone).

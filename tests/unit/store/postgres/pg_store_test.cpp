@@ -11,10 +11,13 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/use_future.hpp>
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 
 namespace chatd::store::postgres {
 namespace {
@@ -104,6 +107,54 @@ TEST(PgStoreTest, PollSeesAChangeThatCommitsAfterALaterOne) {
                            [&](const Message& m) { return m.id == ended; });
     ASSERT_NE(it, next->messages.end()) << "the change that committed last was missed";
     EXPECT_EQ(it->change_seq, slow_xid);
+}
+
+// A send collides with the session's answer, and that answer ends (another
+// node's commit) before the send reads its id: the send is made again and
+// starts the next turn, instead of failing. The window is held open by a
+// trigger on the statement between the two, which waits for an advisory lock
+// the test holds.
+TEST(PgStoreTest, ASendCollidingWithAnAnswerThatEndsMeanwhileStartsTheNextTurn) {
+    auto conninfo = test::fresh_pg_database();
+    net::io_context io;
+    auto store = open_store(io, conninfo);
+    auto session = test::run(io, store->create_session(kAlice, NewSession{.title = "t"}));
+    auto first = test::run(io, store->begin_turn(kAlice, session->id, NewTurn{.content = "q1"}));
+    const auto answer = first->turn->assistant_message.id;
+
+    RawConnection lock(conninfo), other(conninfo);
+    other.exec(
+        "CREATE FUNCTION chatd_test_gate() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "PERFORM pg_advisory_xact_lock_shared(7); RETURN NULL; END $$");
+    other.exec("CREATE TRIGGER chatd_test_gate AFTER UPDATE ON ai_chat_sessions "
+               "FOR EACH STATEMENT EXECUTE FUNCTION chatd_test_gate()");
+    lock.exec("SELECT pg_advisory_lock(7)");
+
+    auto sent = net::co_spawn(io, store->begin_turn(kAlice, session->id, NewTurn{.content = "q2"}),
+                              net::use_future);
+    auto work = net::make_work_guard(io);
+    std::thread runner([&] { io.restart(); io.run(); });
+    // The send collided, and waits at the gate.
+    for (int i = 0; other.exec("SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event = "
+                               "'advisory' AND datname = current_database()") != "1"; ++i) {
+        ASSERT_LT(i, 2000) << "the send never reached the gate";
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    other.exec("UPDATE ai_chat_messages SET status = 'completed', is_streaming = false WHERE id = '" +
+               answer.value + "'");
+    lock.exec("SELECT pg_advisory_unlock(7)");
+    auto outcome = sent.get();
+    work.reset();
+    runner.join();
+
+    ASSERT_TRUE(outcome) << outcome.error().message();
+    ASSERT_TRUE(outcome->turn) << "answered with active message "
+                               << (outcome->active_message ? outcome->active_message->value : "");
+    EXPECT_EQ(outcome->turn->user_message.content, "q2");
+    auto history = test::run(io, store->list_messages(kAlice, session->id));
+    ASSERT_TRUE(history);
+    ASSERT_EQ(history->size(), 4u);  // q1, its answer, q2, its answer: nothing twice
+    EXPECT_EQ((*history)[3].id, outcome->turn->assistant_message.id);
 }
 
 // Forwards one client to PostgreSQL; once armed, it cuts the client off as
