@@ -120,6 +120,11 @@ net::awaitable<bool> EventStream::follow(MessageId id, std::int64_t offset) {
     for (;;) {
         // A live generation is read from memory; once we hold it, it stays
         // readable after it ends, so there is no gap between memory and store.
+        // One that moved to another node goes on there: read from the store.
+        if (g && g->moved()) {
+            g.reset();
+            stored.reset();
+        }
         const store::Message* m = nullptr;
         if (g) {
             m = &g->message();

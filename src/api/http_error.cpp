@@ -102,6 +102,7 @@ Mapping mapping_of(Error e) {
                     "the server is at capacity; try again shortly", seconds(5)};
         case Error::store_failure:
             return {S::service_unavailable, "store_unavailable", "the store is unavailable"};
+        case Error::lease_lost:  // the store's answer to a stale owner; never a client's
         case Error::store_unavailable:
             return {S::service_unavailable, "store_unavailable",
                     "the store is unreachable; try again shortly", seconds(5)};

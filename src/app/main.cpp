@@ -171,7 +171,7 @@ struct App {
     std::unique_ptr<auth::SessionCookies> sessions = make_sessions(config, *authenticator);
     std::unique_ptr<store::ChatStore> store_owner = open_store(config, io);
     store::ChatStore& store = *store_owner;
-    engine::Engine engine{io.get_executor(), store, *provider, config.engine};
+    engine::Engine engine{io.get_executor(), store, *provider, engine_config()};
     engine::Conversations conversations{engine, store, config.conversations};
     api::ChatApi api{engine,        store,          conversations, *authenticator,
                      sessions.get(), config.api, web};
@@ -182,6 +182,18 @@ struct App {
     net::thread_pool reload_thread{1};  // destroyed (joined) before the authenticator
 
     explicit App(config::Config c) : config(std::move(c)) {}
+
+    // The node is named after the host and the port it listens on, unless
+    // --node-id names it: unique among the nodes of one database either way.
+    engine::EngineConfig engine_config() const {
+        auto c = config.engine;
+        if (c.lease.node.empty()) {
+            char host[256] = {};
+            if (::gethostname(host, sizeof host - 1) != 0) std::strcpy(host, "localhost");
+            c.lease.node = std::string(host) + ":" + std::to_string(port);
+        }
+        return c;
+    }
 
     // SIGHUP: re-read key files off the event loop (file reads block); on
     // failure the old keys stay.
@@ -200,8 +212,12 @@ struct App {
         });
     }
 
-    net::awaitable<void> start() {
-        co_await recover_interrupted();
+    void start() {
+        // I5 across nodes: this node's leases stay renewed, and answers whose
+        // node died, stalled past its lease or handed them over are taken
+        // over (continued, or ended with what was stored).
+        net::co_spawn(io, engine.keep_leases(), rethrow);
+        net::co_spawn(io, engine.adopt_orphans(), rethrow);
         std::cout << "chatd listening on http://" << config.server.host << ":" << port << std::endl;
         if (config.provider != config::ProviderKind::simulated && config.upstream.api_key.empty())
             log::warn("${} is empty or unset: requests carry no API key (fine for local servers)",
@@ -214,10 +230,11 @@ struct App {
                           : " via proxy " +
                                 llm::upstream::parse_proxy(config.upstream.proxy).hop.host_header);
         log::info(
-            "listening on {}:{} (auth {}, provider {}, model {}, commit mode {})",
+            "listening on {}:{} (auth {}, provider {}, model {}, commit mode {}, node {})",
             config.server.host, port, auth::to_string(config.auth.mode), provider->name(),
             config.conversations.default_model,
-            config.engine.persister.mode == engine::CommitMode::group ? "group" : "per-chunk");
+            config.engine.persister.mode == engine::CommitMode::group ? "group" : "per-chunk",
+            engine.lease().node);
         net::co_spawn(io, server.run(), rethrow);
     }
 
@@ -235,22 +252,6 @@ struct App {
                 "the API key in ${} goes to {} over plain http://, readable on the way; "
                 "use an https:// --base-url",
                 config.api_key_env, endpoint.host);
-    }
-
-    // I5: whatever a dead process left generating is continued where the
-    // provider can continue it, and otherwise ends now, content kept.
-    net::awaitable<void> recover_interrupted() {
-        if (config.resume_interrupted && provider->can_continue()) {
-            auto stuck = co_await store.list_generating();
-            if (!stuck) throw std::runtime_error("cannot list interrupted messages");
-            if (!stuck->empty())
-                log::warn("resuming {} messages interrupted by a previous stop", stuck->size());
-            net::co_spawn(io, engine.resume(std::move(*stuck)), rethrow);
-            co_return;
-        }
-        auto closed = co_await store.close_interrupted();
-        if (!closed) throw std::runtime_error("cannot close interrupted messages");
-        if (*closed > 0) log::warn("closed {} messages interrupted by a previous stop", *closed);
     }
 
     // A graceful stop: live answers are stored and left to the next start
@@ -296,7 +297,7 @@ struct App {
             rethrow(e);
             io.stop();  // the persister stopped: live answers are stored, or the store failed
         });
-        net::co_spawn(io, start(), rethrow);
+        start();
         wait_for_stop_signal();
         wait_for_reload();
         io.run();

@@ -361,9 +361,39 @@ ParseOutcome parse(int argc, char** argv) {
         ->capture_default_str()
         ->check(CLI::Range(0, 100));
     app.add_option("--resume-interrupted", c.resume_interrupted,
-                   "at start-up, continue answers a dead process left generating")
+                   "continue answers whose node died, stalled or stopped (false: end them as "
+                   "error/interrupted with what was stored)")
         ->envname("CHATD_RESUME_INTERRUPTED")
         ->capture_default_str();
+    std::string node_id;
+    app.add_option("--node-id", node_id,
+                   "this node's name among the nodes of one database, unique among those that "
+                   "run (default: host name:port); a restart with the same name takes back its "
+                   "answers at once")
+        ->envname("CHATD_NODE_ID")
+        ->check([](const std::string& v) -> std::string {
+            if (v.empty() || v.size() > 200) return "1 to 200 characters";
+            for (unsigned char ch : v)
+                if (ch < 0x21 || ch > 0x7e) return "printable ASCII without spaces";
+            return {};
+        });
+    std::int64_t lease_ms = 10000;
+    add_ms_option(app, "--lease-ms", lease_ms,
+                  "how long a node's hold on an answer lasts unrenewed: another node takes over "
+                  "a dead node's answers this long after its last renewal (renewals are a third "
+                  "of it apart)",
+                  300, 3600000);
+    app.add_option("--max-recoveries", c.engine.max_recoveries,
+                   "takeovers one answer gets before it ends as error/interrupted")
+        ->envname("CHATD_MAX_RECOVERIES")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 1000));
+    app.add_option("--takeovers-per-scan", c.engine.takeovers_per_scan,
+                   "orphaned answers one node takes over per scan (scans are lease/4, at most "
+                   "1 s, apart)")
+        ->envname("CHATD_TAKEOVERS_PER_SCAN")
+        ->capture_default_str()
+        ->check(CLI::Range(std::size_t{1}, std::size_t{100000}));
     app.add_option("--max-answer-bytes", c.engine.max_answer_bytes,
                    "longest answer; one that reaches it ends as completed with finish_reason "
                    "length (at most what any store holds in one message, 64 MiB)")
@@ -505,6 +535,9 @@ ParseOutcome parse(int argc, char** argv) {
     c.server.request_timeout = std::chrono::milliseconds(request_ms);
     c.api.write_timeout = std::chrono::milliseconds(write_ms);
     c.engine.shutdown_timeout = std::chrono::milliseconds(shutdown_ms);
+    c.engine.lease.ttl = std::chrono::milliseconds(lease_ms);
+    c.engine.lease.node = node_id;  // empty: main names it after the host and the bound port
+    c.engine.continue_orphans = c.resume_interrupted;
     c.engine.persister.outage_timeout = std::chrono::milliseconds(outage_ms);
     c.api.stream.sse.write_timeout = std::chrono::milliseconds(write_ms);
     c.sqlite.path = c.data_dir / "chatd.sqlite3";

@@ -60,6 +60,8 @@ public:
                 return "cursor out of range";
             case Error::not_ready:
                 return "not ready";
+            case Error::lease_lost:
+                return "the message's lease was taken over by another node";
             case Error::store_unavailable:
                 return "store unavailable";
         }

@@ -39,6 +39,7 @@ enum class Error {
     cursor_out_of_range,     // past the committed content, or inside a character
     not_ready,               // readiness: store unreachable or shutting down
     store_unavailable,       // the store did not answer: unreachable, or past a deadline
+    lease_lost,              // a write under a lease another node has taken over (fencing)
 };
 
 const boost::system::error_category& chatd_category() noexcept;

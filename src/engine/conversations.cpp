@@ -62,7 +62,8 @@ net::awaitable<Result<store::TurnOutcome>> Conversations::send(UserId user, Sess
     store::NewTurn turn{.content = std::move(prompt.content),
                         .model = found->model,
                         .idempotency_key = std::move(prompt.idempotency_key),
-                        .request_fingerprint = std::move(fp)};
+                        .request_fingerprint = std::move(fp),
+                        .lease = engine_.lease()};
     // A model allowed once but not any more is refused: the operator pays.
     Result<GenerationSlots::Slot> slot = Error::model_not_allowed;
     if (model_allowed(found->model)) slot = engine_.reserve(user);

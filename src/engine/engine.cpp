@@ -7,6 +7,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <algorithm>
+
 namespace chatd::engine {
 namespace {
 
@@ -52,7 +54,8 @@ Engine::Engine(net::any_io_executor ex, store::ChatStore& store, llm::Provider& 
                  boost::system::error_code error) { on_refused(g, w, error); },
           [this] { on_store_outage(); }),
       slots_(config.limits),
-      slot_freed_(ex) {}
+      lease_tick_(ex),
+      orphan_tick_(ex) {}
 
 net::awaitable<void> Engine::run() {
     co_await persister_.run();
@@ -68,34 +71,70 @@ std::shared_ptr<Generation> Engine::start(const UserId& user, const store::Turn&
     return launch(user, turn.assistant_message, std::move(slot));
 }
 
-net::awaitable<void> Engine::resume(std::vector<store::OwnedMessage> interrupted) {
-    std::size_t resumed = 0;
-    for (auto& [user, message] : interrupted) {
-        for (;;) {
-            if (shutting_down_) {
-                log::info("shutting down: {} interrupted messages left for the next start",
-                          interrupted.size() - resumed);
-                co_return;
-            }
-            auto slot = slots_.reserve(user);
-            if (slot) {
-                log::info("resuming interrupted message {} after {} bytes", message.id.value,
-                          message.content.size());
-                launch(user, std::move(message), std::move(*slot));
-                ++resumed;
-                break;
-            }
-            co_await slot_freed_.wait();
+net::awaitable<void> Engine::keep_leases() {
+    const auto every = config_.lease.ttl / 3;
+    while (!stopped_) {
+        co_await lease_tick_.wait_until(std::chrono::steady_clock::now() + every);
+        if (stopped_) break;
+        // Judged: the generations live before the renewal was asked (a turn
+        // stored after it is not among its answers yet).
+        auto before = live_;
+        auto held = co_await store_.renew_leases(config_.lease);
+        if (!held) {
+            log::warn("could not renew this node's leases: {}", held.error().message());
+            continue;
+        }
+        std::unordered_map<std::string_view, std::int64_t> epochs;
+        for (const auto& h : *held) epochs.emplace(h.id.value, h.epoch);
+        for (auto& [id, g] : before) {
+            if (live(g->id()) != g || g->finishing()) continue;
+            auto it = epochs.find(id);
+            if (it != epochs.end() && it->second == g->epoch()) continue;
+            log::warn("message {}: this node lost its lease (epoch {}); another node goes on",
+                      id, g->epoch());
+            lose(g);
         }
     }
 }
 
+net::awaitable<void> Engine::adopt_orphans() {
+    const auto every = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      config_.lease.ttl / 4),
+                                  std::chrono::milliseconds(50), std::chrono::milliseconds(1000));
+    const bool continuing = config_.continue_orphans && provider_.can_continue();
+    bool at_start = true;
+    while (!shutting_down_) {
+        auto limit = std::min(slots_.room(), config_.takeovers_per_scan);
+        if (limit > 0) {
+            auto claims = co_await store_.claim_orphans(
+                config_.lease,
+                store::ClaimLimits{.limit = limit,
+                                   .max_recoveries = continuing ? config_.max_recoveries : 0,
+                                   .at_start = at_start});
+            if (!claims) {
+                log::warn("could not look for orphaned answers: {}", claims.error().message());
+            } else {
+                at_start = false;
+                if (claims->ended > 0)
+                    log::warn("ended {} orphaned answers as interrupted, with what was stored",
+                              claims->ended);
+                for (auto& c : claims->continued) {
+                    log::info("taking over message {} after {} bytes (lease epoch {})",
+                              c.message.id.value, c.message.content.size(), c.epoch);
+                    launch(c.user, std::move(c.message), slots_.adopt(c.user), c.epoch);
+                }
+            }
+        }
+        co_await orphan_tick_.wait_until(std::chrono::steady_clock::now() + every);
+    }
+}
+
 std::shared_ptr<Generation> Engine::launch(const UserId& user, store::Message message,
-                                           GenerationSlots::Slot slot) {
-    auto g = std::make_shared<Generation>(std::move(message), user, std::move(slot));
+                                           GenerationSlots::Slot slot, std::int64_t epoch) {
+    auto g = std::make_shared<Generation>(std::move(message), user, std::move(slot), epoch);
     if (shutting_down_) {
-        // Stored while the shutdown began: it stays generating for the next
-        // start, which continues or closes it (I5).
+        // Stored while the shutdown began: it stays generating, for another
+        // node or the next start to continue or close (I5).
         log::info("message {} arrived during shutdown; left for the next start", g->id().value);
         g->suspend();
         return g;
@@ -248,9 +287,15 @@ void Engine::end_with(const std::shared_ptr<Generation>& g, store::Terminal term
     persister_.mark_dirty(g);
 }
 
+void Engine::lose(const std::shared_ptr<Generation>& g) {
+    if (g->moved()) return;
+    if (auto* stream = g->stream()) stream->cancel();
+    g->move_away();
+    on_ended(g);
+}
+
 void Engine::on_ended(const std::shared_ptr<Generation>& g) {
     g->release_slot();
-    slot_freed_.notify();
     live_.erase(g->id().value);
     if (auto it = by_session_.find(g->session_id().value);
         it != by_session_.end() && it->second == g)
@@ -259,6 +304,13 @@ void Engine::on_ended(const std::shared_ptr<Generation>& g) {
 
 void Engine::on_refused(const std::shared_ptr<Generation>& g, const store::MessageWrite& w,
                         boost::system::error_code error) {
+    if (error == Error::lease_lost) {
+        log::warn("message {}: another node has taken it over (this node's lease epoch {} is "
+                  "stale); its writes stop here",
+                  g->id().value, g->epoch());
+        lose(g);
+        return;
+    }
     if (auto* stream = g->stream()) stream->cancel();
     if (error == Error::store_failure && !w.text.empty()) {
         // Text the store cannot take (too large, out of order): the answer
@@ -357,7 +409,7 @@ net::awaitable<Result<store::Message>> Engine::cancel(UserId user, MessageId id)
 
 net::awaitable<void> Engine::shutdown(Shutdown mode) {
     shutting_down_ = true;
-    slot_freed_.notify();  // the resumer sees the shutdown and stops
+    orphan_tick_.notify();  // adopts no more
     persister_.stop_pacing();
     const auto deadline = std::chrono::steady_clock::now() + config_.shutdown_timeout;
     auto live = live_;
@@ -383,9 +435,18 @@ net::awaitable<void> Engine::shutdown(Shutdown mode) {
                   "unstored text was never shown to anyone, and the next start goes on from "
                   "what is stored",
                   unfinished, live.size(), config_.shutdown_timeout.count());
-    else if (mode == Shutdown::hand_over && !live.empty())
-        log::info("shutdown: {} live answers stored and left for the next start to continue",
-                  live.size());
+    if (mode == Shutdown::hand_over) {
+        // Their leases expire now: another node (or the next start) takes
+        // them over at its next scan, not a lease later.
+        auto released = co_await store_.release_leases(config_.lease.node, {});
+        if (!released)
+            log::warn("shutdown: could not release this node's leases ({}); they expire in {} ms",
+                      released.error().message(), config_.lease.ttl.count());
+        else if (!live.empty())
+            log::info("shutdown: {} live answers stored and handed over", live.size());
+    }
+    stopped_ = true;
+    lease_tick_.notify();
     persister_.stop();
 }
 

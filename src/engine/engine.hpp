@@ -35,6 +35,21 @@ struct EngineConfig {
     std::chrono::milliseconds cancel_timeout{5000};
     // Shutdown waits this long for live generations' text to be stored.
     std::chrono::milliseconds shutdown_timeout{10000};
+    // This node's leases (DESIGN §7): its id, unique among the nodes of one
+    // store, and how long a lease lasts unrenewed. keep_leases() renews them
+    // every ttl/3.
+    store::LeaseTerms lease;
+    // Orphans (generations whose node died, stalled past its lease, or handed
+    // them over): continued after their stored content when the provider can,
+    // else ended error/interrupted with it.
+    bool continue_orphans = true;
+    // Takeovers one answer gets before it ends error/interrupted instead (an
+    // answer that keeps killing its node is not retried forever).
+    int max_recoveries = 3;
+    // At most this many orphans taken per scan (scans are ttl/4 apart, at
+    // most 1 s): a crash with many live answers does not stampede the
+    // provider, and the other nodes share the work.
+    std::size_t takeovers_per_scan = 16;
 };
 
 // What a graceful stop does with live generations.
@@ -61,11 +76,17 @@ public:
     // Registers and starts the generation of a freshly created turn.
     std::shared_ptr<Generation> start(const UserId& user, const store::Turn& turn,
                                       GenerationSlots::Slot slot);
-    // Start-up: continues messages a dead process left generating, after
-    // their stored content (the provider must can_continue()), as slots allow:
-    // a crash with many live answers does not stampede the provider. Ends
-    // early on shutdown; what is left stays generating for the next start.
-    net::awaitable<void> resume(std::vector<store::OwnedMessage> interrupted);
+    // The lease a new turn's answer starts under.
+    const store::LeaseTerms& lease() const { return config_.lease; }
+    // Renews this node's leases every ttl/3 until shutdown() ends; a live
+    // generation whose lease another node took (this node stalled past it)
+    // stops at once and writes nothing more (the store fences it anyway).
+    net::awaitable<void> keep_leases();
+    // Takes over orphans until shutdown: at once (with the leases this
+    // node's id held before it started), then every ttl/4 (at most 1 s), at
+    // most takeovers_per_scan at a time and as room allows. See
+    // EngineConfig::continue_orphans.
+    net::awaitable<void> adopt_orphans();
     // The live generation of `user`'s message, if this engine runs it; another
     // user's generation is not found, as in the store (I6).
     std::shared_ptr<Generation> find(const UserId& user, const MessageId& id) const;
@@ -93,7 +114,9 @@ public:
 
 private:
     std::shared_ptr<Generation> launch(const UserId& user, store::Message message,
-                                       GenerationSlots::Slot slot);
+                                       GenerationSlots::Slot slot, std::int64_t epoch = 1);
+    // `g`'s lease went to another node: it stops and leaves the registry.
+    void lose(const std::shared_ptr<Generation>& g);
     // Any user's live generation: for the engine's own bookkeeping only.
     std::shared_ptr<Generation> live(const MessageId& id) const;
     net::awaitable<void> drive(std::shared_ptr<Generation> g);
@@ -127,8 +150,10 @@ private:
     std::unordered_map<std::string, std::shared_ptr<Generation>> by_session_;  // by session id
     std::unordered_map<std::string, std::vector<std::weak_ptr<Wakeup>>> watchers_;
     GenerationSlots slots_;
-    Wakeup slot_freed_;  // the resumer waits on it
+    Wakeup lease_tick_;   // keep_leases() waits on it
+    Wakeup orphan_tick_;  // adopt_orphans() waits on it
     bool shutting_down_ = false;
+    bool stopped_ = false;  // shutdown() is over
 };
 
 }  // namespace chatd::engine

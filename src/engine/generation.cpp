@@ -4,10 +4,12 @@
 
 namespace chatd::engine {
 
-Generation::Generation(store::Message message, UserId user, GenerationSlots::Slot slot)
+Generation::Generation(store::Message message, UserId user, GenerationSlots::Slot slot,
+                       std::int64_t epoch)
     : message_(std::move(message)),
       user_(std::move(user)),
       produced_bytes_(message_.content.size()),
+      epoch_(epoch),
       slot_(std::move(slot)) {}
 
 void Generation::subscribe(std::weak_ptr<Wakeup> w) {
@@ -29,6 +31,7 @@ void Generation::finish(store::Terminal terminal) {
 
 store::MessageWrite Generation::take(CommitMode mode) {
     store::MessageWrite w{.id = message_.id,
+                          .epoch = epoch_,
                           .offset = static_cast<std::int64_t>(message_.content.size())};
     if (mode == CommitMode::per_chunk) {
         if (!pending_.empty()) {
@@ -50,6 +53,7 @@ store::MessageWrite Generation::take(CommitMode mode) {
 }
 
 void Generation::restore(store::MessageWrite w) {
+    if (moved_) return;  // another node goes on from what is stored
     if (w.terminal) terminal_ = std::move(w.terminal);
     if (!w.text.empty()) {
         pending_bytes_ += w.text.size();
@@ -59,6 +63,7 @@ void Generation::restore(store::MessageWrite w) {
 
 void Generation::committed(const store::MessageWrite& w, UnixMillis at, std::int64_t version) {
     message_.content += w.text;
+    produced_bytes_ = std::max(produced_bytes_, message_.content.size());  // moved meanwhile
     message_.version = version;
     message_.last_updated = at;
     if (w.terminal) {
@@ -88,6 +93,15 @@ void Generation::adopt_end(store::Message stored) {
     finish_requested_ = true;
     message_ = std::move(stored);
     produced_bytes_ = message_.content.size();
+    notify();
+}
+
+void Generation::move_away() {
+    pending_.clear();
+    pending_bytes_ = 0;
+    terminal_.reset();
+    produced_bytes_ = message_.content.size();
+    moved_ = true;
     notify();
 }
 

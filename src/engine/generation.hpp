@@ -23,12 +23,15 @@ enum class CommitMode {
 
 class Generation {
 public:
-    // `slot`: its place among the running generations, held until it ends.
-    Generation(store::Message message, UserId user, GenerationSlots::Slot slot);
+    // `slot`: its place among the running generations, held until it ends;
+    // `epoch`: the lease epoch it runs under (store::LeaseTerms).
+    Generation(store::Message message, UserId user, GenerationSlots::Slot slot,
+               std::int64_t epoch = 1);
 
     const MessageId& id() const { return message_.id; }
     const SessionId& session_id() const { return message_.session_id; }
     const UserId& user() const { return user_; }
+    std::int64_t epoch() const { return epoch_; }
 
     // Committed text only; grows after each commit of this message.
     const std::string& committed() const { return message_.content; }
@@ -37,8 +40,13 @@ public:
     // True once the terminal state is committed.
     bool ended() const { return message_.status != store::MessageStatus::generating; }
     // True once a terminal state is requested (committed or not), or the
-    // generation is suspended: no more text is taken either way.
-    bool finishing() const { return finish_requested_ || suspended_; }
+    // generation is suspended or moved: no more text is taken either way.
+    bool finishing() const { return finish_requested_ || suspended_ || moved_; }
+    // Its lease went to another node, which goes on from what is stored:
+    // this copy takes and commits nothing more, and readers of it read the
+    // store instead (its status here stays generating).
+    bool moved() const { return moved_; }
+    void move_away();
     // Shutdown: stop taking text, without an end. What is pending still
     // commits; the message stays generating in the store for whoever
     // continues it (the next start).
@@ -97,6 +105,8 @@ private:
     // terminal state in a commit: no second terminal state can slip in.
     bool finish_requested_ = false;
     bool suspended_ = false;
+    bool moved_ = false;
+    std::int64_t epoch_ = 1;
     llm::ProviderStream* stream_ = nullptr;
     GenerationSlots::Slot slot_;
     std::vector<std::weak_ptr<Wakeup>> subscribers_;

@@ -36,6 +36,12 @@ Result<GenerationSlots::Slot> GenerationSlots::reserve(const UserId& user) {
     return Slot(counts_, user.value);
 }
 
+GenerationSlots::Slot GenerationSlots::adopt(const UserId& user) {
+    ++counts_->per_user[user.value];
+    ++counts_->total;
+    return Slot(counts_, user.value);
+}
+
 std::size_t GenerationSlots::live(const UserId& user) const {
     auto it = counts_->per_user.find(user.value);
     return it == counts_->per_user.end() ? 0 : it->second;

@@ -54,6 +54,14 @@ public:
 
     // overloaded when the server is full, too_many_generations when the user is.
     Result<Slot> reserve(const UserId& user);
+    // A slot for a generation taken over from another node: it was admitted
+    // when it was sent, so it counts against the limits and is never refused
+    // (the caller bounds how many it takes by room()).
+    Slot adopt(const UserId& user);
+    // Generations the whole server may still start.
+    std::size_t room() const {
+        return counts_->total >= limits_.max_live ? 0 : limits_.max_live - counts_->total;
+    }
     std::size_t live() const { return counts_->total; }
     std::size_t live(const UserId& user) const;
 

@@ -147,9 +147,10 @@ net::awaitable<bool> Persister::commit(
         const auto& written = result->writes[i];
         if (written.error) {
             ++stats_.refused_writes;
-            log::error("the store refused a write of message {} at byte {} ({} bytes{}): {}",
-                       g->id().value, w.offset, w.text.size(), w.terminal ? ", its end" : "",
-                       written.error.message());
+            if (written.error != Error::lease_lost)  // expected after a takeover; the engine says so
+                log::error("the store refused a write of message {} at byte {} ({} bytes{}): {}",
+                           g->id().value, w.offset, w.text.size(), w.terminal ? ", its end" : "",
+                           written.error.message());
             on_refused_(g, w, written.error);
             continue;
         }

@@ -76,13 +76,24 @@ public:
     // only its own generation, never the batch.
     virtual net::awaitable<Result<CommitResult>> commit(Batch batch) = 0;
 
-    // Start-up: the messages a dead process left `generating`, oldest first,
-    // with their committed chunks as content (to be continued).
-    virtual net::awaitable<Result<std::vector<OwnedMessage>>> list_generating() = 0;
-
-    // Start-up: every message left `generating` by a dead process becomes
-    // `error`/`interrupted` with its committed chunks as content (I5).
-    virtual net::awaitable<Result<std::size_t>> close_interrupted() = 0;
+    // Leases (DESIGN §7; LeaseTerms in model.hpp). Lease times are the
+    // store's clock (the database server's, for PostgreSQL), so nodes' clocks
+    // need not agree.
+    //
+    // Renews every lease `lease.node` holds for lease.ttl from now, and
+    // answers the leases it holds: one it held and is not among them was
+    // taken over (or its message ended).
+    virtual net::awaitable<Result<std::vector<HeldLease>>> renew_leases(LeaseTerms lease) = 0;
+    // Takes over orphans, oldest first: generating messages whose lease has
+    // expired (and, at start, those this node's id held). Each gets a new
+    // epoch under `lease`, and one more recovery; one past
+    // limits.max_recoveries ends error/interrupted with its content instead.
+    // Concurrent callers never take the same message.
+    virtual net::awaitable<Result<Claims>> claim_orphans(LeaseTerms lease, ClaimLimits limits) = 0;
+    // Hand-over: the leases `node` holds on `only` (empty: all of them)
+    // expire now, for any node to take at once.
+    virtual net::awaitable<Result<std::size_t>> release_leases(std::string node,
+                                                               std::vector<MessageId> only) = 0;
 
     // Store reachable and writable (`/readyz`).
     virtual net::awaitable<Result<void>> ping() = 0;

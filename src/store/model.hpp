@@ -5,6 +5,7 @@
 
 #include <boost/system/error_code.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -78,8 +79,20 @@ struct SessionPatch {
     std::optional<std::string> model;
 };
 
+// Who runs a generating message (DESIGN §7): one node at a time, under a
+// lease that expires `ttl` after it was taken or last renewed. Each taking
+// (the first by begin_turn, then one per takeover) bumps the message's lease
+// epoch; every write carries the epoch it was produced under, and the store
+// refuses a write of an older one (fencing), so a node that stalled past its
+// lease and wakes after a takeover stores nothing more.
+struct LeaseTerms {
+    std::string node;  // unique among the live nodes of one database
+    std::chrono::milliseconds ttl{10000};
+};
+
 // One user turn: the user message and the empty assistant message, created in
 // one transaction, together with the idempotency record if a key was given.
+// The assistant message starts under `lease`, at epoch 1.
 struct NewTurn {
     std::string content;
     std::string model;
@@ -88,6 +101,7 @@ struct NewTurn {
     // Only replay what an earlier send with this key made; create nothing
     // (the outcome is empty when there was none).
     bool replay_only = false;
+    LeaseTerms lease;
 };
 
 struct Turn {
@@ -117,12 +131,13 @@ struct Terminal {
 };
 
 // One message's share of a commit: text appended at byte `offset` and, when
-// the generation ended, its terminal state. Writes are idempotent, keyed by
+// the generation ended, its terminal state, under lease `epoch`. Writes are idempotent, keyed by
 // (id, offset): what the store already holds of `text` is skipped, so a write
 // retried after an unknown outcome, even grown by later text, stores each
 // byte once and in order (I2).
 struct MessageWrite {
     MessageId id;
+    std::int64_t epoch = 1;  // the lease it was produced under; a stale one is refused
     std::int64_t offset = 0;
     std::string text;
     std::optional<Terminal> terminal;
@@ -141,7 +156,7 @@ struct Batch {
 struct WriteResult {
     // Empty when the write is stored (by this commit or an earlier attempt).
     // not_generating: the message has ended or is gone, so it takes no more
-    // text; store_failure: the write itself is bad (out of order, too large
+    // text; lease_lost: another node has taken the message over; store_failure: the write itself is bad (out of order, too large
     // for the store). Either way only this write's generation is affected.
     boost::system::error_code error;
     std::int64_t version = 0;  // the message's version with this write stored
@@ -157,10 +172,35 @@ struct SessionPage {
     std::optional<SessionId> next;
 };
 
-// A message with the user who owns it (start-up work that spans users).
-struct OwnedMessage {
+// A generating message this node has just taken over, with the user who owns
+// it and the lease epoch its writes carry.
+struct ClaimedMessage {
     UserId user;
-    Message message;
+    Message message;  // committed chunks as content, to be continued
+    std::int64_t epoch = 0;
+};
+
+// Which orphans (generating messages whose lease has expired) a node takes.
+struct ClaimLimits {
+    std::size_t limit = 16;  // at most this many per call, oldest first
+    // Takeovers a message gets: one that has had this many already is ended
+    // error/interrupted with its content instead (a generation that keeps
+    // killing its owner is not retried forever). 0 ends every orphan taken.
+    int max_recoveries = 3;
+    // Start-up: also the leases this node's id held before it started (the
+    // process that held them is gone), without waiting for them to expire.
+    bool at_start = false;
+};
+
+struct Claims {
+    std::vector<ClaimedMessage> continued;  // now under this node's lease
+    std::size_t ended = 0;                  // ended error/interrupted, content kept
+};
+
+// A lease this node holds, as renewed.
+struct HeldLease {
+    MessageId id;
+    std::int64_t epoch = 0;
 };
 
 struct Changes {

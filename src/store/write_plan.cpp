@@ -25,6 +25,10 @@ WritePlan plan_write(const MessageWrite& w, const std::optional<StoredTail>& sto
         }
         return plan;
     }
+    if (w.epoch != stored->epoch) {
+        plan.error = Error::lease_lost;
+        return plan;
+    }
     bool consistent = w.offset >= 0 && w.offset <= stored->end && write_end <= kMaxContentBytes &&
                       (!whole_content || static_cast<std::int64_t>(w.full_content.size()) == write_end);
     if (!consistent) {

@@ -22,6 +22,7 @@ struct StoredTail {
     MessageStatus status = MessageStatus::generating;
     std::int64_t end = 0;      // bytes of text stored: content column, then chunks
     std::int64_t version = 1;  // its version now
+    std::int64_t epoch = 1;    // its lease epoch now
 };
 
 struct WritePlan {
@@ -42,7 +43,8 @@ struct WritePlan {
 // gap), whose whole content disagrees with its offset, or that would grow
 // the message past kMaxContentBytes is refused (store_failure); a message
 // that has ended takes nothing more (not_generating), except the very
-// terminal state it already has (a retried end).
+// terminal state it already has (a retried end); a generating message takes
+// nothing under another lease epoch than its own (lease_lost).
 WritePlan plan_write(const MessageWrite& w, const std::optional<StoredTail>& stored);
 
 }  // namespace chatd::store

@@ -40,7 +40,7 @@ test('zc: SIGTERM mid-answer, restart: the answer goes on where it was stored, n
     const exit = await srv.stop();
     assert.deepEqual(exit, { code: 0, signal: null }, 'a graceful stop exits 0');
     assert.ok(!srv.stopTimedOut);
-    assert.match(srv.stderrText(), /live answers stored and left for the next start/);
+    assert.match(srv.stderrText(), /live answers stored and handed over/);
     const seen = contiguousBytes(stream.deltas(), 0);
     const lastSeenId = stream.deltas().at(-1).id;
     stream.close();

@@ -206,7 +206,8 @@ PgConnection::~PgConnection() {
 }
 
 net::awaitable<Result<std::unique_ptr<PgConnection>>> PgConnection::connect(
-    net::any_io_executor ex, std::string conninfo, Clock::time_point deadline) {
+    net::any_io_executor ex, std::string conninfo, Clock::time_point deadline,
+    std::chrono::milliseconds idle_in_transaction) {
     // Parse first, and log none of libpq's parse errors: they quote the
     // string, which may hold a password.
     char* parse_error = nullptr;
@@ -219,6 +220,18 @@ net::awaitable<Result<std::unique_ptr<PgConnection>>> PgConnection::connect(
     }
     auto params = co_await resolve_hosts(ex, options.get(), deadline);
     if (!params) co_return params.error();
+    if (idle_in_transaction.count() > 0) {
+        // The server ends a session that leaves a transaction open this long
+        // (a client paused mid-transaction), and with it the row locks it holds.
+        auto setting = "-c idle_in_transaction_session_timeout=" +
+                       std::to_string(idle_in_transaction.count());
+        auto it = std::find_if(params->begin(), params->end(),
+                               [](const auto& p) { return p.first == "options"; });
+        if (it == params->end())
+            params->emplace_back("options", setting);
+        else
+            it->second += " " + setting;
+    }
     std::vector<const char*> keywords, values;
     for (const auto& [k, v] : *params) {
         keywords.push_back(k.c_str());

@@ -135,8 +135,11 @@ public:
     // here, on the event loop (libpq's own lookup would block), and the
     // first address of each is what libpq connects to. Fails with Error::store_unavailable; the
     // reason goes to the log (never the password, never the conninfo).
+    // `idle_in_transaction` (when set): the server ends the session if it
+    // leaves a transaction open longer, releasing its locks.
     [[nodiscard]] static net::awaitable<Result<std::unique_ptr<PgConnection>>> connect(
-        net::any_io_executor ex, std::string conninfo, Clock::time_point deadline);
+        net::any_io_executor ex, std::string conninfo, Clock::time_point deadline,
+        std::chrono::milliseconds idle_in_transaction = {});
 
     ~PgConnection();
     PgConnection(const PgConnection&) = delete;

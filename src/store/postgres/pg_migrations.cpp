@@ -77,10 +77,20 @@ constexpr std::string_view kChunks[] = {
 ))sql",
 };
 
+// Leases (DESIGN §7): owner_node and lease_expires_at (the server's clock, ms)
+// exist since version 1; the epoch fences a stale owner's writes, and
+// recoveries counts takeovers. A row without an owner (from before) is an
+// orphan any node takes.
+constexpr std::string_view kLeases[] = {
+    "ALTER TABLE ai_chat_messages ADD COLUMN lease_epoch BIGINT NOT NULL DEFAULT 1, "
+    "ADD COLUMN recoveries INTEGER NOT NULL DEFAULT 0",
+};
+
 constexpr PgMigration kMigrations[] = {
     {1, kBase},
     {2, kOneGenerating},
     {3, kChunks},
+    {4, kLeases},
 };
 
 }  // namespace

@@ -97,7 +97,8 @@ net::awaitable<Result<PgPool::Lease>> PgPool::State::connect(std::shared_ptr<Sta
         }
     } slot{self.get()};
     auto until = std::min(deadline, Clock::now() + self->config.connect_timeout);
-    auto conn = co_await PgConnection::connect(self->ex, self->config.conninfo, until);
+    auto conn = co_await PgConnection::connect(self->ex, self->config.conninfo, until,
+                                                self->config.idle_in_transaction);
     if (!conn) co_return conn.error();
     if (self->closed) co_return Error::store_unavailable;
     slot.taken = true;

@@ -28,6 +28,8 @@ struct PgPoolConfig {
     std::size_t size = 4;  // connections at most, connecting ones included
     // A new connection's deadline, unless acquire()'s own comes first.
     std::chrono::milliseconds connect_timeout{5000};
+    // See PgConnection::connect (0: the server's setting).
+    std::chrono::milliseconds idle_in_transaction{0};
 };
 
 struct PgPoolStats {

@@ -16,12 +16,14 @@ using Clock = PgConnection::Clock;
 
 // The id of the transaction making a change (chat_store.hpp, change sequences).
 #define CHATD_PG_XACT "pg_current_xact_id()::text::bigint"
+// The server's clock in ms: lease times are the database's, whatever the
+// nodes' clocks say.
+#define CHATD_PG_NOW "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 
 const std::string kColumns =
     "id, session_id, role, content, status, is_streaming::int, created_at, last_updated, "
     "version, change_seq, error_code, error_message, model, finish_reason, input_tokens, "
     "output_tokens";
-constexpr int kColumnCount = 16;
 
 std::string select_messages(std::string_view rest) {
     return "SELECT " + kColumns + " FROM ai_chat_messages " + std::string(rest);
@@ -42,10 +44,6 @@ const std::string kChunksOfMessage = kChunkColumns + "WHERE c.message_id = $1 OR
 const std::string kChunksOfSession =
     kChunkColumns +
     "JOIN ai_chat_messages m ON m.id = c.message_id WHERE m.session_id = $1 "
-    "ORDER BY c.message_id, c.byte_offset";
-const std::string kChunksOfAllLive =
-    kChunkColumns +
-    "JOIN ai_chat_messages m ON m.id = c.message_id WHERE m.status = 'generating' "
     "ORDER BY c.message_id, c.byte_offset";
 
 Message read_message(const PgResult& r, int row) {
@@ -143,7 +141,12 @@ PgStore::PgStore(net::any_io_executor ex, PgStoreConfig config)
     : config_(std::move(config)),
       pool_(ex, PgPoolConfig{.conninfo = config_.conninfo,
                              .size = config_.pool_size,
-                             .connect_timeout = config_.timeout}) {}
+                             .connect_timeout = config_.timeout,
+                             // No call waits longer: a transaction left open
+                             // past it is a paused or stuck process's, whose
+                             // row locks would keep other nodes from its
+                             // orphans.
+                             .idle_in_transaction = config_.timeout}) {}
 
 net::awaitable<std::unique_ptr<PgStore>> PgStore::open(net::any_io_executor ex,
                                                        PgStoreConfig config) {
@@ -456,10 +459,11 @@ net::awaitable<Result<std::optional<TurnOutcome>>> PgStore::try_begin_turn(
         "WITH session AS (SELECT id FROM ai_chat_sessions WHERE id = $1 AND user_id = $2 FOR "
         "NO KEY UPDATE), "
         "assistant AS (INSERT INTO ai_chat_messages (id, session_id, user_id, role, content, "
-        "status, is_streaming, created_at, last_updated, version, change_seq, model) "
+        "status, is_streaming, created_at, last_updated, version, change_seq, model, owner_node, "
+        "lease_expires_at, lease_epoch) "
         "SELECT $3, $1, $2, 'assistant', '', 'generating', true, $4, $4, 1, " CHATD_PG_XACT
-        ", $5 FROM session ON CONFLICT (session_id) WHERE status = 'generating' DO NOTHING "
-        "RETURNING id), "
+        ", $5, $8, " CHATD_PG_NOW " + $9::bigint, 1 FROM session "
+        "ON CONFLICT (session_id) WHERE status = 'generating' DO NOTHING RETURNING id), "
         "question AS (INSERT INTO ai_chat_messages (id, session_id, user_id, role, content, "
         "status, is_streaming, created_at, last_updated, version, change_seq, model) "
         "SELECT $6, $1, $2, 'user', $7, 'completed', false, $4, $4, 1, " CHATD_PG_XACT
@@ -537,7 +541,8 @@ net::awaitable<Result<std::optional<TurnOutcome>>> PgStore::try_begin_turn(
     const std::size_t at = q.size();
     q.push_back({insert,
                  {session.value, user.value, assistant.id.value, now, turn.model,
-                  user_message.id.value, turn.content}});
+                  user_message.id.value, turn.content, turn.lease.node,
+                  static_cast<std::int64_t>(turn.lease.ttl.count())}});
     q.push_back({touch, {now, session.value, assistant.id.value}});
     if (turn.idempotency_key)
         q.push_back({record,
@@ -595,7 +600,8 @@ net::awaitable<Result<std::vector<WriteResult>>> PgStore::commit_writes(
     // Locks the messages (in id order, so concurrent committers cannot
     // deadlock) and reads what each holds.
     static const std::string tails =
-        "SELECT m.id, m.status, octet_length(m.content), m.version, c.end_offset, c.version "
+        "SELECT m.id, m.status, octet_length(m.content), m.version, c.end_offset, c.version, "
+        "m.lease_epoch "
         "FROM ai_chat_messages m LEFT JOIN LATERAL (SELECT byte_offset + octet_length(text) AS "
         "end_offset, version FROM ai_chat_message_chunks WHERE message_id = m.id ORDER BY "
         "byte_offset DESC LIMIT 1) c ON true WHERE m.id = ANY($1::text[]) ORDER BY m.id "
@@ -628,7 +634,8 @@ net::awaitable<Result<std::vector<WriteResult>>> PgStore::commit_writes(
     for (int row = 0; row < t.rows(); ++row) {
         StoredTail tail{.status = status_from_string(t.text(row, 1)).value_or(MessageStatus::error),
                         .end = t.integer(row, 2),
-                        .version = t.integer(row, 3)};
+                        .version = t.integer(row, 3),
+                        .epoch = t.integer(row, 6)};
         if (tail.status == MessageStatus::generating && !t.is_null(row, 4)) {
             tail.end = std::max(tail.end, t.integer(row, 4));
             tail.version = std::max(tail.version, t.integer(row, 5));
@@ -675,43 +682,113 @@ net::awaitable<Result<std::vector<WriteResult>>> PgStore::commit_writes(
     co_return results;
 }
 
-net::awaitable<Result<std::vector<OwnedMessage>>> PgStore::list_generating() {
+net::awaitable<Result<std::vector<HeldLease>>> PgStore::renew_leases(LeaseTerms lease) {
+    // Rows are locked in id order, as commits lock them: no deadlock.
     static const std::string sql =
-        "SELECT " + kColumns + ", user_id FROM ai_chat_messages WHERE status = 'generating' ORDER BY id";
-    PgQuery q[] = {{kBeginRead}, {sql}, {kChunksOfAllLive}, {kCommit}};
+        "WITH mine AS (SELECT id FROM ai_chat_messages WHERE owner_node = $1 AND "
+        "status = 'generating' ORDER BY id FOR UPDATE) "
+        "UPDATE ai_chat_messages m SET lease_expires_at = " CHATD_PG_NOW " + $2::bigint "
+        "FROM mine WHERE m.id = mine.id RETURNING m.id, m.lease_epoch";
+    PgQuery q[] = {{sql, {lease.node, static_cast<std::int64_t>(lease.ttl.count())}}};
     auto r = co_await run(q, deadline());
     if (!r) co_return r.error();
-    if (any_failed(*r, "list_generating")) co_return Error::store_failure;
-    auto messages = read_messages((*r)[1]);
-    attach_chunks(messages, (*r)[2]);
-    std::vector<OwnedMessage> out;
-    for (std::size_t i = 0; i < messages.size(); ++i)
-        out.push_back({UserId{std::string((*r)[1].text(static_cast<int>(i), kColumnCount))},
-                       std::move(messages[i])});
-    co_return out;
+    if (any_failed(*r, "renew_leases")) co_return Error::store_failure;
+    std::vector<HeldLease> held;
+    for (int i = 0; i < (*r)[0].rows(); ++i)
+        held.push_back({MessageId{std::string((*r)[0].text(i, 0))}, (*r)[0].integer(i, 1)});
+    co_return held;
 }
 
-net::awaitable<Result<std::size_t>> PgStore::close_interrupted() {
+net::awaitable<Result<Claims>> PgStore::claim_orphans(LeaseTerms lease, ClaimLimits limits) {
+    // SKIP LOCKED: a row another node is claiming (or its owner committing
+    // to) is not an orphan to wait for.
+    static const std::string orphans =
+        "SELECT id, recoveries FROM ai_chat_messages WHERE status = 'generating' AND "
+        "(COALESCE(lease_expires_at, 0) < " CHATD_PG_NOW " OR ($2 AND owner_node = $1)) "
+        "ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED";
     static const std::string close =
         "UPDATE ai_chat_messages m SET content = m.content || COALESCE((SELECT string_agg(c.text, "
         "'' ORDER BY c.byte_offset) FROM ai_chat_message_chunks c WHERE c.message_id = m.id), ''), "
         "status = 'error', is_streaming = false, error_code = 'interrupted', error_message = $1, "
         "finish_reason = 'interrupted', version = GREATEST(m.version, COALESCE((SELECT "
         "MAX(c.version) FROM ai_chat_message_chunks c WHERE c.message_id = m.id), 0)) + 1, "
-        "last_updated = $2, change_seq = " CHATD_PG_XACT " WHERE m.status = 'generating'";
+        "last_updated = $2, change_seq = " CHATD_PG_XACT ", lease_expires_at = NULL "
+        "WHERE m.id = ANY($3::text[])";
     static const std::string drop =
-        "DELETE FROM ai_chat_message_chunks c USING ai_chat_messages m WHERE m.id = c.message_id "
-        "AND m.status <> 'generating'";
-    PgQuery q[] = {{kBegin},
-                   {close,
-                    {std::string_view("the server stopped while this message was generating"),
-                     now_millis()}},
-                   {drop},
-                   {kCommit}};
-    auto r = co_await run(q, Clock::now() + std::chrono::seconds(60));
+        "DELETE FROM ai_chat_message_chunks WHERE message_id = ANY($1::text[])";
+    static const std::string take =
+        "UPDATE ai_chat_messages SET owner_node = $1, lease_epoch = lease_epoch + 1, "
+        "recoveries = recoveries + 1, lease_expires_at = " CHATD_PG_NOW " + $2::bigint "
+        "WHERE id = ANY($3::text[])";
+    static const std::string taken = select_messages(
+        "WHERE id = ANY($1::text[]) ORDER BY id");
+    static const std::string taken_owners =
+        "SELECT user_id, lease_epoch FROM ai_chat_messages WHERE id = ANY($1::text[]) ORDER BY id";
+    static const std::string chunks =
+        kChunkColumns + "WHERE c.message_id = ANY($1::text[]) ORDER BY c.message_id, c.byte_offset";
+
+    const auto until = deadline();
+    auto conn_lease = co_await pool_.acquire(until);
+    if (!conn_lease) co_return conn_lease.error();
+    auto& conn = **conn_lease;
+    PgQuery first[] = {{kBegin},
+                       {orphans,
+                        {lease.node, std::string_view(limits.at_start ? "true" : "false"),
+                         static_cast<std::int64_t>(limits.limit)}}};
+    auto found = co_await conn.run(first, until);
+    if (!found) co_return found.error();
+    if (any_failed(*found, "claim_orphans")) co_return Error::store_failure;
+    std::vector<std::string> end_ids, take_ids;
+    const auto& rows = (*found)[1];
+    for (int i = 0; i < rows.rows(); ++i)
+        (rows.integer(i, 1) >= limits.max_recoveries ? end_ids : take_ids)
+            .emplace_back(rows.text(i, 0));
+    if (rows.rows() == 0) {  // the common case: every lease is alive
+        PgQuery end[] = {{kCommit}};
+        auto r = co_await conn.run(end, until);
+        if (!r) co_return r.error();
+        co_return Claims{};
+    }
+    auto array = [](const std::vector<std::string>& ids) {
+        return text_array(std::vector<std::string_view>(ids.begin(), ids.end()));
+    };
+    const auto ended = array(end_ids), continued = array(take_ids);
+    PgQuery second[] = {
+        {close,
+         {std::string_view("the server stopped while this message was generating"), now_millis(),
+          ended}},
+        {drop, {ended}},
+        {take, {lease.node, static_cast<std::int64_t>(lease.ttl.count()), continued}},
+        {taken, {continued}},
+        {taken_owners, {continued}},
+        {chunks, {continued}},
+        {kCommit}};
+    auto r = co_await conn.run(second, until);
     if (!r) co_return r.error();
-    if (any_failed(*r, "close_interrupted")) co_return Error::store_failure;
-    co_return static_cast<std::size_t>((*r)[1].affected());
+    if (any_failed(*r, "claim_orphans")) co_return Error::store_failure;
+    auto messages = read_messages((*r)[3]);
+    attach_chunks(messages, (*r)[5]);
+    Claims claims{.ended = end_ids.size()};
+    const auto& owners = (*r)[4];
+    for (std::size_t i = 0; i < messages.size(); ++i)
+        claims.continued.push_back({UserId{std::string(owners.text(static_cast<int>(i), 0))},
+                                    std::move(messages[i]),
+                                    owners.integer(static_cast<int>(i), 1)});
+    co_return claims;
+}
+
+net::awaitable<Result<std::size_t>> PgStore::release_leases(std::string node,
+                                                            std::vector<MessageId> only) {
+    static const std::string sql =
+        "UPDATE ai_chat_messages SET lease_expires_at = 0 WHERE owner_node = $1 AND "
+        "status = 'generating' AND ($2::text[] IS NULL OR id = ANY($2::text[]))";
+    std::vector<std::string_view> ids;
+    for (const auto& id : only) ids.push_back(id.value);
+    PgQuery q[] = {{sql, {node, only.empty() ? PgParam(std::nullopt) : PgParam(text_array(ids))}}};
+    auto r = co_await run(q, deadline());
+    if (!r) co_return r.error();
+    if (any_failed(*r, "release_leases")) co_return Error::store_failure;
+    co_return static_cast<std::size_t>((*r)[0].affected());
 }
 
 net::awaitable<Result<void>> PgStore::ping() {

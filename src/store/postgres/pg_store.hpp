@@ -60,8 +60,10 @@ public:
     net::awaitable<Result<TurnOutcome>> begin_turn(UserId user, SessionId session,
                                                    NewTurn turn) override;
     net::awaitable<Result<CommitResult>> commit(Batch batch) override;
-    net::awaitable<Result<std::vector<OwnedMessage>>> list_generating() override;
-    net::awaitable<Result<std::size_t>> close_interrupted() override;
+    net::awaitable<Result<std::vector<HeldLease>>> renew_leases(LeaseTerms lease) override;
+    net::awaitable<Result<Claims>> claim_orphans(LeaseTerms lease, ClaimLimits limits) override;
+    net::awaitable<Result<std::size_t>> release_leases(std::string node,
+                                                       std::vector<MessageId> only) override;
     net::awaitable<Result<void>> ping() override;
 
     PgPoolStats pool_stats() const { return pool_.stats(); }

@@ -110,6 +110,14 @@ ALTER TABLE ai_chat_message_chunks_v3 RENAME TO ai_chat_message_chunks;
 CREATE UNIQUE INDEX ai_chat_message_chunks_by_message
     ON ai_chat_message_chunks (message_id, byte_offset);
 )sql"},
+    // Leases (DESIGN §7), as in PostgreSQL: the epoch fences a stale owner's
+    // writes and recoveries counts takeovers. One process holds the file (the
+    // data directory's lock), so at start every generating message is an
+    // orphan; a row without an owner (from before) is one any time.
+    {4, R"sql(
+ALTER TABLE ai_chat_messages ADD COLUMN lease_epoch INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE ai_chat_messages ADD COLUMN recoveries INTEGER NOT NULL DEFAULT 0;
+)sql"},
 };
 
 }  // namespace

@@ -125,13 +125,14 @@ std::optional<StoredTail> stored_tail(Database& db, const MessageId& id) {
     std::optional<StoredTail> tail;
     {
         auto q = db.cached(
-            "SELECT status, length(CAST(content AS BLOB)), version FROM ai_chat_messages "
-            "WHERE id = ?");
+            "SELECT status, length(CAST(content AS BLOB)), version, lease_epoch "
+            "FROM ai_chat_messages WHERE id = ?");
         q.bind(1, id.value);
         if (!q.step()) return std::nullopt;
         tail = StoredTail{.status = status_from_string(q.text(0)).value_or(MessageStatus::error),
                           .end = q.integer(1),
-                          .version = q.integer(2)};
+                          .version = q.integer(2),
+                          .epoch = q.integer(3)};
     }
     if (tail->status != MessageStatus::generating) return tail;
     auto q = db.cached(
@@ -283,6 +284,12 @@ SqliteStore::SqliteStore(const SqliteConfig& config) {
 }
 
 SqliteStore::~SqliteStore() {
+    // Calls not started yet are dropped: whoever awaits them is gone (the
+    // event loop has stopped), and on a locked or stuck file each would take
+    // its busy timeout. The call in progress finishes; its transaction is
+    // whole or absent either way.
+    writer_.stop();
+    reader_.stop();
     writer_.join();
     reader_.join();
 }
@@ -553,6 +560,13 @@ net::awaitable<Result<TurnOutcome>> SqliteStore::begin_turn(UserId user, Session
             if (q.step()) return TurnOutcome{.active_message = MessageId{q.text(0)}};
             throw;
         }
+        db.cached(
+              "UPDATE ai_chat_messages SET owner_node = ?, lease_expires_at = ?, lease_epoch = 1 "
+              "WHERE id = ?")
+            .bind(1, turn.lease.node)
+            .bind(2, now + turn.lease.ttl.count())
+            .bind(3, assistant.id.value)
+            .run();
         db.cached("UPDATE ai_chat_sessions SET last_updated = ? WHERE id = ?")
             .bind(1, now)
             .bind(2, session.value)
@@ -589,52 +603,85 @@ net::awaitable<Result<CommitResult>> SqliteStore::commit(Batch batch) {
     });
 }
 
-net::awaitable<Result<std::vector<OwnedMessage>>> SqliteStore::list_generating() {
-    return on_writer([this]() -> Result<std::vector<OwnedMessage>> {
+net::awaitable<Result<std::vector<HeldLease>>> SqliteStore::renew_leases(LeaseTerms lease) {
+    return on_writer([this, lease]() -> Result<std::vector<HeldLease>> {
         auto& db = *writer_db_;
-        Transaction tx(db, Transaction::Kind::read);
-        std::vector<OwnedMessage> out;
-        {
-            auto q = db.cached(
-                "SELECT user_id, id FROM ai_chat_messages WHERE status = 'generating' ORDER BY id");
-            while (q.step())
-                out.push_back({UserId{q.text(0)}, Message{.id = MessageId{q.text(1)}}});
-        }
-        for (auto& owned : out) {
-            auto found =
-                query_messages(db, select_messages("WHERE id = ?"), owned.message.id.value);
-            owned.message = std::move(found.at(0));
-        }
-        tx.commit();
-        return out;
+        std::vector<HeldLease> held;
+        auto q = db.cached(
+            "UPDATE ai_chat_messages SET lease_expires_at = ? WHERE owner_node = ? AND "
+            "status = 'generating' RETURNING id, lease_epoch");
+        q.bind(1, now_millis() + lease.ttl.count()).bind(2, lease.node);
+        while (q.step()) held.push_back({MessageId{q.text(0)}, q.integer(1)});
+        return held;
     });
 }
 
-net::awaitable<Result<std::size_t>> SqliteStore::close_interrupted() {
-    return on_writer([this]() -> Result<std::size_t> {
+net::awaitable<Result<Claims>> SqliteStore::claim_orphans(LeaseTerms lease, ClaimLimits limits) {
+    return on_writer([this, lease, limits]() -> Result<Claims> {
         auto& db = *writer_db_;
         Transaction tx(db, Transaction::Kind::write);
-        auto stuck = query_messages(db, select_messages("WHERE status = 'generating'"));
-        auto now = now_millis();
-        auto seq = allocate_seq(db, static_cast<std::int64_t>(stuck.size()));
-        for (const auto& m : stuck) {
-            db.cached(
-                  "UPDATE ai_chat_messages SET content = ?, status = 'error', is_streaming = 0, "
-                  "error_code = 'interrupted', error_message = ?, finish_reason = 'interrupted', "
-                  "version = ?, last_updated = ?, change_seq = ? WHERE id = ?")
-                .bind(1, m.content)
-                .bind(2, std::string_view("the server stopped while this message was generating"))
-                .bind(3, m.version + 1)
-                .bind(4, now)
-                .bind(5, seq++)
-                .bind(6, m.id.value)
-                .run();
-            db.cached("DELETE FROM ai_chat_message_chunks WHERE message_id = ?")
-                .bind(1, m.id.value)
-                .run();
+        const auto now = now_millis();
+        // At start every generating message is an orphan: this process holds
+        // the data directory, so whoever ran them is gone.
+        std::vector<std::pair<std::string, std::int64_t>> found;
+        {
+            auto q = db.cached(
+                "SELECT id, recoveries FROM ai_chat_messages WHERE status = 'generating' AND "
+                "(? OR COALESCE(lease_expires_at, 0) < ?) ORDER BY id LIMIT ?");
+            q.bind(1, std::int64_t{limits.at_start}).bind(2, now).bind(
+                3, static_cast<std::int64_t>(limits.limit));
+            while (q.step()) found.emplace_back(q.text(0), q.integer(1));
+        }
+        Claims claims;
+        for (const auto& [id, recoveries] : found) {
+            auto m = query_messages(db, select_messages("WHERE id = ?"), id).at(0);
+            if (recoveries >= limits.max_recoveries) {
+                db.cached(
+                      "UPDATE ai_chat_messages SET content = ?, status = 'error', is_streaming = 0, "
+                      "error_code = 'interrupted', error_message = ?, finish_reason = 'interrupted', "
+                      "version = ?, last_updated = ?, change_seq = ?, lease_expires_at = NULL "
+                      "WHERE id = ?")
+                    .bind(1, m.content)
+                    .bind(2, std::string_view("the server stopped while this message was generating"))
+                    .bind(3, m.version + 1)
+                    .bind(4, now)
+                    .bind(5, allocate_seq(db, 1))
+                    .bind(6, id)
+                    .run();
+                db.cached("DELETE FROM ai_chat_message_chunks WHERE message_id = ?").bind(1, id).run();
+                ++claims.ended;
+                continue;
+            }
+            auto q = db.cached(
+                "UPDATE ai_chat_messages SET owner_node = ?, lease_epoch = lease_epoch + 1, "
+                "recoveries = recoveries + 1, lease_expires_at = ? WHERE id = ? "
+                "RETURNING user_id, lease_epoch");
+            q.bind(1, lease.node).bind(2, now + lease.ttl.count()).bind(3, id);
+            if (!q.step()) throw SqliteError(SQLITE_CORRUPT, "a claimed message vanished");
+            claims.continued.push_back({UserId{q.text(0)}, std::move(m), q.integer(1)});
         }
         tx.commit();
-        return stuck.size();
+        return claims;
+    });
+}
+
+net::awaitable<Result<std::size_t>> SqliteStore::release_leases(std::string node,
+                                                                std::vector<MessageId> only) {
+    return on_writer([this, node, only]() -> Result<std::size_t> {
+        auto& db = *writer_db_;
+        Transaction tx(db, Transaction::Kind::write);
+        std::size_t released = 0;
+        auto release = [&](const std::optional<std::string>& id) {
+            auto q = db.cached(
+                "UPDATE ai_chat_messages SET lease_expires_at = 0 WHERE owner_node = ? AND "
+                "status = 'generating' AND (? IS NULL OR id = ?)");
+            q.bind(1, node).bind(2, id).bind(3, id).run();
+            released += static_cast<std::size_t>(db.changes());
+        };
+        if (only.empty()) release(std::nullopt);
+        for (const auto& id : only) release(id.value);
+        tx.commit();
+        return released;
     });
 }
 

@@ -8,6 +8,7 @@
 // Every wait in here is for a condition with a deadline.
 
 import { spawn, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, access } from 'node:fs/promises';
 import { constants as fsConstants, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -149,6 +150,7 @@ export async function startChatd({ args = [], dataDir, name = 'chatd', env } = {
     stderrChunks: [],
     stderrBytes: 0,
     generation: 0,
+    nodeId: `${name}-${randomBytes(4).toString('hex')}`,
   };
 
   srv.stderrText = () => Buffer.concat(srv.stderrChunks).toString('utf8');
@@ -160,7 +162,10 @@ export async function startChatd({ args = [], dataDir, name = 'chatd', env } = {
   srv.launch = async () => {
     srv.generation += 1;
     const gen = srv.generation;
-    const argv = ['--port', '0', '--data-dir', srv.dataDir, ...srv.args, ...srv.storeArgs];
+    // One node name per handle, kept across restarts: a restarted node takes
+    // its answers back at once, as an operator's named node does.
+    const node = srv.args.includes('--node-id') ? [] : ['--node-id', srv.nodeId];
+    const argv = ['--port', '0', '--data-dir', srv.dataDir, ...node, ...srv.args, ...srv.storeArgs];
     let childEnv;
     if (srv.env) {
       childEnv = { ...process.env };

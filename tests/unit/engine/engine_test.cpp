@@ -38,7 +38,8 @@ protected:
                                                         .max_answer_bytes = max_answer_bytes,
                                                         .limits = limits,
                                                         .cancel_timeout = cancel_timeout_,
-                                                        .shutdown_timeout = shutdown_timeout_});
+                                                        .shutdown_timeout = shutdown_timeout_,
+                                                        .lease = lease_});
         engine_stopped_ = false;
         net::co_spawn(io_, engine_->run(), [this](std::exception_ptr e) {
             if (e) std::rethrow_exception(e);
@@ -53,9 +54,17 @@ protected:
 
     std::shared_ptr<Generation> start_turn(std::string question) {
         auto session = run(store_.create_session(kUser, store::NewSession{.title = "t"}));
-        auto outcome = run(
-            store_.begin_turn(kUser, session->id, store::NewTurn{.content = std::move(question)}));
+        auto outcome = run(store_.begin_turn(
+            kUser, session->id, store::NewTurn{.content = std::move(question), .lease = lease_}));
         return engine_->start(kUser, *outcome->turn, *engine_->reserve(kUser));
+    }
+
+    // Runs a background loop of the engine (keep_leases, adopt_orphans)
+    // until the engine shuts down.
+    void spawn(net::awaitable<void> loop) {
+        net::co_spawn(io_, std::move(loop), [](std::exception_ptr e) {
+            if (e) std::rethrow_exception(e);
+        });
     }
 
     void wait_until(std::function<bool()> condition) {
@@ -74,6 +83,7 @@ protected:
     bool engine_stopped_ = false;  // its run() returned
     std::chrono::milliseconds cancel_timeout_ = EngineConfig{}.cancel_timeout;
     std::chrono::milliseconds shutdown_timeout_ = EngineConfig{}.shutdown_timeout;
+    store::LeaseTerms lease_{.node = "node-a", .ttl = std::chrono::seconds(30)};
 };
 
 TEST_F(EngineTest, GenerationCompletesWithTheProvidersWholeText) {
@@ -285,58 +295,111 @@ TEST_F(EngineTest, AnAnswerEndsAtTheLimitOnAUtf8Boundary) {
     EXPECT_EQ(m.content, whole.substr(0, utf8_floor(whole, 1001)));
 }
 
-TEST_F(EngineTest, ResumeContinuesAStoredPartialAnswer) {
+TEST_F(EngineTest, AnOrphanIsContinuedAfterItsStoredPartialAnswer) {
     start_engine({.tokens_per_second = 0, .min_tokens = 40, .max_tokens = 40});
     auto session = run(store_.create_session(kUser, store::NewSession{.title = "t"}));
-    auto outcome =
-        run(store_.begin_turn(kUser, session->id, store::NewTurn{.content = std::string("q")}));
+    auto outcome = run(store_.begin_turn(
+        kUser, session->id, store::NewTurn{.content = std::string("q"), .lease = {.node = "dead"}}));
     auto id = outcome->turn->assistant_message.id;
     auto whole = answer_text(sim_, "q");
     auto cut = utf8_floor(whole, 30);
-    // A dead process committed the first bytes.
+    // A node that died committed the first bytes, and its lease is over.
     store::Batch batch;
     batch.writes.push_back(
         store::MessageWrite{.id = id, .offset = 0, .text = whole.substr(0, cut)});
     ASSERT_TRUE(run(store_.commit(std::move(batch))));
-    auto interrupted = run(store_.list_generating());
-    ASSERT_EQ(interrupted->size(), 1u);
-    EXPECT_EQ(interrupted->at(0).user, kUser);
-    EXPECT_EQ(interrupted->at(0).message.content, whole.substr(0, cut));
-    run(engine_->resume(std::move(*interrupted)));
+    ASSERT_TRUE(run(store_.release_leases("dead", {})));
+    spawn(engine_->adopt_orphans());
+    wait_until([&] { return engine_->find(kUser, id) != nullptr; });
     auto g = engine_->find(kUser, id);
-    ASSERT_TRUE(g);
+    EXPECT_EQ(g->epoch(), 2);
     wait_until([&] { return g->ended(); });
     auto m = stored(id);
     EXPECT_EQ(m.status, store::MessageStatus::completed);
     EXPECT_EQ(m.content, whole);
-    EXPECT_TRUE(run(store_.list_generating())->empty());
+    run(engine_->shutdown(Shutdown::hand_over));
 }
 
-TEST_F(EngineTest, ResumeTakesOverOnlyAsManyAsTheLimitAllowsAtOnce) {
+// A crash with many live answers does not stampede the provider: a node takes
+// over as many as it has room for, the rest at later scans.
+TEST_F(EngineTest, OrphansAreTakenOverOnlyAsRoomAllows) {
+    lease_.ttl = std::chrono::milliseconds(400);  // scans 100 ms apart
     start_engine({.tokens_per_second = 200, .min_tokens = 40, .max_tokens = 40}, {}, 2,
                  EngineConfig{}.max_answer_bytes, {.max_live = 1, .max_per_user = 10});
     std::vector<MessageId> ids;
     for (auto q : {"q1", "q2"}) {
         auto session = run(store_.create_session(kUser, store::NewSession{.title = "t"}));
-        auto outcome = run(store_.begin_turn(kUser, session->id, store::NewTurn{.content = q}));
+        auto outcome = run(store_.begin_turn(kUser, session->id,
+                                             store::NewTurn{.content = q, .lease = {.node = "dead"}}));
         ids.push_back(outcome->turn->assistant_message.id);
     }
-    auto interrupted = run(store_.list_generating());
-    ASSERT_EQ(interrupted->size(), 2u);
-    bool done = false;
-    net::co_spawn(io_, engine_->resume(std::move(*interrupted)), [&](std::exception_ptr e) {
-        if (e) std::rethrow_exception(e);
-        done = true;
-    });
+    ASSERT_TRUE(run(store_.release_leases("dead", {})));
+    spawn(engine_->adopt_orphans());
     wait_until([&] { return engine_->find(kUser, ids[0]) != nullptr; });
     // One slot: the second waits for the first to end.
-    EXPECT_EQ(engine_->find(kUser, ids[1]), nullptr);
-    EXPECT_FALSE(done);
     auto first = engine_->find(kUser, ids[0]);
-    wait_until([&] { return done; });
-    EXPECT_TRUE(first->ended());
-    wait_until([&] { return engine_->find(kUser, ids[1]) == nullptr; });
-    EXPECT_EQ(stored(ids[1]).status, store::MessageStatus::completed);
+    EXPECT_EQ(engine_->find(kUser, ids[1]), nullptr);
+    EXPECT_FALSE(first->ended());
+    wait_until([&] { return first->ended(); });
+    wait_until([&] { return stored(ids[1]).status == store::MessageStatus::completed; });
+    run(engine_->shutdown(Shutdown::hand_over));
+}
+
+// Fencing seen from the engine: another node took the answer over while this
+// one still produced text; its next commit is refused, it stops its upstream,
+// and nothing more of its text is stored.
+TEST_F(EngineTest, AGenerationWhoseLeaseAnotherNodeTookStoresNothingMore) {
+    start_engine({.tokens_per_second = 100, .min_tokens = 400, .max_tokens = 400});
+    auto g = start_turn("q");
+    wait_until([&] { return g->message().version > 2; });
+    ASSERT_TRUE(run(store_.release_leases("node-a", {})));
+    auto claims = run(store_.claim_orphans({.node = "node-b"}, {}));
+    ASSERT_EQ(claims->continued.size(), 1u);
+    const auto at_takeover = claims->continued[0].message.content;
+    wait_until([&] { return g->moved(); });
+    EXPECT_TRUE(g->finishing());
+    EXPECT_FALSE(g->ended());
+    EXPECT_EQ(engine_->find(kUser, g->id()), nullptr);
+    wait_until([&] { return g->stream() == nullptr; });  // the upstream is closed
+    auto m = stored(g->id());
+    EXPECT_EQ(m.status, store::MessageStatus::generating);
+    EXPECT_EQ(m.content, at_takeover);
+    run(engine_->shutdown(Shutdown::hand_over));
+    EXPECT_EQ(stored(g->id()).content, at_takeover);
+}
+
+// Without text flowing (an upstream that thinks for long), the renewal is
+// what tells a node it lost a lease: it stops the generation.
+TEST_F(EngineTest, ARenewalStopsAGenerationWhoseLeaseWasTakenWhileNoTextFlows) {
+    lease_.ttl = std::chrono::milliseconds(300);  // renewals 100 ms apart
+    start_engine({.tokens_per_second = 0, .stall_after = 1});
+    auto g = start_turn("q");
+    wait_until([&] { return g->settled() && g->message().version > 1; });
+    spawn(engine_->keep_leases());
+    ASSERT_TRUE(run(store_.release_leases("node-a", {})));
+    auto claims = run(store_.claim_orphans({.node = "node-b"}, {}));
+    ASSERT_EQ(claims->continued.size(), 1u);
+    wait_until([&] { return g->moved(); });
+    wait_until([&] { return g->stream() == nullptr; });
+    EXPECT_EQ(engine_->find(kUser, g->id()), nullptr);
+    run(engine_->shutdown(Shutdown::hand_over));
+}
+
+// Renewals keep a live answer's lease: no other node takes it, however long
+// it runs past the lease's length.
+TEST_F(EngineTest, RenewalsKeepALiveAnswersLease) {
+    lease_.ttl = std::chrono::milliseconds(300);
+    start_engine({.tokens_per_second = 0, .stall_after = 1});
+    auto g = start_turn("q");
+    spawn(engine_->keep_leases());
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1200);
+    while (std::chrono::steady_clock::now() < until) {
+        auto claims = run(store_.claim_orphans({.node = "node-b"}, {}));
+        ASSERT_TRUE(claims);
+        ASSERT_TRUE(claims->continued.empty());
+    }
+    EXPECT_FALSE(g->moved());
+    run(engine_->shutdown(Shutdown::hand_over));
 }
 
 TEST_F(EngineTest, ReservationsHoldTheLimitsAndFreeWhenGenerationsEnd) {
@@ -485,17 +548,21 @@ TEST_F(EngineTest, ShutdownHandsLiveGenerationsOverToTheNextStart) {
     EXPECT_EQ(m.status, store::MessageStatus::generating);
     EXPECT_EQ(m.content, g->committed());
     EXPECT_FALSE(m.content.empty());
-    // The next start.
+    // Its lease is released: another node takes it at its next scan, not a
+    // lease later.
     engine_.reset();
+    lease_ = {.node = "node-b", .ttl = std::chrono::seconds(30)};
     start_engine({.tokens_per_second = 0, .min_tokens = 40, .max_tokens = 40});
-    auto left = run(store_.list_generating());
-    ASSERT_EQ(left->size(), 1u);
-    run(engine_->resume(std::move(*left)));
+    auto claims = run(store_.claim_orphans(lease_, {}));
+    ASSERT_EQ(claims->continued.size(), 1u);
+    ASSERT_TRUE(run(store_.release_leases("node-b", {})));
+    spawn(engine_->adopt_orphans());
+    wait_until([&] { return engine_->find(kUser, g->id()) != nullptr; });
     auto resumed = engine_->find(kUser, g->id());
-    ASSERT_TRUE(resumed);
     wait_until([&] { return resumed->ended(); });
     EXPECT_EQ(stored(g->id()).content, answer_text(sim_, "q"));
     EXPECT_EQ(stored(g->id()).status, store::MessageStatus::completed);
+    run(engine_->shutdown(Shutdown::hand_over));
 }
 
 // While every commit fails, a shutdown still ends within its timeout.
@@ -537,14 +604,16 @@ TEST_F(EngineTest, ATurnStoredDuringShutdownIsLeftForTheNextStart) {
     auto slot = engine_->reserve(kUser);
     ASSERT_TRUE(slot);
     auto session = run(store_.create_session(kUser, store::NewSession{.title = "t"}));
-    auto outcome = run(store_.begin_turn(kUser, session->id, store::NewTurn{.content = "q"}));
+    auto outcome = run(
+        store_.begin_turn(kUser, session->id, store::NewTurn{.content = "q", .lease = lease_}));
     run(engine_->shutdown(Shutdown::hand_over));
     auto g = engine_->start(kUser, *outcome->turn, std::move(*slot));
     EXPECT_TRUE(g->finishing());
     EXPECT_EQ(engine_->find(kUser, g->id()), nullptr);
-    auto left = run(store_.list_generating());
-    ASSERT_EQ(left->size(), 1u);
-    EXPECT_EQ((*left)[0].message.id, g->id());
+    // Handed over with the rest: any node takes it at once.
+    auto left = run(store_.claim_orphans({.node = "node-b"}, {}));
+    ASSERT_EQ(left->continued.size(), 1u);
+    EXPECT_EQ(left->continued[0].message.id, g->id());
 }
 
 }  // namespace

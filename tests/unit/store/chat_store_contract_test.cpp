@@ -23,6 +23,8 @@ namespace {
 
 const UserId kAlice{"usr_alice"};
 const UserId kBob{"usr_bob"};
+const LeaseTerms kNodeA{.node = "node-a", .ttl = std::chrono::seconds(30)};
+const LeaseTerms kNodeB{.node = "node-b", .ttl = std::chrono::seconds(30)};
 
 // SQLite: a file in a fresh directory; several stores may open it.
 class SqliteBackend {
@@ -96,10 +98,17 @@ protected:
                                               NewTurn{.content = content,
                                                       .model = "simulated",
                                                       .idempotency_key = key,
-                                                      .request_fingerprint = content}));
+                                                      .request_fingerprint = content,
+                                                      .lease = kNodeA}));
         EXPECT_TRUE(outcome);
         EXPECT_TRUE(outcome->turn);
         return *outcome->turn;
+    }
+
+    Claims claim(const LeaseTerms& lease, ClaimLimits limits = {}) {
+        auto r = run(store_->claim_orphans(lease, limits));
+        EXPECT_TRUE(r) << r.error().message();
+        return r ? std::move(*r) : Claims{};
     }
 
     CommitResult commit(std::vector<MessageWrite> writes) {
@@ -399,20 +408,26 @@ TYPED_TEST(ChatStoreContract, NextAssistantMessageFollowsCreationOrder) {
     EXPECT_FALSE(*n3);
 }
 
-TYPED_TEST(ChatStoreContract, InterruptedGenerationsCloseWithTheirContentAfterReopen) {
+// A node that cannot continue answers (its provider cannot) ends the ones it
+// takes over: error/interrupted, with every stored byte.
+TYPED_TEST(ChatStoreContract, OrphansTakenWithoutRecoveriesEndInterruptedWithTheirContent) {
     auto s = this->new_session();
     auto turn = this->new_turn(s);
     this->append(turn.assistant_message.id, 0, "half an ");
     this->append(turn.assistant_message.id, 8, "answer");
     this->reopen();
-    EXPECT_EQ(*this->run(this->store_->close_interrupted()), 1u);
+    auto claims = this->claim(kNodeA, {.max_recoveries = 0, .at_start = true});
+    EXPECT_EQ(claims.ended, 1u);
+    EXPECT_TRUE(claims.continued.empty());
     auto m = this->run(this->store_->get_message(kAlice, turn.assistant_message.id));
     EXPECT_EQ(m->status, MessageStatus::error);
     ASSERT_TRUE(m->error);
     EXPECT_EQ(m->error->code, "interrupted");
     EXPECT_EQ(m->finish_reason, "interrupted");
     EXPECT_EQ(m->content, "half an answer");
-    EXPECT_EQ(*this->run(this->store_->close_interrupted()), 0u);
+    EXPECT_EQ(m->version, 4);
+    EXPECT_EQ(this->backend_.count("SELECT COUNT(*) FROM ai_chat_message_chunks"), 0);
+    EXPECT_EQ(this->claim(kNodeA, {.max_recoveries = 0, .at_start = true}).ended, 0u);
 }
 
 TYPED_TEST(ChatStoreContract, DeletingASessionRemovesItsMessages) {
@@ -589,21 +604,158 @@ TYPED_TEST(ChatStoreContract, DeletingASessionTakesItsLiveMessagesChunks) {
     EXPECT_EQ(late.writes[0].error, Error::not_generating);
 }
 
-TYPED_TEST(ChatStoreContract, InterruptedMessagesAreListedWithTheirContentForResuming) {
+// A node restarted under its name takes its answers back at once (the process
+// that held them is gone), with their stored content, under a new epoch.
+TYPED_TEST(ChatStoreContract, ARestartedNodeTakesBackItsAnswersWithTheirContent) {
     auto s = this->new_session();
     auto turn = this->new_turn(s);
-    this->append(turn.assistant_message.id, 0, "half ");
-    this->append(turn.assistant_message.id, 5, "way");
+    const auto id = turn.assistant_message.id;
+    this->append(id, 0, "half ");
+    this->append(id, 5, "way");
     this->reopen();
-    auto generating = this->run(this->store_->list_generating());
-    ASSERT_TRUE(generating);
-    ASSERT_EQ(generating->size(), 1u);
-    EXPECT_EQ((*generating)[0].user, kAlice);
-    EXPECT_EQ((*generating)[0].message.content, "half way");
-    EXPECT_EQ((*generating)[0].message.version, 3);
-    // Continuing after the stored content.
-    this->finish(turn.assistant_message.id, 8, " there", "half way there");
-    EXPECT_EQ(this->content(turn.assistant_message.id), "half way there");
+    auto claims = this->claim(kNodeA, {.at_start = true});
+    ASSERT_EQ(claims.continued.size(), 1u);
+    const auto& c = claims.continued[0];
+    EXPECT_EQ(c.user, kAlice);
+    EXPECT_EQ(c.message.id, id);
+    EXPECT_EQ(c.message.content, "half way");
+    EXPECT_EQ(c.message.version, 3);
+    EXPECT_EQ(c.message.status, MessageStatus::generating);
+    EXPECT_EQ(c.epoch, 2);
+    // Its new epoch writes; the old one is fenced off.
+    auto stale = this->commit({this->chunk(id, 8, " there")});
+    EXPECT_EQ(stale.writes[0].error, Error::lease_lost);
+    auto w = this->end(id, 8, " there", "half way there");
+    w.epoch = 2;
+    auto fresh = this->commit({w});
+    EXPECT_FALSE(fresh.writes[0].error) << fresh.writes[0].error.message();
+    EXPECT_EQ(this->content(id), "half way there");
+    // Taken, it is no orphan any more.
+    EXPECT_TRUE(this->claim(kNodeA, {.at_start = true}).continued.empty());
+}
+
+// Fencing: once another node has taken a message over, nothing the old owner
+// writes is stored, text or end, however the writes are batched.
+TYPED_TEST(ChatStoreContract, AWriteUnderAStaleEpochIsRefusedAndStoresNothing) {
+    auto turn = this->new_turn(this->new_session());
+    const auto id = turn.assistant_message.id;
+    auto other = this->new_turn(this->new_session()).assistant_message.id;
+    this->append(id, 0, "before ");
+    ASSERT_EQ(*this->run(this->store_->release_leases(kNodeA.node, {id})), 1u);
+    auto claims = this->claim(kNodeB);
+    ASSERT_EQ(claims.continued.size(), 1u);  // the released one only; `other` is alive
+    EXPECT_EQ(claims.continued[0].message.id, id);
+    EXPECT_EQ(claims.continued[0].epoch, 2);
+    // The old owner's late writes, beside a write of its own live message.
+    auto late = this->commit({this->chunk(id, 7, "old owner"), this->chunk(other, 0, "mine")});
+    EXPECT_EQ(late.writes[0].error, Error::lease_lost);
+    EXPECT_FALSE(late.writes[1].error);
+    auto late_end = this->commit({this->end(id, 7, "old", "before old")});
+    EXPECT_EQ(late_end.writes[0].error, Error::lease_lost);
+    EXPECT_EQ(this->content(id), "before ");
+    auto w = this->chunk(id, 7, "new owner");
+    w.epoch = 2;
+    EXPECT_FALSE(this->commit({w}).writes[0].error);
+    EXPECT_EQ(this->content(id), "before new owner");
+    EXPECT_EQ(this->content(other), "mine");
+}
+
+// Renewals answer what a node holds; a lease another node took is not among
+// them, and a live lease is nobody's orphan.
+TYPED_TEST(ChatStoreContract, RenewalsTellANodeWhichLeasesItStillHolds) {
+    auto a1 = this->new_turn(this->new_session()).assistant_message.id;
+    auto a2 = this->new_turn(this->new_session()).assistant_message.id;
+    EXPECT_TRUE(this->claim(kNodeB).continued.empty());
+    auto held = this->run(this->store_->renew_leases(kNodeA));
+    ASSERT_TRUE(held);
+    ASSERT_EQ(held->size(), 2u);
+    std::set<std::string> ids{(*held)[0].id.value, (*held)[1].id.value};
+    EXPECT_EQ(ids, (std::set<std::string>{a1.value, a2.value}));
+    EXPECT_EQ((*held)[0].epoch, 1);
+    ASSERT_EQ(*this->run(this->store_->release_leases(kNodeA.node, {a1})), 1u);
+    ASSERT_EQ(this->claim(kNodeB).continued.size(), 1u);
+    held = this->run(this->store_->renew_leases(kNodeA));
+    ASSERT_EQ(held->size(), 1u);
+    EXPECT_EQ((*held)[0].id, a2);
+    held = this->run(this->store_->renew_leases(kNodeB));
+    ASSERT_EQ(held->size(), 1u);
+    EXPECT_EQ((*held)[0].id, a1);
+    EXPECT_EQ((*held)[0].epoch, 2);
+    // An ended message is nobody's.
+    auto w = this->end(a2, 0, "", "");
+    EXPECT_FALSE(this->commit({w}).writes[0].error);
+    EXPECT_TRUE(this->run(this->store_->renew_leases(kNodeA))->empty());
+}
+
+// A lease that is not renewed expires by the store's clock, and its message
+// becomes an orphan any node takes.
+TYPED_TEST(ChatStoreContract, AnUnrenewedLeaseExpiresAndItsMessageIsTakenOver) {
+    auto s = this->new_session();
+    auto outcome = this->run(this->store_->begin_turn(
+        kAlice, s.id,
+        NewTurn{.content = "q",
+                .model = "simulated",
+                .lease = {.node = "node-a", .ttl = std::chrono::milliseconds(50)}}));
+    const auto id = outcome->turn->assistant_message.id;
+    Claims claims;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (claims.continued.empty() && std::chrono::steady_clock::now() < until)
+        claims = this->claim(kNodeB);
+    ASSERT_EQ(claims.continued.size(), 1u);
+    EXPECT_EQ(claims.continued[0].message.id, id);
+    EXPECT_EQ(claims.continued[0].epoch, 2);
+}
+
+// A message that keeps losing its node is taken over max_recoveries times,
+// then ended error/interrupted with what was stored.
+TYPED_TEST(ChatStoreContract, AnAnswerPastItsRecoveriesEndsInterruptedWithItsContent) {
+    const auto id = this->new_turn(this->new_session()).assistant_message.id;
+    this->append(id, 0, "some text");
+    for (int recovery = 1; recovery <= 2; ++recovery) {
+        ASSERT_TRUE(this->run(this->store_->release_leases(recovery == 1 ? "node-a" : "node-b", {})));
+        auto claims = this->claim(kNodeB, {.max_recoveries = 2});
+        ASSERT_EQ(claims.continued.size(), 1u) << recovery;
+        EXPECT_EQ(claims.continued[0].epoch, recovery + 1);
+    }
+    ASSERT_TRUE(this->run(this->store_->release_leases("node-b", {})));
+    auto claims = this->claim(kNodeB, {.max_recoveries = 2});
+    EXPECT_TRUE(claims.continued.empty());
+    EXPECT_EQ(claims.ended, 1u);
+    auto m = this->run(this->store_->get_message(kAlice, id));
+    EXPECT_EQ(m->status, MessageStatus::error);
+    EXPECT_EQ(m->error->code, "interrupted");
+    EXPECT_EQ(m->content, "some text");
+}
+
+// Nodes claiming at the same moment split the orphans: none is taken twice,
+// none is left, and each claim takes at most its limit.
+TYPED_TEST(ChatStoreContract, ConcurrentClaimsNeverTakeOneMessageTwice) {
+    std::set<std::string> orphans;
+    for (int i = 0; i < 12; ++i)
+        orphans.insert(this->new_turn(this->new_session()).assistant_message.id.value);
+    ASSERT_TRUE(this->run(this->store_->release_leases("node-a", {})));
+    auto other = this->backend_.open(this->io_);
+    std::multiset<std::string> taken;
+    for (int round = 0; round < 2; ++round) {
+        auto a = boost::asio::co_spawn(this->io_, this->store_->claim_orphans(kNodeA, {.limit = 4}),
+                                       boost::asio::use_future);
+        auto b = boost::asio::co_spawn(this->io_, other->claim_orphans(kNodeB, {.limit = 4}),
+                                       boost::asio::use_future);
+        this->io_.restart();
+        while (a.wait_for(std::chrono::seconds(0)) != std::future_status::ready ||
+               b.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
+            this->io_.run_one_for(std::chrono::seconds(1));
+        for (auto* f : {&a, &b}) {
+            auto r = f->get();
+            ASSERT_TRUE(r);
+            EXPECT_LE(r->continued.size(), 4u);
+            for (const auto& c : r->continued) taken.insert(c.message.id.value);
+        }
+    }
+    auto rest = this->claim(kNodeA, {.limit = 100});
+    for (const auto& c : rest.continued) taken.insert(c.message.id.value);
+    EXPECT_EQ(taken.size(), orphans.size());
+    EXPECT_EQ(std::set<std::string>(taken.begin(), taken.end()), orphans);
 }
 
 }  // namespace

@@ -49,6 +49,26 @@ TEST(WritePlan, ARetryGrownByLaterTextStoresOnlyTheRest) {
     EXPECT_EQ(plan.text, ", wörld");
 }
 
+// Fencing: a write of another lease epoch than the message's is refused,
+// even one whose text is already stored (the old owner learns it lost).
+TEST(WritePlan, AWriteOfAnotherLeaseEpochIsRefused) {
+    auto tail = live(5, 2);
+    tail.epoch = 3;
+    for (std::int64_t epoch : {2, 4}) {
+        auto w = chunk(5, "world");
+        w.epoch = epoch;
+        auto plan = plan_write(w, tail);
+        EXPECT_EQ(plan.action, Action::refuse) << epoch;
+        EXPECT_EQ(plan.error, Error::lease_lost) << epoch;
+        auto old = chunk(0, "Hello");
+        old.epoch = epoch;
+        EXPECT_EQ(plan_write(old, tail).error, Error::lease_lost) << epoch;
+    }
+    auto w = chunk(5, "world");
+    w.epoch = 3;
+    EXPECT_EQ(plan_write(w, tail).action, Action::store);
+}
+
 TEST(WritePlan, AGapIsRefused) {
     auto plan = plan_write(chunk(6, "x"), live(5, 2));
     EXPECT_EQ(plan.action, Action::refuse);

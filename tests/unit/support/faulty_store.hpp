@@ -86,11 +86,17 @@ public:
                                                           store::NewTurn t) override {
         return inner_.begin_turn(std::move(u), std::move(s), std::move(t));
     }
-    net::awaitable<Result<std::vector<store::OwnedMessage>>> list_generating() override {
-        return inner_.list_generating();
+    net::awaitable<Result<std::vector<store::HeldLease>>> renew_leases(
+        store::LeaseTerms lease) override {
+        return inner_.renew_leases(std::move(lease));
     }
-    net::awaitable<Result<std::size_t>> close_interrupted() override {
-        return inner_.close_interrupted();
+    net::awaitable<Result<store::Claims>> claim_orphans(store::LeaseTerms lease,
+                                                        store::ClaimLimits limits) override {
+        return inner_.claim_orphans(std::move(lease), limits);
+    }
+    net::awaitable<Result<std::size_t>> release_leases(std::string node,
+                                                       std::vector<MessageId> only) override {
+        return inner_.release_leases(std::move(node), std::move(only));
     }
     net::awaitable<Result<void>> ping() override { return inner_.ping(); }
 

@@ -61,8 +61,8 @@ TEST(PgStoreTest, StoresOpeningANewDatabaseTogetherMigrateItOnce) {
             net::use_future));
     io.run();
     for (auto& f : opening) EXPECT_TRUE(f.get());
-    EXPECT_EQ(test::pg_exec(conninfo, "SELECT COUNT(*) FROM schema_migrations"), "3");
-    EXPECT_EQ(test::pg_exec(conninfo, "SELECT MAX(version) FROM schema_migrations"), "3");
+    EXPECT_EQ(test::pg_exec(conninfo, "SELECT COUNT(*) FROM schema_migrations"), "4");
+    EXPECT_EQ(test::pg_exec(conninfo, "SELECT MAX(version) FROM schema_migrations"), "4");
 }
 
 // A transaction that took its id before a later one commits after it: a
