@@ -2,7 +2,8 @@
 # Installs what chatd needs to build and test, from Debian 12's packages only.
 # Idempotent: installs nothing when everything is present. Run as root.
 # `--tests` adds what only the tests need (Chromium for the browser tests,
-# clang-15 and libFuzzer for the fuzz targets).
+# clang-15 and libFuzzer for the fuzz targets, PostgreSQL 15); `--postgres`
+# adds PostgreSQL 15 only (scripts/cluster.sh).
 set -euo pipefail
 
 packages=(
@@ -14,9 +15,10 @@ packages=(
   libjs-markdown-it
   procps
 )
-if [ "${1:-}" = "--tests" ]; then
-  packages+=(chromium fonts-dejavu-core clang-15 libfuzzer-15-dev curl jq systemd postgresql-15)
-fi
+case "${1:-}" in
+  --tests) packages+=(chromium fonts-dejavu-core clang-15 libfuzzer-15-dev curl jq systemd postgresql-15) ;;
+  --postgres) packages+=(postgresql-15 curl jq) ;;
+esac
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 
