@@ -201,8 +201,11 @@ net::awaitable<void> EventStream::follow_session(SessionId session,
             last = floor = id;
             continue;
         }
-        // The engine wakes us when a generation starts in this session.
-        if (!co_await idle(std::chrono::steady_clock::time_point::max())) co_return;
+        // The engine wakes us when a generation starts in this session; one
+        // another node starts is found by reading the store again.
+        auto until = config_.shared_store ? std::chrono::steady_clock::now() + config_.store_poll
+                                          : std::chrono::steady_clock::time_point::max();
+        if (!co_await idle(until)) co_return;
     }
 }
 

@@ -17,6 +17,10 @@ struct StreamConfig {
     std::chrono::milliseconds heartbeat{15000};
     std::chrono::milliseconds retry{1000};
     std::chrono::milliseconds store_poll{250};  // messages this node does not run
+    // Other nodes share the store (PostgreSQL): a session stream also looks
+    // for answers they start, every store_poll; alone, this node's engine
+    // tells it of every start.
+    bool shared_store = false;
     std::size_t max_delta_bytes = 16 * 1024;
     std::size_t catch_up_piece_bytes = 64 * 1024;  // content per write when far behind
     http::SseConfig sse;
