@@ -215,9 +215,11 @@ struct App {
     void start() {
         // I5 across nodes: this node's leases stay renewed, and answers whose
         // node died, stalled past its lease or handed them over are taken
-        // over (continued, or ended with what was stored).
+        // over (continued, or ended with what was stored); I4 across nodes:
+        // cancels made on other nodes reach the answers this node runs.
         net::co_spawn(io, engine.keep_leases(), rethrow);
         net::co_spawn(io, engine.adopt_orphans(), rethrow);
+        net::co_spawn(io, engine.watch_cancels(), rethrow);
         std::cout << "chatd listening on http://" << config.server.host << ":" << port << std::endl;
         if (config.provider != config::ProviderKind::simulated && config.upstream.api_key.empty())
             log::warn("${} is empty or unset: requests carry no API key (fine for local servers)",

@@ -55,7 +55,8 @@ Engine::Engine(net::any_io_executor ex, store::ChatStore& store, llm::Provider& 
           [this] { on_store_outage(); }),
       slots_(config.limits),
       lease_tick_(ex),
-      orphan_tick_(ex) {}
+      orphan_tick_(ex),
+      cancel_tick_(ex) {}
 
 net::awaitable<void> Engine::run() {
     co_await persister_.run();
@@ -126,6 +127,22 @@ net::awaitable<void> Engine::adopt_orphans() {
             }
         }
         co_await orphan_tick_.wait_until(std::chrono::steady_clock::now() + every);
+    }
+}
+
+net::awaitable<void> Engine::watch_cancels() {
+    while (!shutting_down_) {
+        co_await cancel_tick_.wait_until(std::chrono::steady_clock::now() + config_.cancel_poll);
+        if (shutting_down_) break;
+        auto requested = co_await store_.cancel_requests(config_.lease.node);
+        if (!requested) continue;  // the store's trouble shows in commits too
+        for (const auto& id : *requested) {
+            auto g = live(id);
+            if (!g || g->finishing()) continue;  // not started here yet, or ending
+            log::info("message {}: cancelled on another node", id.value);
+            end_with(g, store::Terminal{.status = store::MessageStatus::cancelled,
+                                        .finish_reason = "cancelled"});
+        }
     }
 }
 
@@ -381,21 +398,26 @@ net::awaitable<bool> Engine::wait_settled(const std::shared_ptr<Generation>& g,
 net::awaitable<Result<store::Message>> Engine::cancel(UserId user, MessageId id) {
     auto g = find(user, id);
     if (!g) {
-        // A send registers its generation right after its turn commits; a
-        // cancel that reads the turn in that moment waits for it (bounded).
-        auto stored = co_await store_.get_message(user, id);
-        if (!stored) co_return stored.error();
-        g = find(user, id);
-        for (int i = 0; !g && i < 100 && stored->status == store::MessageStatus::generating; ++i) {
-            net::steady_timer timer(ex_, std::chrono::milliseconds(10));
-            co_await timer.async_wait(net::as_tuple(net::use_awaitable));
-            g = find(user, id);
+        // Not run here (another node runs it, or its send is registering it
+        // here right now): its owner stops it once the store says so.
+        auto requested = co_await store_.request_cancel(user, id);
+        if (!requested) {
+            if (requested.error() != Error::not_generating) co_return requested.error();
+            auto stored = co_await store_.get_message(user, id);
+            if (!stored || stored->status != store::MessageStatus::cancelled)
+                co_return Error::not_generating;
+            co_return std::move(*stored);
         }
-        if (!g) {
-            if (stored->role == store::Role::assistant &&
-                stored->status == store::MessageStatus::cancelled)
-                co_return std::move(*stored);
-            co_return Error::not_generating;
+        const auto deadline = std::chrono::steady_clock::now() + config_.cancel_timeout;
+        net::steady_timer timer(ex_);
+        while (!(g = find(user, id))) {
+            auto stored = co_await store_.get_message(user, id);
+            if (!stored) co_return stored.error();
+            if (stored->status == store::MessageStatus::cancelled) co_return std::move(*stored);
+            if (stored->status != store::MessageStatus::generating) co_return Error::not_generating;
+            if (std::chrono::steady_clock::now() >= deadline) co_return Error::store_failure;
+            timer.expires_after(config_.cancel_poll / 5);
+            co_await timer.async_wait(net::as_tuple(net::use_awaitable));
         }
     }
     end_with(g, store::Terminal{.status = store::MessageStatus::cancelled,
@@ -410,6 +432,7 @@ net::awaitable<Result<store::Message>> Engine::cancel(UserId user, MessageId id)
 net::awaitable<void> Engine::shutdown(Shutdown mode) {
     shutting_down_ = true;
     orphan_tick_.notify();  // adopts no more
+    cancel_tick_.notify();
     persister_.stop_pacing();
     const auto deadline = std::chrono::steady_clock::now() + config_.shutdown_timeout;
     auto live = live_;

@@ -50,6 +50,9 @@ struct EngineConfig {
     // most 1 s): a crash with many live answers does not stampede the
     // provider, and the other nodes share the work.
     std::size_t takeovers_per_scan = 16;
+    // How often the node reads the cancels other nodes requested of the
+    // answers it runs (and a cancel made there looks for their end).
+    std::chrono::milliseconds cancel_poll{250};
 };
 
 // What a graceful stop does with live generations.
@@ -87,6 +90,9 @@ public:
     // most takeovers_per_scan at a time and as room allows. See
     // EngineConfig::continue_orphans.
     net::awaitable<void> adopt_orphans();
+    // Until shutdown, every cancel_poll: stops the answers this node runs
+    // whose cancel was requested on another node (ChatStore::request_cancel).
+    net::awaitable<void> watch_cancels();
     // The live generation of `user`'s message, if this engine runs it; another
     // user's generation is not found, as in the store (I6).
     std::shared_ptr<Generation> find(const UserId& user, const MessageId& id) const;
@@ -94,8 +100,11 @@ public:
     std::shared_ptr<Generation> active_in(const UserId& user, const SessionId& session) const;
 
     // Cancels a generation and returns the message once its end is committed
-    // (I4). not_found for unknown or foreign ids; not_generating for messages
-    // that are not generating (a cancelled one is returned as it is).
+    // (I4), whichever node runs it: one another node runs is marked in the
+    // store for its owner to stop. not_found for unknown or foreign ids;
+    // not_generating for messages that are not generating (a cancelled one
+    // is returned as it is); store_failure when the end is not stored within
+    // cancel_timeout (it is stored later, by the owner or a node taking over).
     net::awaitable<Result<store::Message>> cancel(UserId user, MessageId id);
 
     // Session streams: `w` is woken whenever a generation starts in `session`.
@@ -152,6 +161,7 @@ private:
     GenerationSlots slots_;
     Wakeup lease_tick_;   // keep_leases() waits on it
     Wakeup orphan_tick_;  // adopt_orphans() waits on it
+    Wakeup cancel_tick_;  // watch_cancels() waits on it
     bool shutting_down_ = false;
     bool stopped_ = false;  // shutdown() is over
 };

@@ -87,9 +87,18 @@ public:
     // Takes over orphans, oldest first: generating messages whose lease has
     // expired (and, at start, those this node's id held). Each gets a new
     // epoch under `lease`, and one more recovery; one past
-    // limits.max_recoveries ends error/interrupted with its content instead.
+    // limits.max_recoveries ends error/interrupted with its content instead,
+    // and one whose cancel was requested ends cancelled.
     // Concurrent callers never take the same message.
     virtual net::awaitable<Result<Claims>> claim_orphans(LeaseTerms lease, ClaimLimits limits) = 0;
+    // A cancel of an answer this node may not run: marks `user`'s generating
+    // message; its owner finds it in cancel_requests() and ends it
+    // cancelled, or a node taking it over ends it so (claim_orphans).
+    // not_found (unknown or foreign id), not_generating (ended, or a user
+    // message).
+    virtual net::awaitable<Result<void>> request_cancel(UserId user, MessageId id) = 0;
+    // The generating messages `node` holds whose cancel was requested.
+    virtual net::awaitable<Result<std::vector<MessageId>>> cancel_requests(std::string node) = 0;
     // Hand-over: the leases `node` holds on `only` (empty: all of them)
     // expire now, for any node to take at once.
     virtual net::awaitable<Result<std::size_t>> release_leases(std::string node,

@@ -194,7 +194,7 @@ struct ClaimLimits {
 
 struct Claims {
     std::vector<ClaimedMessage> continued;  // now under this node's lease
-    std::size_t ended = 0;                  // ended error/interrupted, content kept
+    std::size_t ended = 0;  // ended error/interrupted (or cancelled), content kept
 };
 
 // A lease this node holds, as renewed.

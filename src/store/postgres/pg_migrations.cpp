@@ -80,10 +80,14 @@ constexpr std::string_view kChunks[] = {
 // Leases (DESIGN §7): owner_node and lease_expires_at (the server's clock, ms)
 // exist since version 1; the epoch fences a stale owner's writes, and
 // recoveries counts takeovers. A row without an owner (from before) is an
-// orphan any node takes.
+// orphan any node takes. cancel_requested carries a cancel made on another
+// node than the owner's; the small index is what each owner reads for it.
 constexpr std::string_view kLeases[] = {
     "ALTER TABLE ai_chat_messages ADD COLUMN lease_epoch BIGINT NOT NULL DEFAULT 1, "
-    "ADD COLUMN recoveries INTEGER NOT NULL DEFAULT 0",
+    "ADD COLUMN recoveries INTEGER NOT NULL DEFAULT 0, "
+    "ADD COLUMN cancel_requested BOOLEAN NOT NULL DEFAULT false",
+    "CREATE INDEX ai_chat_messages_cancel_requested ON ai_chat_messages (owner_node) "
+    "WHERE cancel_requested AND status = 'generating'",
 };
 
 constexpr PgMigration kMigrations[] = {

@@ -703,14 +703,14 @@ net::awaitable<Result<Claims>> PgStore::claim_orphans(LeaseTerms lease, ClaimLim
     // SKIP LOCKED: a row another node is claiming (or its owner committing
     // to) is not an orphan to wait for.
     static const std::string orphans =
-        "SELECT id, recoveries FROM ai_chat_messages WHERE status = 'generating' AND "
+        "SELECT id, recoveries, cancel_requested::int FROM ai_chat_messages WHERE status = 'generating' AND "
         "(COALESCE(lease_expires_at, 0) < " CHATD_PG_NOW " OR ($2 AND owner_node = $1)) "
         "ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED";
     static const std::string close =
         "UPDATE ai_chat_messages m SET content = m.content || COALESCE((SELECT string_agg(c.text, "
         "'' ORDER BY c.byte_offset) FROM ai_chat_message_chunks c WHERE c.message_id = m.id), ''), "
-        "status = 'error', is_streaming = false, error_code = 'interrupted', error_message = $1, "
-        "finish_reason = 'interrupted', version = GREATEST(m.version, COALESCE((SELECT "
+        "status = $4, is_streaming = false, error_code = $5, error_message = $1, "
+        "finish_reason = $6, version = GREATEST(m.version, COALESCE((SELECT "
         "MAX(c.version) FROM ai_chat_message_chunks c WHERE c.message_id = m.id), 0)) + 1, "
         "last_updated = $2, change_seq = " CHATD_PG_XACT ", lease_expires_at = NULL "
         "WHERE m.id = ANY($3::text[])";
@@ -738,11 +738,14 @@ net::awaitable<Result<Claims>> PgStore::claim_orphans(LeaseTerms lease, ClaimLim
     auto found = co_await conn.run(first, until);
     if (!found) co_return found.error();
     if (any_failed(*found, "claim_orphans")) co_return Error::store_failure;
-    std::vector<std::string> end_ids, take_ids;
+    std::vector<std::string> end_ids, cancel_ids, take_ids;
     const auto& rows = (*found)[1];
-    for (int i = 0; i < rows.rows(); ++i)
-        (rows.integer(i, 1) >= limits.max_recoveries ? end_ids : take_ids)
-            .emplace_back(rows.text(i, 0));
+    for (int i = 0; i < rows.rows(); ++i) {
+        auto& to = rows.integer(i, 2) != 0                       ? cancel_ids
+                   : rows.integer(i, 1) >= limits.max_recoveries ? end_ids
+                                                                 : take_ids;
+        to.emplace_back(rows.text(i, 0));
+    }
     if (rows.rows() == 0) {  // the common case: every lease is alive
         PgQuery end[] = {{kCommit}};
         auto r = co_await conn.run(end, until);
@@ -752,12 +755,18 @@ net::awaitable<Result<Claims>> PgStore::claim_orphans(LeaseTerms lease, ClaimLim
     auto array = [](const std::vector<std::string>& ids) {
         return text_array(std::vector<std::string_view>(ids.begin(), ids.end()));
     };
-    const auto ended = array(end_ids), continued = array(take_ids);
+    const auto ended = array(end_ids), cancelled = array(cancel_ids), continued = array(take_ids);
+    const auto now = now_millis();
     PgQuery second[] = {
         {close,
-         {std::string_view("the server stopped while this message was generating"), now_millis(),
-          ended}},
+         {std::string_view("the server stopped while this message was generating"), now, ended,
+          std::string_view("error"), std::string_view("interrupted"),
+          std::string_view("interrupted")}},
         {drop, {ended}},
+        {close,
+         {std::nullopt, now, cancelled, std::string_view("cancelled"), std::nullopt,
+          std::string_view("cancelled")}},
+        {drop, {cancelled}},
         {take, {lease.node, static_cast<std::int64_t>(lease.ttl.count()), continued}},
         {taken, {continued}},
         {taken_owners, {continued}},
@@ -766,15 +775,41 @@ net::awaitable<Result<Claims>> PgStore::claim_orphans(LeaseTerms lease, ClaimLim
     auto r = co_await conn.run(second, until);
     if (!r) co_return r.error();
     if (any_failed(*r, "claim_orphans")) co_return Error::store_failure;
-    auto messages = read_messages((*r)[3]);
-    attach_chunks(messages, (*r)[5]);
-    Claims claims{.ended = end_ids.size()};
-    const auto& owners = (*r)[4];
+    auto messages = read_messages((*r)[5]);
+    attach_chunks(messages, (*r)[7]);
+    Claims claims{.ended = end_ids.size() + cancel_ids.size()};
+    const auto& owners = (*r)[6];
     for (std::size_t i = 0; i < messages.size(); ++i)
         claims.continued.push_back({UserId{std::string(owners.text(static_cast<int>(i), 0))},
                                     std::move(messages[i]),
                                     owners.integer(static_cast<int>(i), 1)});
     co_return claims;
+}
+
+net::awaitable<Result<void>> PgStore::request_cancel(UserId user, MessageId id) {
+    static const std::string mark =
+        "UPDATE ai_chat_messages SET cancel_requested = true WHERE id = $1 AND user_id = $2 AND "
+        "status = 'generating'";
+    static const std::string exists = "SELECT 1 FROM ai_chat_messages WHERE id = $1 AND user_id = $2";
+    PgQuery q[] = {{mark, {id.value, user.value}}, {exists, {id.value, user.value}}};
+    auto r = co_await run(q, deadline());
+    if (!r) co_return r.error();
+    if (any_failed(*r, "request_cancel")) co_return Error::store_failure;
+    if ((*r)[0].affected() > 0) co_return Result<void>{};
+    co_return (*r)[1].rows() == 0 ? Error::not_found : Error::not_generating;
+}
+
+net::awaitable<Result<std::vector<MessageId>>> PgStore::cancel_requests(std::string node) {
+    static const std::string sql =
+        "SELECT id FROM ai_chat_messages WHERE owner_node = $1 AND cancel_requested AND "
+        "status = 'generating'";
+    PgQuery q[] = {{sql, {node}}};
+    auto r = co_await run(q, deadline());
+    if (!r) co_return r.error();
+    if (any_failed(*r, "cancel_requests")) co_return Error::store_failure;
+    std::vector<MessageId> ids;
+    for (int i = 0; i < (*r)[0].rows(); ++i) ids.push_back(MessageId{std::string((*r)[0].text(i, 0))});
+    co_return ids;
 }
 
 net::awaitable<Result<std::size_t>> PgStore::release_leases(std::string node,

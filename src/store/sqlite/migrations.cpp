@@ -114,9 +114,13 @@ CREATE UNIQUE INDEX ai_chat_message_chunks_by_message
     // writes and recoveries counts takeovers. One process holds the file (the
     // data directory's lock), so at start every generating message is an
     // orphan; a row without an owner (from before) is one any time.
+    // cancel_requested carries a cancel the owner has not seen yet.
     {4, R"sql(
 ALTER TABLE ai_chat_messages ADD COLUMN lease_epoch INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE ai_chat_messages ADD COLUMN recoveries INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE ai_chat_messages ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX ai_chat_messages_cancel_requested ON ai_chat_messages (owner_node)
+    WHERE cancel_requested AND status = 'generating';
 )sql"},
 };
 

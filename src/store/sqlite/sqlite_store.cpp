@@ -623,30 +623,42 @@ net::awaitable<Result<Claims>> SqliteStore::claim_orphans(LeaseTerms lease, Clai
         const auto now = now_millis();
         // At start every generating message is an orphan: this process holds
         // the data directory, so whoever ran them is gone.
-        std::vector<std::pair<std::string, std::int64_t>> found;
+        struct Orphan {
+            std::string id;
+            std::int64_t recoveries;
+            bool cancel;
+        };
+        std::vector<Orphan> found;
         {
             auto q = db.cached(
-                "SELECT id, recoveries FROM ai_chat_messages WHERE status = 'generating' AND "
-                "(? OR COALESCE(lease_expires_at, 0) < ?) ORDER BY id LIMIT ?");
+                "SELECT id, recoveries, cancel_requested FROM ai_chat_messages WHERE "
+                "status = 'generating' AND (? OR COALESCE(lease_expires_at, 0) < ?) ORDER BY id "
+                "LIMIT ?");
             q.bind(1, std::int64_t{limits.at_start}).bind(2, now).bind(
                 3, static_cast<std::int64_t>(limits.limit));
-            while (q.step()) found.emplace_back(q.text(0), q.integer(1));
+            while (q.step()) found.push_back({q.text(0), q.integer(1), q.integer(2) != 0});
         }
         Claims claims;
-        for (const auto& [id, recoveries] : found) {
+        for (const auto& [id, recoveries, cancel] : found) {
             auto m = query_messages(db, select_messages("WHERE id = ?"), id).at(0);
-            if (recoveries >= limits.max_recoveries) {
+            if (cancel || recoveries >= limits.max_recoveries) {
+                auto interrupted = [&](std::string_view v) {
+                    return cancel ? std::nullopt : std::optional<std::string>(v);
+                };
                 db.cached(
-                      "UPDATE ai_chat_messages SET content = ?, status = 'error', is_streaming = 0, "
-                      "error_code = 'interrupted', error_message = ?, finish_reason = 'interrupted', "
+                      "UPDATE ai_chat_messages SET content = ?, status = ?, is_streaming = 0, "
+                      "error_code = ?, error_message = ?, finish_reason = ?, "
                       "version = ?, last_updated = ?, change_seq = ?, lease_expires_at = NULL "
                       "WHERE id = ?")
                     .bind(1, m.content)
-                    .bind(2, std::string_view("the server stopped while this message was generating"))
-                    .bind(3, m.version + 1)
-                    .bind(4, now)
-                    .bind(5, allocate_seq(db, 1))
-                    .bind(6, id)
+                    .bind(2, std::string_view(cancel ? "cancelled" : "error"))
+                    .bind(3, interrupted("interrupted"))
+                    .bind(4, interrupted("the server stopped while this message was generating"))
+                    .bind(5, std::string_view(cancel ? "cancelled" : "interrupted"))
+                    .bind(6, m.version + 1)
+                    .bind(7, now)
+                    .bind(8, allocate_seq(db, 1))
+                    .bind(9, id)
                     .run();
                 db.cached("DELETE FROM ai_chat_message_chunks WHERE message_id = ?").bind(1, id).run();
                 ++claims.ended;
@@ -662,6 +674,34 @@ net::awaitable<Result<Claims>> SqliteStore::claim_orphans(LeaseTerms lease, Clai
         }
         tx.commit();
         return claims;
+    });
+}
+
+net::awaitable<Result<void>> SqliteStore::request_cancel(UserId user, MessageId id) {
+    return on_writer([this, user, id]() -> Result<void> {
+        auto& db = *writer_db_;
+        db.cached(
+              "UPDATE ai_chat_messages SET cancel_requested = 1 WHERE id = ? AND user_id = ? AND "
+              "status = 'generating'")
+            .bind(1, id.value)
+            .bind(2, user.value)
+            .run();
+        if (db.changes() > 0) return {};
+        auto q = db.cached("SELECT 1 FROM ai_chat_messages WHERE id = ? AND user_id = ?");
+        q.bind(1, id.value).bind(2, user.value);
+        return q.step() ? Error::not_generating : Error::not_found;
+    });
+}
+
+net::awaitable<Result<std::vector<MessageId>>> SqliteStore::cancel_requests(std::string node) {
+    return on_reader([this, node]() -> Result<std::vector<MessageId>> {
+        std::vector<MessageId> ids;
+        auto q = reader_db_->cached(
+            "SELECT id FROM ai_chat_messages WHERE owner_node = ? AND cancel_requested AND "
+            "status = 'generating'");
+        q.bind(1, node);
+        while (q.step()) ids.push_back(MessageId{q.text(0)});
+        return ids;
     });
 }
 

@@ -54,6 +54,8 @@ public:
     net::awaitable<Result<CommitResult>> commit(Batch batch) override;
     net::awaitable<Result<std::vector<HeldLease>>> renew_leases(LeaseTerms lease) override;
     net::awaitable<Result<Claims>> claim_orphans(LeaseTerms lease, ClaimLimits limits) override;
+    net::awaitable<Result<void>> request_cancel(UserId user, MessageId id) override;
+    net::awaitable<Result<std::vector<MessageId>>> cancel_requests(std::string node) override;
     net::awaitable<Result<std::size_t>> release_leases(std::string node,
                                                        std::vector<MessageId> only) override;
     net::awaitable<Result<void>> ping() override;

@@ -385,6 +385,31 @@ TEST_F(EngineTest, ARenewalStopsAGenerationWhoseLeaseWasTakenWhileNoTextFlows) {
     run(engine_->shutdown(Shutdown::hand_over));
 }
 
+// A cancel made on a node that does not run the answer reaches the node that
+// does: it stops its upstream and stores the end, and the cancel answers with
+// the cancelled message (I4 across nodes).
+TEST_F(EngineTest, ACancelOnAnotherNodeStopsTheOwnersGeneration) {
+    start_engine({.tokens_per_second = 0, .stall_after = 3});
+    auto g = start_turn("q");
+    wait_until([&] { return g->settled() && g->message().version > 1; });
+    spawn(engine_->watch_cancels());
+    Engine other(io_.get_executor(), faulty_, *provider_,
+                 EngineConfig{.lease = {.node = "node-b", .ttl = std::chrono::seconds(30)}});
+    auto cancelled = run(other.cancel(kUser, g->id()));
+    ASSERT_TRUE(cancelled) << cancelled.error().message();
+    EXPECT_EQ(cancelled->status, store::MessageStatus::cancelled);
+    EXPECT_EQ(cancelled->content, g->committed());
+    EXPECT_TRUE(g->ended());
+    EXPECT_EQ(g->stream(), nullptr);  // the upstream is closed
+    EXPECT_EQ(stored(g->id()).status, store::MessageStatus::cancelled);
+    // Again: the same message, as a cancel on the owner answers.
+    auto again = run(other.cancel(kUser, g->id()));
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->version, cancelled->version);
+    EXPECT_EQ(run(other.cancel(UserId{"usr_other"}, g->id())).error(), Error::not_found);
+    run(engine_->shutdown(Shutdown::hand_over));
+}
+
 // Renewals keep a live answer's lease: no other node takes it, however long
 // it runs past the lease's length.
 TEST_F(EngineTest, RenewalsKeepALiveAnswersLease) {

@@ -727,6 +727,46 @@ TYPED_TEST(ChatStoreContract, AnAnswerPastItsRecoveriesEndsInterruptedWithItsCon
     EXPECT_EQ(m->content, "some text");
 }
 
+// A cancel made on another node than the owner's: marked for the owner (and
+// only for it), refused like a cancel for unknown, foreign and ended
+// messages, and carried out by a node that takes the answer over.
+TYPED_TEST(ChatStoreContract, ACancelRequestedElsewhereReachesTheOwnerOrATakeover) {
+    const auto id = this->new_turn(this->new_session()).assistant_message.id;
+    const auto other = this->new_turn(this->new_session()).assistant_message.id;
+    EXPECT_TRUE(this->run(this->store_->cancel_requests("node-a"))->empty());
+    ASSERT_TRUE(this->run(this->store_->request_cancel(kAlice, id)));
+    auto asked = this->run(this->store_->cancel_requests("node-a"));
+    ASSERT_TRUE(asked);
+    ASSERT_EQ(asked->size(), 1u);
+    EXPECT_EQ((*asked)[0], id);
+    EXPECT_TRUE(this->run(this->store_->cancel_requests("node-b"))->empty());
+    EXPECT_EQ(this->run(this->store_->request_cancel(kBob, other)).error(), Error::not_found);
+    EXPECT_EQ(this->run(this->store_->request_cancel(kAlice, MessageId{"msg_nope"})).error(),
+              Error::not_found);
+    auto done = this->new_turn(this->new_session());
+    this->finish(done.assistant_message.id, 0, "x", "x");
+    EXPECT_EQ(this->run(this->store_->request_cancel(kAlice, done.assistant_message.id)).error(),
+              Error::not_generating);
+    EXPECT_EQ(this->run(this->store_->request_cancel(kAlice, done.user_message.id)).error(),
+              Error::not_generating);
+    // The owner died: the node taking the answer over ends it cancelled,
+    // with its text.
+    this->append(id, 0, "partial");
+    ASSERT_TRUE(this->run(this->store_->release_leases("node-a", {id})));
+    auto claims = this->claim(kNodeB);
+    EXPECT_TRUE(claims.continued.empty());
+    EXPECT_EQ(claims.ended, 1u);
+    auto m = this->run(this->store_->get_message(kAlice, id));
+    EXPECT_EQ(m->status, MessageStatus::cancelled);
+    EXPECT_EQ(m->finish_reason, "cancelled");
+    EXPECT_FALSE(m->error);
+    EXPECT_EQ(m->content, "partial");
+    EXPECT_TRUE(this->run(this->store_->cancel_requests("node-a"))->empty());
+    EXPECT_EQ(this->content(other), "");
+    EXPECT_EQ(this->run(this->store_->get_message(kAlice, other))->status,
+              MessageStatus::generating);
+}
+
 // Nodes claiming at the same moment split the orphans: none is taken twice,
 // none is left, and each claim takes at most its limit.
 TYPED_TEST(ChatStoreContract, ConcurrentClaimsNeverTakeOneMessageTwice) {

@@ -94,6 +94,12 @@ public:
                                                         store::ClaimLimits limits) override {
         return inner_.claim_orphans(std::move(lease), limits);
     }
+    net::awaitable<Result<void>> request_cancel(UserId u, MessageId id) override {
+        return inner_.request_cancel(std::move(u), std::move(id));
+    }
+    net::awaitable<Result<std::vector<MessageId>>> cancel_requests(std::string node) override {
+        return inner_.cancel_requests(std::move(node));
+    }
     net::awaitable<Result<std::size_t>> release_leases(std::string node,
                                                        std::vector<MessageId> only) override {
         return inner_.release_leases(std::move(node), std::move(only));
