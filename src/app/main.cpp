@@ -212,7 +212,14 @@ struct App {
         });
     }
 
-    void start() {
+    net::awaitable<void> start() {
+        // Before any send: what this node's previous process held is orphaned.
+        auto released = co_await engine.release_previous_leases();
+        if (!released) throw std::runtime_error("cannot release the previous process's leases");
+        if (*released > 0)
+            log::warn("{} answers were left generating by this node's previous process; taking "
+                      "them over",
+                      *released);
         // I5 across nodes: this node's leases stay renewed, and answers whose
         // node died, stalled past its lease or handed them over are taken
         // over (continued, or ended with what was stored); I4 across nodes:
@@ -299,7 +306,7 @@ struct App {
             rethrow(e);
             io.stop();  // the persister stopped: live answers are stored, or the store failed
         });
-        start();
+        net::co_spawn(io, start(), rethrow);
         wait_for_stop_signal();
         wait_for_reload();
         io.run();

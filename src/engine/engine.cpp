@@ -103,19 +103,16 @@ net::awaitable<void> Engine::adopt_orphans() {
                                       config_.lease.ttl / 4),
                                   std::chrono::milliseconds(50), std::chrono::milliseconds(1000));
     const bool continuing = config_.continue_orphans && provider_.can_continue();
-    bool at_start = true;
     while (!shutting_down_) {
         auto limit = std::min(slots_.room(), config_.takeovers_per_scan);
         if (limit > 0) {
             auto claims = co_await store_.claim_orphans(
                 config_.lease,
                 store::ClaimLimits{.limit = limit,
-                                   .max_recoveries = continuing ? config_.max_recoveries : 0,
-                                   .at_start = at_start});
+                                   .max_recoveries = continuing ? config_.max_recoveries : 0});
             if (!claims) {
                 log::warn("could not look for orphaned answers: {}", claims.error().message());
             } else {
-                at_start = false;
                 if (claims->ended > 0)
                     log::warn("ended {} orphaned answers as interrupted, with what was stored",
                               claims->ended);

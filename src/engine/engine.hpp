@@ -85,9 +85,14 @@ public:
     // generation whose lease another node took (this node stalled past it)
     // stops at once and writes nothing more (the store fences it anyway).
     net::awaitable<void> keep_leases();
-    // Takes over orphans until shutdown: at once (with the leases this
-    // node's id held before it started), then every ttl/4 (at most 1 s), at
-    // most takeovers_per_scan at a time and as room allows. See
+    // Start-up, before any send: the leases this node's id held belong to its
+    // previous process and are released, to be taken over at once (and at
+    // the usual pace) instead of a lease later. Before adopt_orphans().
+    net::awaitable<Result<std::size_t>> release_previous_leases() {
+        return store_.release_stale_leases(config_.lease.node);
+    }
+    // Takes over orphans until shutdown: at once, then every ttl/4 (at most
+    // 1 s), at most takeovers_per_scan at a time and as room allows. See
     // EngineConfig::continue_orphans.
     net::awaitable<void> adopt_orphans();
     // Until shutdown, every cancel_poll: stops the answers this node runs

@@ -85,7 +85,7 @@ public:
     // taken over (or its message ended).
     virtual net::awaitable<Result<std::vector<HeldLease>>> renew_leases(LeaseTerms lease) = 0;
     // Takes over orphans, oldest first: generating messages whose lease has
-    // expired (and, at start, those this node's id held). Each gets a new
+    // expired. Each gets a new
     // epoch under `lease`, and one more recovery; one past
     // limits.max_recoveries ends error/interrupted with its content instead,
     // and one whose cancel was requested ends cancelled.
@@ -99,6 +99,11 @@ public:
     virtual net::awaitable<Result<void>> request_cancel(UserId user, MessageId id) = 0;
     // The generating messages `node` holds whose cancel was requested.
     virtual net::awaitable<Result<std::vector<MessageId>>> cancel_requests(std::string node) = 0;
+    // Start-up, before this node takes any lease: the leases its id holds
+    // are its previous process's, which is gone, and expire now (orphans to
+    // take at the usual pace). On SQLite, whose data directory lock proves
+    // any holder gone, every lease does.
+    virtual net::awaitable<Result<std::size_t>> release_stale_leases(std::string node) = 0;
     // Hand-over: the leases `node` holds on `only` (empty: all of them)
     // expire now, for any node to take at once.
     virtual net::awaitable<Result<std::size_t>> release_leases(std::string node,

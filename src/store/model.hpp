@@ -187,9 +187,6 @@ struct ClaimLimits {
     // error/interrupted with its content instead (a generation that keeps
     // killing its owner is not retried forever). 0 ends every orphan taken.
     int max_recoveries = 3;
-    // Start-up: also the leases this node's id held before it started (the
-    // process that held them is gone), without waiting for them to expire.
-    bool at_start = false;
 };
 
 struct Claims {

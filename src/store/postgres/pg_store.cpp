@@ -704,8 +704,7 @@ net::awaitable<Result<Claims>> PgStore::claim_orphans(LeaseTerms lease, ClaimLim
     // to) is not an orphan to wait for.
     static const std::string orphans =
         "SELECT id, recoveries, cancel_requested::int FROM ai_chat_messages WHERE status = 'generating' AND "
-        "(COALESCE(lease_expires_at, 0) < " CHATD_PG_NOW " OR ($2 AND owner_node = $1)) "
-        "ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED";
+        "COALESCE(lease_expires_at, 0) < " CHATD_PG_NOW " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED";
     static const std::string close =
         "UPDATE ai_chat_messages m SET content = m.content || COALESCE((SELECT string_agg(c.text, "
         "'' ORDER BY c.byte_offset) FROM ai_chat_message_chunks c WHERE c.message_id = m.id), ''), "
@@ -733,8 +732,7 @@ net::awaitable<Result<Claims>> PgStore::claim_orphans(LeaseTerms lease, ClaimLim
     auto& conn = **conn_lease;
     PgQuery first[] = {{kBegin},
                        {orphans,
-                        {lease.node, std::string_view(limits.at_start ? "true" : "false"),
-                         static_cast<std::int64_t>(limits.limit)}}};
+                        {static_cast<std::int64_t>(limits.limit)}}};
     auto found = co_await conn.run(first, until);
     if (!found) co_return found.error();
     if (any_failed(*found, "claim_orphans")) co_return Error::store_failure;
@@ -784,6 +782,10 @@ net::awaitable<Result<Claims>> PgStore::claim_orphans(LeaseTerms lease, ClaimLim
                                     std::move(messages[i]),
                                     owners.integer(static_cast<int>(i), 1)});
     co_return claims;
+}
+
+net::awaitable<Result<std::size_t>> PgStore::release_stale_leases(std::string node) {
+    co_return co_await release_leases(std::move(node), {});
 }
 
 net::awaitable<Result<void>> PgStore::request_cancel(UserId user, MessageId id) {

@@ -66,6 +66,7 @@ public:
     net::awaitable<Result<std::vector<MessageId>>> cancel_requests(std::string node) override;
     net::awaitable<Result<std::size_t>> release_leases(std::string node,
                                                        std::vector<MessageId> only) override;
+    net::awaitable<Result<std::size_t>> release_stale_leases(std::string node) override;
     net::awaitable<Result<void>> ping() override;
 
     PgPoolStats pool_stats() const { return pool_.stats(); }

@@ -621,8 +621,6 @@ net::awaitable<Result<Claims>> SqliteStore::claim_orphans(LeaseTerms lease, Clai
         auto& db = *writer_db_;
         Transaction tx(db, Transaction::Kind::write);
         const auto now = now_millis();
-        // At start every generating message is an orphan: this process holds
-        // the data directory, so whoever ran them is gone.
         struct Orphan {
             std::string id;
             std::int64_t recoveries;
@@ -632,10 +630,8 @@ net::awaitable<Result<Claims>> SqliteStore::claim_orphans(LeaseTerms lease, Clai
         {
             auto q = db.cached(
                 "SELECT id, recoveries, cancel_requested FROM ai_chat_messages WHERE "
-                "status = 'generating' AND (? OR COALESCE(lease_expires_at, 0) < ?) ORDER BY id "
-                "LIMIT ?");
-            q.bind(1, std::int64_t{limits.at_start}).bind(2, now).bind(
-                3, static_cast<std::int64_t>(limits.limit));
+                "status = 'generating' AND COALESCE(lease_expires_at, 0) < ? ORDER BY id LIMIT ?");
+            q.bind(1, now).bind(2, static_cast<std::int64_t>(limits.limit));
             while (q.step()) found.push_back({q.text(0), q.integer(1), q.integer(2) != 0});
         }
         Claims claims;
@@ -674,6 +670,17 @@ net::awaitable<Result<Claims>> SqliteStore::claim_orphans(LeaseTerms lease, Clai
         }
         tx.commit();
         return claims;
+    });
+}
+
+net::awaitable<Result<std::size_t>> SqliteStore::release_stale_leases(std::string) {
+    // This process holds the data directory: whoever ran a generating
+    // message before is gone, whatever its node id was.
+    return on_writer([this]() -> Result<std::size_t> {
+        auto& db = *writer_db_;
+        db.cached("UPDATE ai_chat_messages SET lease_expires_at = 0 WHERE status = 'generating'")
+            .run();
+        return static_cast<std::size_t>(db.changes());
     });
 }
 

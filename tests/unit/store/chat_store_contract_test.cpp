@@ -416,7 +416,8 @@ TYPED_TEST(ChatStoreContract, OrphansTakenWithoutRecoveriesEndInterruptedWithThe
     this->append(turn.assistant_message.id, 0, "half an ");
     this->append(turn.assistant_message.id, 8, "answer");
     this->reopen();
-    auto claims = this->claim(kNodeA, {.max_recoveries = 0, .at_start = true});
+    ASSERT_EQ(*this->run(this->store_->release_stale_leases("node-a")), 1u);
+    auto claims = this->claim(kNodeA, {.max_recoveries = 0});
     EXPECT_EQ(claims.ended, 1u);
     EXPECT_TRUE(claims.continued.empty());
     auto m = this->run(this->store_->get_message(kAlice, turn.assistant_message.id));
@@ -427,7 +428,7 @@ TYPED_TEST(ChatStoreContract, OrphansTakenWithoutRecoveriesEndInterruptedWithThe
     EXPECT_EQ(m->content, "half an answer");
     EXPECT_EQ(m->version, 4);
     EXPECT_EQ(this->backend_.count("SELECT COUNT(*) FROM ai_chat_message_chunks"), 0);
-    EXPECT_EQ(this->claim(kNodeA, {.max_recoveries = 0, .at_start = true}).ended, 0u);
+    EXPECT_EQ(this->claim(kNodeA, {.max_recoveries = 0}).ended, 0u);
 }
 
 TYPED_TEST(ChatStoreContract, DeletingASessionRemovesItsMessages) {
@@ -604,8 +605,9 @@ TYPED_TEST(ChatStoreContract, DeletingASessionTakesItsLiveMessagesChunks) {
     EXPECT_EQ(late.writes[0].error, Error::not_generating);
 }
 
-// A node restarted under its name takes its answers back at once (the process
-// that held them is gone), with their stored content, under a new epoch.
+// A node restarted under its name releases what its previous process held
+// (that process is gone): any node takes it at once, with its stored
+// content, under a new epoch. Another node's live lease is no orphan.
 TYPED_TEST(ChatStoreContract, ARestartedNodeTakesBackItsAnswersWithTheirContent) {
     auto s = this->new_session();
     auto turn = this->new_turn(s);
@@ -613,7 +615,9 @@ TYPED_TEST(ChatStoreContract, ARestartedNodeTakesBackItsAnswersWithTheirContent)
     this->append(id, 0, "half ");
     this->append(id, 5, "way");
     this->reopen();
-    auto claims = this->claim(kNodeA, {.at_start = true});
+    EXPECT_TRUE(this->claim(kNodeB).continued.empty());
+    ASSERT_EQ(*this->run(this->store_->release_stale_leases("node-a")), 1u);
+    auto claims = this->claim(kNodeA);
     ASSERT_EQ(claims.continued.size(), 1u);
     const auto& c = claims.continued[0];
     EXPECT_EQ(c.user, kAlice);
@@ -631,7 +635,24 @@ TYPED_TEST(ChatStoreContract, ARestartedNodeTakesBackItsAnswersWithTheirContent)
     EXPECT_FALSE(fresh.writes[0].error) << fresh.writes[0].error.message();
     EXPECT_EQ(this->content(id), "half way there");
     // Taken, it is no orphan any more.
-    EXPECT_TRUE(this->claim(kNodeA, {.at_start = true}).continued.empty());
+    EXPECT_TRUE(this->claim(kNodeB).continued.empty());
+}
+
+// What a starting node releases: its own id's leases on PostgreSQL (other
+// nodes may be alive); every lease on SQLite (the data directory's lock
+// proves whoever held them gone).
+TYPED_TEST(ChatStoreContract, AStartingNodeReleasesOnlyLeasesWhoseHolderIsGone) {
+    const auto id = this->new_turn(this->new_session()).assistant_message.id;
+    auto released = this->run(this->store_->release_stale_leases("node-b"));
+    ASSERT_TRUE(released);
+    const bool sqlite = std::is_same_v<TypeParam, SqliteBackend>;
+    EXPECT_EQ(*released, sqlite ? 1u : 0u);
+    EXPECT_EQ(this->claim(kNodeB).continued.size(), sqlite ? 1u : 0u);
+    if (!sqlite) {
+        ASSERT_EQ(*this->run(this->store_->release_stale_leases("node-a")), 1u);
+        ASSERT_EQ(this->claim(kNodeB).continued.size(), 1u);
+    }
+    EXPECT_EQ(this->run(this->store_->renew_leases(kNodeB))->at(0).id, id);
 }
 
 // Fencing: once another node has taken a message over, nothing the old owner

@@ -100,6 +100,9 @@ public:
     net::awaitable<Result<std::vector<MessageId>>> cancel_requests(std::string node) override {
         return inner_.cancel_requests(std::move(node));
     }
+    net::awaitable<Result<std::size_t>> release_stale_leases(std::string node) override {
+        return inner_.release_stale_leases(std::move(node));
+    }
     net::awaitable<Result<std::size_t>> release_leases(std::string node,
                                                        std::vector<MessageId> only) override {
         return inner_.release_leases(std::move(node), std::move(only));
