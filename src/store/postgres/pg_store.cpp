@@ -816,9 +816,13 @@ net::awaitable<Result<std::vector<MessageId>>> PgStore::cancel_requests(std::str
 
 net::awaitable<Result<std::size_t>> PgStore::release_leases(std::string node,
                                                             std::vector<MessageId> only) {
+    // Rows are locked in id order, as commits lock them: no deadlock with
+    // this node's last commits.
     static const std::string sql =
-        "UPDATE ai_chat_messages SET lease_expires_at = 0 WHERE owner_node = $1 AND "
-        "status = 'generating' AND ($2::text[] IS NULL OR id = ANY($2::text[]))";
+        "WITH mine AS (SELECT id FROM ai_chat_messages WHERE owner_node = $1 AND "
+        "status = 'generating' AND ($2::text[] IS NULL OR id = ANY($2::text[])) ORDER BY id "
+        "FOR UPDATE) UPDATE ai_chat_messages m SET lease_expires_at = 0 FROM mine "
+        "WHERE m.id = mine.id";
     std::vector<std::string_view> ids;
     for (const auto& id : only) ids.push_back(id.value);
     PgQuery q[] = {{sql, {node, only.empty() ? PgParam(std::nullopt) : PgParam(text_array(ids))}}};
