@@ -727,6 +727,24 @@ TYPED_TEST(ChatStoreContract, AnUnrenewedLeaseExpiresAndItsMessageIsTakenOver) {
     EXPECT_EQ(claims.continued[0].epoch, 2);
 }
 
+// A renewal extends a lease from now: past its first term it is nobody's
+// orphan.
+TYPED_TEST(ChatStoreContract, ARenewedLeaseOutlivesItsFirstTerm) {
+    auto s = this->new_session();
+    auto outcome = this->run(this->store_->begin_turn(
+        kAlice, s.id,
+        NewTurn{.content = "q",
+                .model = "simulated",
+                .lease = {.node = "node-a", .ttl = std::chrono::milliseconds(100)}}));
+    ASSERT_TRUE(outcome && outcome->turn);
+    ASSERT_EQ(this->run(this->store_->renew_leases(kNodeA))->size(), 1u);  // 30 s from now
+    boost::asio::steady_timer past(this->io_, std::chrono::milliseconds(300));
+    this->run([&]() -> net::awaitable<void> {
+        co_await past.async_wait(boost::asio::use_awaitable);
+    }());
+    EXPECT_TRUE(this->claim(kNodeB).continued.empty());
+}
+
 // A message that keeps losing its node is taken over max_recoveries times,
 // then ended error/interrupted with what was stored.
 TYPED_TEST(ChatStoreContract, AnAnswerPastItsRecoveriesEndsInterruptedWithItsContent) {

@@ -86,8 +86,10 @@ public:
                                                           store::NewTurn t) override {
         return inner_.begin_turn(std::move(u), std::move(s), std::move(t));
     }
+    int renewals = 0;  // renew_leases calls
     net::awaitable<Result<std::vector<store::HeldLease>>> renew_leases(
         store::LeaseTerms lease) override {
+        ++renewals;
         return inner_.renew_leases(std::move(lease));
     }
     net::awaitable<Result<store::Claims>> claim_orphans(store::LeaseTerms lease,
