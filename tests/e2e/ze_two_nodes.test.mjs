@@ -10,33 +10,12 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startChatd, storeArgs, createSession, getContent, waitTerminal, waitFor, utf8, ON_POSTGRES,
+  withNodes, createSession, getContent, waitTerminal, waitFor, utf8, ON_POSTGRES,
 } from './support/chatd.mjs';
 import { assertCarried } from './support/sse.mjs';
 
 const SKIP = !ON_POSTGRES && 'runs in the e2e_pg_ variant: several nodes share one PostgreSQL database';
 const SIM = ['--sim-tokens-per-second', '100', '--sim-min-tokens', '20', '--sim-max-tokens', '40'];
-
-async function withNodes(n, body) {
-  const db = storeArgs();  // one database for every node
-  const nodes = [];
-  let failed = false;
-  try {
-    for (let i = 0; i < n; i++) {
-      nodes.push(await startChatd({ args: [...SIM, ...db], name: `node-${'ABC'[i]}` }));
-    }
-    return await body(nodes);
-  } catch (err) {
-    failed = true;
-    for (const node of nodes) node.dumpStderr('test failed (data dir kept)');
-    throw err;
-  } finally {
-    for (const node of nodes) {
-      await node.stop();
-      if (!failed) await node.cleanup();
-    }
-  }
-}
 
 function postSend(node, sessionId, content) {
   return node.api('POST', `/sessions/${sessionId}/messages`, { content });
@@ -49,7 +28,7 @@ async function history(node, sessionId) {
 }
 
 test('ze: simultaneous sends into one session on two nodes start exactly one generation', { skip: SKIP }, async () => {
-  await withNodes(2, async ([a, b]) => {
+  await withNodes(2, SIM, async ([a, b]) => {
     const session = await createSession(a);
     for (let round = 0; round < 10; round++) {
       const [ra, rb] = await Promise.all([
@@ -77,7 +56,7 @@ test('ze: simultaneous sends into one session on two nodes start exactly one gen
 });
 
 test('ze: an answer generated on one node streams whole from the other', { skip: SKIP }, async () => {
-  await withNodes(2, async ([a, b]) => {
+  await withNodes(2, SIM, async ([a, b]) => {
     const session = await createSession(a);
     const r = await postSend(a, session.id, 'Tell me about the sea, in words with accents: café, naïve, 東京.');
     assert.equal(r.status, 202, r.text);

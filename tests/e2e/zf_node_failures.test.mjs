@@ -11,9 +11,9 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startChatd, storeArgs, createSession, send, getContent, waitTerminal, waitFor, utf8, ON_POSTGRES,
+  withNodes, createSession, send, getContent, waitTerminal, waitFor, utf8, ON_POSTGRES,
 } from './support/chatd.mjs';
-import { assertCarried, closeAllStreams } from './support/sse.mjs';
+import { assertCarried } from './support/sse.mjs';
 
 const SKIP = !ON_POSTGRES && 'runs in the e2e_pg_ variant: several nodes share one PostgreSQL database';
 const LEASE_MS = 1500;
@@ -25,31 +25,6 @@ const ARGS = [...SIM, '--lease-ms', String(LEASE_MS), '--db-timeout-ms', '2000']
 // far from the next scan.
 const LONG_LEASE_MS = 10000;
 const SYSTEM = 'Answer in full sentences.';
-
-async function withNodes(n, body, args = ARGS) {
-  const db = storeArgs(); // one database for every node
-  const nodes = [];
-  let failed = false;
-  try {
-    for (let i = 0; i < n; i++) {
-      nodes.push(await startChatd({ args: [...args, ...db], name: `node-${'ABC'[i]}` }));
-    }
-    return await body(nodes);
-  } catch (err) {
-    failed = true;
-    for (const node of nodes) node.dumpStderr('test failed (data dir kept)');
-    throw err;
-  } finally {
-    closeAllStreams();
-    for (const node of nodes) {
-      if (node.proc?.signalCode === null && node.proc?.exitCode === null) {
-        try { node.proc.kill('SIGCONT'); } catch { /* gone */ }
-      }
-      await node.stop();
-      if (!failed) await node.cleanup();
-    }
-  }
-}
 
 // The answer an uninterrupted run gives to `prompt`, generated on `node`.
 async function referenceAnswer(node, prompt) {
@@ -84,7 +59,7 @@ function tookOver(nodes, id) {
 }
 
 test('zf: kill -9 of a node mid-answer: another takes it over within the bound and the answer is whole', { skip: SKIP }, async () => {
-  await withNodes(3, async ([a, b, c]) => {
+  await withNodes(3, ARGS, async ([a, b, c]) => {
     const prompt = 'Tell me about lighthouses: café, naïve, 東京, and the sea.';
     const expected = referenceAnswer(c, prompt);
     const { id, stream } = await answerFollowedElsewhere(a, b, prompt);
@@ -108,7 +83,7 @@ test('zf: kill -9 of a node mid-answer: another takes it over within the bound a
 });
 
 test('zf: SIGTERM hands a node\'s answers over: they go on elsewhere at once, none interrupted', { skip: SKIP }, async () => {
-  await withNodes(3, async ([a, b, c]) => {
+  await withNodes(3, [...SIM, '--lease-ms', String(LONG_LEASE_MS)], async ([a, b, c]) => {
     const prompts = ['Describe a harbour at dawn.', 'Explain tides — ça va?', 'List rivers of 日本.'];
     const expected = prompts.map((p) => referenceAnswer(c, p));
     const live = [];
@@ -135,11 +110,11 @@ test('zf: SIGTERM hands a node\'s answers over: they go on elsewhere at once, no
       assertCarried(stream, utf8(final.content), `B's stream of answer ${i}`);
     }
     assert.match(a.stderrText(), /handed over/);
-  }, [...SIM, '--lease-ms', String(LONG_LEASE_MS)]);
+  });
 });
 
 test('zf: a node stopped past its lease and woken writes nothing more; the answer is whole', { skip: SKIP }, async () => {
-  await withNodes(3, async ([a, b, c]) => {
+  await withNodes(3, ARGS, async ([a, b, c]) => {
     const prompt = 'What do lighthouse keepers do all night? Écrivez.';
     const expected = referenceAnswer(c, prompt);
     const { id, stream } = await answerFollowedElsewhere(a, b, prompt);

@@ -10,38 +10,16 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startChatd, storeArgs, createSession, send, getContent, waitTerminal, waitFor, utf8, hasMultiByte,
+  withNodes, createSession, send, getContent, waitTerminal, waitFor, utf8, hasMultiByte,
   ON_POSTGRES,
 } from './support/chatd.mjs';
-import { openStream, assertCarried, contiguousBytes, closeAllStreams } from './support/sse.mjs';
+import { openStream, assertCarried, contiguousBytes } from './support/sse.mjs';
 
 const SKIP = !ON_POSTGRES && 'runs in the e2e_pg_ variant: several nodes share one PostgreSQL database';
 
-async function withNodes(args, body) {
-  const db = storeArgs(); // one database for every node
-  const nodes = [];
-  let failed = false;
-  try {
-    for (let i = 0; i < 3; i++) {
-      nodes.push(await startChatd({ args: [...args, ...db], name: `node-${'ABC'[i]}` }));
-    }
-    return await body(nodes);
-  } catch (err) {
-    failed = true;
-    for (const node of nodes) node.dumpStderr('test failed (data dir kept)');
-    throw err;
-  } finally {
-    closeAllStreams();
-    for (const node of nodes) {
-      await node.stop();
-      if (!failed) await node.cleanup();
-    }
-  }
-}
-
 test('zh: an answer sent on A, streamed on B and dropped and resumed on the nodes in turn 20 times arrives whole', { skip: SKIP }, async () => {
   const args = ['--sim-tokens-per-second', '20', '--sim-min-tokens', '300', '--sim-max-tokens', '340'];
-  await withNodes(args, async (nodes) => {
+  await withNodes(3, args, async (nodes) => {
     const [a] = nodes;
     const session = await createSession(a);
     const { assistant_message: am } = await send(a, session.id, 'Write about 東京, São Paulo and Zürich — at length.');
@@ -78,7 +56,7 @@ test('zh: a session stream on B carries an answer started on A', { skip: SKIP },
   // Heartbeats far apart: the stream must find A's answer by itself.
   const args = ['--sim-tokens-per-second', '80', '--sim-min-tokens', '40', '--sim-max-tokens', '60',
     '--heartbeat-ms', '60000'];
-  await withNodes(args, async ([a, b]) => {
+  await withNodes(3, args, async ([a, b]) => {
     const session = await createSession(a);
     const stream = openStream(b.url(`/api/v1/chat/messages/stream?session_id=${session.id}`), { closeOnTerminal: false });
     await stream.opened();
@@ -100,7 +78,7 @@ test('zh: 100 answers spread over the nodes, each read to its end on another nod
   // One user (--auth none) with 100 answers live, read on 100 streams.
   const args = ['--sim-tokens-per-second', '50', '--sim-min-tokens', '40', '--sim-max-tokens', '80',
     '--max-generations-per-user', '200', '--max-streams-per-user', '200'];
-  await withNodes(args, async (nodes) => {
+  await withNodes(3, args, async (nodes) => {
     const runs = await Promise.all(Array.from({ length: 100 }, async (_, i) => {
       const owner = nodes[i % 3];
       const reader = nodes[(i + 1 + (i % 2)) % 3];
@@ -121,7 +99,7 @@ test('zh: 100 answers spread over the nodes, each read to its end on another nod
 
 test('zh: a poll on C while A and B write misses no change', { skip: SKIP }, async () => {
   const args = ['--sim-tokens-per-second', '100', '--sim-min-tokens', '20', '--sim-max-tokens', '40'];
-  await withNodes(args, async ([a, b, c]) => {
+  await withNodes(3, args, async ([a, b, c]) => {
     const session = await createSession(a);
     const seen = new Map(); // message id -> the newest version seen by polling
     let since = '';

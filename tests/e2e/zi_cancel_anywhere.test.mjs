@@ -10,23 +10,16 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startChatd, storeArgs, createSession, send, getContent, waitFor, delay, ON_POSTGRES,
+  withNodes, createSession, send, getContent, waitFor, delay, ON_POSTGRES,
 } from './support/chatd.mjs';
 import { startFakeUpstream, openaiEvents, NO_PROXY_ENV } from './support/provider.mjs';
-import { openStream, closeAllStreams } from './support/sse.mjs';
+import { openStream } from './support/sse.mjs';
 
 const SKIP = !ON_POSTGRES && 'runs in the e2e_pg_ variant: several nodes share one PostgreSQL database';
 
 test('zi: a cancel on B stops the answer A runs and closes its upstream request within a second', { skip: SKIP }, async () => {
   const up = await startFakeUpstream();
-  const db = storeArgs();
-  const args = ['--provider', 'openai', '--base-url', `${up.url}/v1`, ...db];
-  const nodes = [];
-  let failed = false;
-  try {
-    for (const name of ['node-A', 'node-B', 'node-C']) {
-      nodes.push(await startChatd({ args, env: NO_PROXY_ENV, name }));
-    }
+  await withNodes(3, ['--provider', 'openai', '--base-url', `${up.url}/v1`], async (nodes) => {
     const [a, b, c] = nodes;
     const pieces = ['Bonjour ', 'le ', 'monde — ', '東京 '];
     // The upstream sends the text, then nothing more: only a cancel ends it.
@@ -71,16 +64,5 @@ test('zi: a cancel on B stops the answer A runs and closes its upstream request 
     up.script([{ events: openaiEvents(['Encore.']) }]);
     const next = await send(c, session.id, 'Again?');
     assert.equal(next.assistant_message.status, 'generating');
-  } catch (err) {
-    failed = true;
-    for (const node of nodes) node.dumpStderr('test failed (data dir kept)');
-    throw err;
-  } finally {
-    closeAllStreams();
-    for (const node of nodes) {
-      await node.stop();
-      if (!failed) await node.cleanup();
-    }
-    await up.close();
-  }
+  }, { env: NO_PROXY_ENV }).finally(() => up.close());
 });

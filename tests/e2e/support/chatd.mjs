@@ -311,6 +311,38 @@ export async function withChatd(opts, body) {
 // ---------------------------------------------------------------------------
 // Small domain helpers shared by the scenarios.
 
+/**
+ * Runs body(nodes) against `n` chatd nodes (node-A, node-B, …) with `args`,
+ * all on one fresh database: several nodes on one store, for the e2e_pg_
+ * variant. On failure prints every node's stderr and keeps the data dirs;
+ * always closes the streams and stops every node (continuing one a test left
+ * stopped with SIGSTOP first).
+ */
+export async function withNodes(n, args, body, { env } = {}) {
+  const db = storeArgs();
+  const nodes = [];
+  let failed = false;
+  try {
+    for (let i = 0; i < n; i++) {
+      nodes.push(await startChatd({ args: [...args, ...db], env, name: `node-${'ABCDEFGH'[i]}` }));
+    }
+    return await body(nodes);
+  } catch (err) {
+    failed = true;
+    for (const node of nodes) node.dumpStderr('test failed (data dir kept)');
+    throw err;
+  } finally {
+    closeAllStreams();
+    for (const node of nodes) {
+      if (node.proc && node.proc.exitCode === null && node.proc.signalCode === null) {
+        try { node.proc.kill('SIGCONT'); } catch { /* gone */ }
+      }
+      await node.stop();
+      if (!failed) await node.cleanup();
+    }
+  }
+}
+
 export const TERMINAL = new Set(['completed', 'error', 'cancelled']);
 
 export async function createSession(srv, body = {}) {
