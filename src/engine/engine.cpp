@@ -113,9 +113,9 @@ net::awaitable<void> Engine::adopt_orphans() {
             if (!claims) {
                 log::warn("could not look for orphaned answers: {}", claims.error().message());
             } else {
-                if (claims->ended > 0)
+                if (!claims->ended.empty())
                     log::warn("ended {} orphaned answers as interrupted, with what was stored",
-                              claims->ended);
+                              claims->ended.size());
                 for (auto& c : claims->continued) {
                     log::info("taking over message {} after {} bytes (lease epoch {})",
                               c.message.id.value, c.message.content.size(), c.epoch);

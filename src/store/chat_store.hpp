@@ -24,9 +24,27 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
+#include <memory>
+
 namespace chatd::store {
 
 namespace net = boost::asio;
+
+// Notices of committed changes (ChangeNotice), as ChatStore::listen() hands
+// them out; used from the executor it was made for.
+class ChangeListener {
+public:
+    virtual ~ChangeListener() = default;
+    // The notices that arrived since the last call, merged into one; waits
+    // for one until `deadline` (then an empty notice). The first call's
+    // notice is `everything`: what happened before listening is unknown. An
+    // error means the notices stopped (the connection to the database is
+    // lost): call again, later, to listen again; that call's notice is
+    // `everything`.
+    virtual net::awaitable<Result<ChangeNotice>> next(
+        std::chrono::steady_clock::time_point deadline) = 0;
+};
 
 class ChatStore {
 public:
@@ -108,6 +126,20 @@ public:
     // expire now, for any node to take at once.
     virtual net::awaitable<Result<std::size_t>> release_leases(std::string node,
                                                                std::vector<MessageId> only) = 0;
+
+    // Change notices (DESIGN §7), so readers of a message another node
+    // writes need not poll: every commit, begin_turn, session deletion and
+    // claim that changes a message or a session's messages announces it
+    // once, when it commits. On PostgreSQL the notices come from every store
+    // on the database (LISTEN/NOTIFY); on SQLite from this store only (its
+    // data directory lock makes it the only writer).
+    virtual std::unique_ptr<ChangeListener> listen(net::any_io_executor ex) = 0;
+    // Each message of `at` as stored, its content only the bytes after the
+    // position's offset (all of it that is committed; none when the offset is
+    // at its end). Messages not found (their session was deleted) are left
+    // out. Not scoped by user: for a node's followers, whose first read was.
+    virtual net::awaitable<Result<std::vector<Message>>> read_tails(
+        std::vector<ReadPosition> at) = 0;
 
     // Store reachable and writable (`/readyz`).
     virtual net::awaitable<Result<void>> ping() = 0;

@@ -191,13 +191,32 @@ struct ClaimLimits {
 
 struct Claims {
     std::vector<ClaimedMessage> continued;  // now under this node's lease
-    std::size_t ended = 0;  // ended error/interrupted (or cancelled), content kept
+    std::vector<MessageId> ended;  // ended error/interrupted (or cancelled), content kept
 };
 
 // A lease this node holds, as renewed.
 struct HeldLease {
     MessageId id;
     std::int64_t epoch = 0;
+};
+
+// Committed changes, as a store announces them to the nodes listening
+// (ChatStore::listen): which messages' text or status changed, and in which
+// sessions messages were added or removed. `everything`: notices may have
+// been lost (a listener reconnected, or one notice had too much to name), so
+// whatever a node follows may have changed.
+struct ChangeNotice {
+    std::vector<MessageId> messages;
+    std::vector<SessionId> sessions;
+    bool everything = false;
+
+    bool empty() const { return messages.empty() && sessions.empty() && !everything; }
+};
+
+// Where a reader of a message is: the bytes of its content it holds.
+struct ReadPosition {
+    MessageId id;
+    std::int64_t offset = 0;
 };
 
 struct Changes {

@@ -463,6 +463,30 @@ net::awaitable<Result<PgResult>> PgConnection::query(std::string_view sql,
     return query(sql, {}, deadline);
 }
 
+net::awaitable<Result<std::vector<PgNotification>>> PgConnection::notifications(
+    Clock::time_point deadline) {
+    if (running_) throw std::logic_error("PgConnection::notifications during a run");
+    if (broken()) co_return Error::store_unavailable;
+    auto* conn = conn_.get();
+    std::vector<PgNotification> out;
+    auto drain = [&] {
+        while (PGnotify* n = PQnotifies(conn)) {
+            out.push_back({n->relname, n->extra});
+            PQfreemem(n);
+        }
+    };
+    drain();  // some may have come in with the last run()'s results
+    while (out.empty()) {
+        auto ec = co_await wait(Want::read, deadline);
+        if (ec == net::error::timed_out) break;
+        if (ec) co_return fail(ec);
+        if (PQconsumeInput(conn) != 1 || PQstatus(conn) == CONNECTION_BAD)
+            co_return fail(PQerrorMessage(conn));
+        drain();
+    }
+    co_return out;
+}
+
 bool PgConnection::broken() const {
     return broken_ || PQstatus(conn_.get()) == CONNECTION_BAD;
 }

@@ -125,6 +125,12 @@ private:
     std::unique_ptr<PGresult, Clear> result_;
 };
 
+// A notification (NOTIFY) received on a connection that LISTENs.
+struct PgNotification {
+    std::string channel;
+    std::string payload;
+};
+
 class PgConnection {
 public:
     using Clock = std::chrono::steady_clock;
@@ -160,6 +166,13 @@ public:
                                                          Clock::time_point deadline);
     [[nodiscard]] net::awaitable<Result<PgResult>> query(std::string_view sql,
                                                          Clock::time_point deadline);
+
+    // For a connection that LISTENs, between run()s: the notifications
+    // received, waiting for the first until `deadline` (then none).
+    // Error::store_unavailable when the connection is lost (it is broken()
+    // from then on).
+    [[nodiscard]] net::awaitable<Result<std::vector<PgNotification>>> notifications(
+        Clock::time_point deadline);
 
     // True once the connection failed, lost the server, or gave up at a
     // deadline, or when a run() was abandoned half-way. Never false again.

@@ -3,11 +3,14 @@
 #include "core/log.hpp"
 #include "store/changes.hpp"
 #include "store/postgres/pg_migrations.hpp"
+#include "store/postgres/pg_notices.hpp"
+#include "store/tails.hpp"
 #include "store/write_plan.hpp"
 
 #include <algorithm>
 #include <limits>
 #include <map>
+#include <unordered_map>
 
 namespace chatd::store::postgres {
 namespace {
@@ -134,6 +137,54 @@ std::optional<std::int64_t> opt(bool has, std::int64_t value) {
 
 constexpr std::string_view kUniqueViolation = "23505";
 constexpr std::int64_t kMigrationLock = 0x63686174640001;  // "chatd" 1
+
+// Announces a transaction's changes when it commits (ChatStore::listen).
+const std::string kNotify = "SELECT pg_notify('" + std::string(kNoticeChannel) + "', $1)";
+
+PgQuery notify(const ChangeNotice& notice) {
+    return {kNotify, {encode_notice(notice)}};
+}
+
+// Listens on a connection of its own, outside the pool: the notices of
+// every store on the database.
+class PgListener final : public ChangeListener {
+public:
+    PgListener(net::any_io_executor ex, std::string conninfo, std::chrono::milliseconds timeout)
+        : ex_(std::move(ex)), conninfo_(std::move(conninfo)), timeout_(timeout) {}
+
+    net::awaitable<Result<ChangeNotice>> next(
+        std::chrono::steady_clock::time_point deadline) override {
+        static const std::string listen = "LISTEN " + std::string(kNoticeChannel);
+        if (!conn_) {
+            auto until = std::min(deadline, PgConnection::Clock::now() + timeout_);
+            auto c = co_await PgConnection::connect(ex_, conninfo_, until);
+            if (!c) co_return c.error();
+            auto r = co_await (*c)->query(listen, until);
+            if (!r) co_return r.error();
+            if (!r->ok()) {
+                log::warn("postgres refused to LISTEN: {}", r->error_message());
+                co_return Error::store_unavailable;
+            }
+            conn_ = std::move(*c);
+            co_return ChangeNotice{.everything = true};  // what came before is unknown
+        }
+        auto received = co_await conn_->notifications(deadline);
+        if (!received) {
+            conn_.reset();
+            co_return received.error();
+        }
+        ChangeNotice notice;
+        for (const auto& n : *received)
+            if (n.channel == kNoticeChannel) decode_notice(n.payload, notice);
+        co_return notice;
+    }
+
+private:
+    net::any_io_executor ex_;
+    std::string conninfo_;
+    std::chrono::milliseconds timeout_;
+    std::unique_ptr<PgConnection> conn_;
+};
 
 }  // namespace
 
@@ -302,7 +353,10 @@ net::awaitable<Result<void>> PgStore::delete_session(UserId user, SessionId id) 
     static const std::string sessions = "DELETE FROM ai_chat_sessions WHERE id = $1 AND user_id = $2";
     static const std::string keys =
         "DELETE FROM ai_chat_idempotency_keys WHERE session_id = $1 AND user_id = $2";
-    PgQuery q[] = {{kBegin}, {sessions, {id.value, user.value}}, {keys, {id.value, user.value}},
+    PgQuery q[] = {{kBegin},
+                   {sessions, {id.value, user.value}},
+                   {keys, {id.value, user.value}},
+                   notify(ChangeNotice{.sessions = {id}}),
                    {kCommit}};
     auto r = co_await run(q, deadline());
     if (!r) co_return r.error();
@@ -548,7 +602,9 @@ net::awaitable<Result<std::optional<TurnOutcome>>> PgStore::try_begin_turn(
         q.push_back({record,
                      {user.value, *turn.idempotency_key, turn.request_fingerprint, session.value,
                       user_message.id.value, assistant.id.value, now}});
+    const std::size_t active_at = q.size();
     q.push_back({active, {session.value}});
+    q.push_back(notify(ChangeNotice{.sessions = {session}}));
     q.push_back({kCommit});
     auto r = co_await conn.run(q, until);
     if (!r) co_return r.error();
@@ -559,7 +615,7 @@ net::awaitable<Result<std::optional<TurnOutcome>>> PgStore::try_begin_turn(
     const auto& inserted = (*r)[at];
     if (inserted.integer(0, 0) == 0) co_return Error::not_found;
     if (inserted.integer(0, 1) == 0) {
-        const auto& live = (*r)[q.size() - 2];
+        const auto& live = (*r)[active_at];
         // The answer it collided with ended meanwhile: begin_turn makes it again.
         if (live.rows() == 0) co_return std::optional<TurnOutcome>();
         co_return TurnOutcome{.active_message = MessageId{std::string(live.text(0, 0))}};
@@ -644,6 +700,7 @@ net::awaitable<Result<std::vector<WriteResult>>> PgStore::commit_writes(
     }
     std::vector<WriteResult> results;
     std::vector<PgQuery> q;
+    ChangeNotice changed;
     for (auto i : writes) {
         const auto& w = batch.writes[i];
         auto it = stored.find(w.id.value);
@@ -654,6 +711,7 @@ net::awaitable<Result<std::vector<WriteResult>>> PgStore::commit_writes(
         }
         results.push_back(WriteResult{.version = plan.version});
         if (plan.action == WritePlan::Action::skip) continue;
+        changed.messages.push_back(w.id);
         if (w.terminal) {
             const auto& term = *w.terminal;
             q.push_back({end,
@@ -671,6 +729,7 @@ net::awaitable<Result<std::vector<WriteResult>>> PgStore::commit_writes(
             q.push_back({append, {w.id.value, plan.offset, plan.text, batch.at, plan.version}});
         }
     }
+    if (!changed.empty()) q.push_back(notify(changed));
     q.push_back({kCommit});
     auto written = co_await conn.run(q, until);
     if (!written) co_return written.error();
@@ -755,7 +814,10 @@ net::awaitable<Result<Claims>> PgStore::claim_orphans(LeaseTerms lease, ClaimLim
     };
     const auto ended = array(end_ids), cancelled = array(cancel_ids), continued = array(take_ids);
     const auto now = now_millis();
-    PgQuery second[] = {
+    ChangeNotice closed;
+    for (const auto* ids : {&end_ids, &cancel_ids})
+        for (const auto& id : *ids) closed.messages.push_back(MessageId{id});
+    std::vector<PgQuery> second{
         {close,
          {std::string_view("the server stopped while this message was generating"), now, ended,
           std::string_view("error"), std::string_view("interrupted"),
@@ -768,14 +830,15 @@ net::awaitable<Result<Claims>> PgStore::claim_orphans(LeaseTerms lease, ClaimLim
         {take, {lease.node, static_cast<std::int64_t>(lease.ttl.count()), continued}},
         {taken, {continued}},
         {taken_owners, {continued}},
-        {chunks, {continued}},
-        {kCommit}};
+        {chunks, {continued}}};
+    if (!closed.empty()) second.push_back(notify(closed));
+    second.push_back({kCommit});
     auto r = co_await conn.run(second, until);
     if (!r) co_return r.error();
     if (any_failed(*r, "claim_orphans")) co_return Error::store_failure;
     auto messages = read_messages((*r)[5]);
     attach_chunks(messages, (*r)[7]);
-    Claims claims{.ended = end_ids.size() + cancel_ids.size()};
+    Claims claims{.ended = std::move(closed.messages)};
     const auto& owners = (*r)[6];
     for (std::size_t i = 0; i < messages.size(); ++i)
         claims.continued.push_back({UserId{std::string(owners.text(static_cast<int>(i), 0))},
@@ -830,6 +893,50 @@ net::awaitable<Result<std::size_t>> PgStore::release_leases(std::string node,
     if (!r) co_return r.error();
     if (any_failed(*r, "release_leases")) co_return Error::store_failure;
     co_return static_cast<std::size_t>((*r)[0].affected());
+}
+
+std::unique_ptr<ChangeListener> PgStore::listen(net::any_io_executor ex) {
+    return std::make_unique<PgListener>(std::move(ex), config_.conninfo, config_.timeout);
+}
+
+net::awaitable<Result<std::vector<Message>>> PgStore::read_tails(std::vector<ReadPosition> at) {
+    // Of each message's chunks, those from the one holding the reader's
+    // offset on: two index lookups, however long the message is.
+    static const std::string messages = select_messages("WHERE id = ANY($1::text[])");
+    static const std::string chunks =
+        "SELECT c.message_id, c.byte_offset, c.text, c.change_seq, c.created_at, c.version "
+        "FROM unnest($1::text[], $2::bigint[]) AS f(id, off) JOIN ai_chat_message_chunks c ON "
+        "c.message_id = f.id AND c.byte_offset >= COALESCE((SELECT max(s.byte_offset) FROM "
+        "ai_chat_message_chunks s WHERE s.message_id = f.id AND s.byte_offset <= f.off), 0) "
+        "ORDER BY c.message_id, c.byte_offset";
+    if (at.empty()) co_return std::vector<Message>{};
+    std::vector<std::string_view> ids;
+    std::string offsets = "{";
+    std::unordered_map<std::string_view, std::int64_t> from;
+    for (const auto& p : at) {
+        ids.push_back(p.id.value);
+        if (offsets.size() > 1) offsets += ',';
+        offsets += std::to_string(p.offset);
+        from[p.id.value] = p.offset;
+    }
+    offsets += '}';
+    const auto array = text_array(ids);
+    PgQuery q[] = {{kBeginRead}, {messages, {array}}, {chunks, {array, offsets}}, {kCommit}};
+    auto r = co_await run(q, deadline());
+    if (!r) co_return r.error();
+    if (any_failed(*r, "read_tails")) co_return Error::store_failure;
+    TailAssembler tails;
+    const auto& rows = (*r)[1];
+    for (int i = 0; i < rows.rows(); ++i) {
+        auto m = read_message(rows, i);
+        auto offset = from[m.id.value];
+        tails.add_message(std::move(m), offset);
+    }
+    const auto& c = (*r)[2];
+    for (int i = 0; i < c.rows(); ++i)
+        tails.add_chunk(c.text(i, 0), c.integer(i, 1), c.text(i, 2), c.integer(i, 3),
+                        c.integer(i, 4), c.integer(i, 5));
+    co_return tails.take();
 }
 
 net::awaitable<Result<void>> PgStore::ping() {

@@ -67,6 +67,8 @@ public:
     net::awaitable<Result<std::size_t>> release_leases(std::string node,
                                                        std::vector<MessageId> only) override;
     net::awaitable<Result<std::size_t>> release_stale_leases(std::string node) override;
+    std::unique_ptr<ChangeListener> listen(net::any_io_executor ex) override;
+    net::awaitable<Result<std::vector<Message>>> read_tails(std::vector<ReadPosition> at) override;
     net::awaitable<Result<void>> ping() override;
 
     PgPoolStats pool_stats() const { return pool_.stats(); }

@@ -5,6 +5,7 @@
 #include "store/changes.hpp"
 #include "store/sqlite/migrations.hpp"
 #include "store/sqlite/sqlite_db.hpp"
+#include "store/tails.hpp"
 #include "store/write_plan.hpp"
 
 #include <algorithm>
@@ -382,7 +383,8 @@ net::awaitable<Result<Session>> SqliteStore::update_session(UserId user, Session
 }
 
 net::awaitable<Result<void>> SqliteStore::delete_session(UserId user, SessionId id) {
-    return on_writer([this, user, id]() -> Result<void> {
+    // Named: GCC 12 mishandles a lambda temporary inside co_await.
+    auto work = [this, user, id]() -> Result<void> {
         Transaction tx(*writer_db_, Transaction::Kind::write);
         // A live message's chunks first (the log has no foreign key).
         writer_db_
@@ -402,7 +404,10 @@ net::awaitable<Result<void>> SqliteStore::delete_session(UserId user, SessionId 
             .run();
         tx.commit();
         return {};
-    });
+    };
+    auto r = co_await on_writer(std::move(work));
+    if (r) notices_.announce(ChangeNotice{.sessions = {id}});
+    co_return r;
 }
 
 net::awaitable<Result<std::vector<Message>>> SqliteStore::list_messages(UserId user, SessionId id) {
@@ -492,7 +497,8 @@ net::awaitable<Result<Changes>> SqliteStore::changed_since(UserId user, SessionI
 
 net::awaitable<Result<TurnOutcome>> SqliteStore::begin_turn(UserId user, SessionId session,
                                                             NewTurn turn) {
-    return on_writer([this, user, session, turn]() -> Result<TurnOutcome> {
+    // Named: GCC 12 mishandles a lambda temporary inside co_await.
+    auto work = [this, user, session, turn]() -> Result<TurnOutcome> {
         auto& db = *writer_db_;
         auto now = now_millis();
         Transaction tx(db, Transaction::Kind::write);
@@ -587,11 +593,17 @@ net::awaitable<Result<TurnOutcome>> SqliteStore::begin_turn(UserId user, Session
         tx.commit();
         return TurnOutcome{.turn = Turn{.user_message = std::move(user_message),
                                         .assistant_message = std::move(assistant)}};
-    });
+    };
+    auto r = co_await on_writer(std::move(work));
+    if (r && r->turn && !r->turn->replayed) notices_.announce(ChangeNotice{.sessions = {session}});
+    co_return r;
 }
 
 net::awaitable<Result<CommitResult>> SqliteStore::commit(Batch batch) {
-    return on_writer([this, batch = std::move(batch)]() -> Result<CommitResult> {
+    std::vector<MessageId> ids;
+    for (const auto& w : batch.writes) ids.push_back(w.id);
+    // Named: GCC 12 mishandles a lambda temporary inside co_await.
+    auto work = [this, batch = std::move(batch)]() -> Result<CommitResult> {
         try {
             return commit_batch(*writer_db_, batch, Isolation::none);
         } catch (const SqliteError& e) {
@@ -600,7 +612,15 @@ net::awaitable<Result<CommitResult>> SqliteStore::commit(Batch batch) {
                       batch.writes.size(), e.what());
         }
         return commit_batch(*writer_db_, batch, Isolation::per_write);
-    });
+    };
+    auto r = co_await on_writer(std::move(work));
+    if (r) {
+        ChangeNotice changed;
+        for (std::size_t i = 0; i < ids.size() && i < r->writes.size(); ++i)
+            if (!r->writes[i].error) changed.messages.push_back(std::move(ids[i]));
+        notices_.announce(std::move(changed));
+    }
+    co_return r;
 }
 
 net::awaitable<Result<std::vector<HeldLease>>> SqliteStore::renew_leases(LeaseTerms lease) {
@@ -617,7 +637,8 @@ net::awaitable<Result<std::vector<HeldLease>>> SqliteStore::renew_leases(LeaseTe
 }
 
 net::awaitable<Result<Claims>> SqliteStore::claim_orphans(LeaseTerms lease, ClaimLimits limits) {
-    return on_writer([this, lease, limits]() -> Result<Claims> {
+    // Named: GCC 12 mishandles a lambda temporary inside co_await.
+    auto work = [this, lease, limits]() -> Result<Claims> {
         auto& db = *writer_db_;
         Transaction tx(db, Transaction::Kind::write);
         const auto now = now_millis();
@@ -657,7 +678,7 @@ net::awaitable<Result<Claims>> SqliteStore::claim_orphans(LeaseTerms lease, Clai
                     .bind(9, id)
                     .run();
                 db.cached("DELETE FROM ai_chat_message_chunks WHERE message_id = ?").bind(1, id).run();
-                ++claims.ended;
+                claims.ended.push_back(MessageId{id});
                 continue;
             }
             auto q = db.cached(
@@ -670,7 +691,10 @@ net::awaitable<Result<Claims>> SqliteStore::claim_orphans(LeaseTerms lease, Clai
         }
         tx.commit();
         return claims;
-    });
+    };
+    auto r = co_await on_writer(std::move(work));
+    if (r) notices_.announce(ChangeNotice{.messages = r->ended});
+    co_return r;
 }
 
 net::awaitable<Result<std::size_t>> SqliteStore::release_stale_leases(std::string) {
@@ -729,6 +753,41 @@ net::awaitable<Result<std::size_t>> SqliteStore::release_leases(std::string node
         for (const auto& id : only) release(id.value);
         tx.commit();
         return released;
+    });
+}
+
+std::unique_ptr<ChangeListener> SqliteStore::listen(net::any_io_executor ex) {
+    return notices_.listen(std::move(ex));
+}
+
+net::awaitable<Result<std::vector<Message>>> SqliteStore::read_tails(std::vector<ReadPosition> at) {
+    return on_reader([this, at = std::move(at)]() -> Result<std::vector<Message>> {
+        auto& db = *reader_db_;
+        Transaction tx(db, Transaction::Kind::read);
+        TailAssembler tails;
+        for (const auto& p : at) {
+            std::optional<Message> m;
+            {
+                auto q = db.cached(select_messages("WHERE id = ?"));
+                q.bind(1, p.id.value);
+                if (q.step()) m = read_message(q);
+            }
+            if (!m) continue;  // its session was deleted
+            bool generating = m->status == MessageStatus::generating;
+            tails.add_message(std::move(*m), p.offset);
+            if (!generating) continue;
+            // From the chunk holding the reader's offset on.
+            auto q = db.cached(
+                "SELECT byte_offset, text, seq, created_at, version FROM ai_chat_message_chunks "
+                "WHERE message_id = ?1 AND byte_offset >= COALESCE((SELECT max(byte_offset) FROM "
+                "ai_chat_message_chunks WHERE message_id = ?1 AND byte_offset <= ?2), 0) "
+                "ORDER BY byte_offset");
+            q.bind(1, p.id.value).bind(2, p.offset);
+            while (q.step())
+                tails.add_chunk(p.id.value, q.integer(0), q.text(1), q.integer(2), q.integer(3),
+                                q.integer(4));
+        }
+        return tails.take();
     });
 }
 

@@ -6,6 +6,7 @@
 // transaction, so change_seq increases in commit order. Callers
 // await from any executor; no SQLite call ever runs on the caller's thread.
 #include "store/chat_store.hpp"
+#include "store/local_notices.hpp"
 
 #include <boost/asio/thread_pool.hpp>
 
@@ -59,6 +60,8 @@ public:
     net::awaitable<Result<std::size_t>> release_leases(std::string node,
                                                        std::vector<MessageId> only) override;
     net::awaitable<Result<std::size_t>> release_stale_leases(std::string node) override;
+    std::unique_ptr<ChangeListener> listen(net::any_io_executor ex) override;
+    net::awaitable<Result<std::vector<Message>>> read_tails(std::vector<ReadPosition> at) override;
     net::awaitable<Result<void>> ping() override;
 
 private:
@@ -71,6 +74,7 @@ private:
     std::unique_ptr<Database> reader_db_;
     boost::asio::thread_pool writer_{1};
     boost::asio::thread_pool reader_{1};
+    LocalNotices notices_;
 };
 
 }  // namespace chatd::store::sqlite

@@ -15,6 +15,7 @@
 #include <boost/asio/use_future.hpp>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -418,7 +419,7 @@ TYPED_TEST(ChatStoreContract, OrphansTakenWithoutRecoveriesEndInterruptedWithThe
     this->reopen();
     ASSERT_EQ(*this->run(this->store_->release_stale_leases("node-a")), 1u);
     auto claims = this->claim(kNodeA, {.max_recoveries = 0});
-    EXPECT_EQ(claims.ended, 1u);
+    EXPECT_EQ(claims.ended.size(), 1u);
     EXPECT_TRUE(claims.continued.empty());
     auto m = this->run(this->store_->get_message(kAlice, turn.assistant_message.id));
     EXPECT_EQ(m->status, MessageStatus::error);
@@ -428,7 +429,7 @@ TYPED_TEST(ChatStoreContract, OrphansTakenWithoutRecoveriesEndInterruptedWithThe
     EXPECT_EQ(m->content, "half an answer");
     EXPECT_EQ(m->version, 4);
     EXPECT_EQ(this->backend_.count("SELECT COUNT(*) FROM ai_chat_message_chunks"), 0);
-    EXPECT_EQ(this->claim(kNodeA, {.max_recoveries = 0}).ended, 0u);
+    EXPECT_EQ(this->claim(kNodeA, {.max_recoveries = 0}).ended.size(), 0u);
 }
 
 TYPED_TEST(ChatStoreContract, DeletingASessionRemovesItsMessages) {
@@ -437,6 +438,97 @@ TYPED_TEST(ChatStoreContract, DeletingASessionRemovesItsMessages) {
     ASSERT_TRUE(this->run(this->store_->delete_session(kAlice, s.id)));
     EXPECT_EQ(this->run(this->store_->get_session(kAlice, s.id)).error(), Error::not_found);
     EXPECT_EQ(this->run(this->store_->get_message(kAlice, turn.user_message.id)).error(), Error::not_found);
+}
+
+// Notices until one satisfies `wanted`, merged; the test fails after 10 s.
+template <class Wanted>
+ChangeNotice await_notice(boost::asio::io_context& io, ChangeListener& listener, Wanted wanted) {
+    ChangeNotice seen;
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!wanted(seen) && std::chrono::steady_clock::now() < until) {
+        auto n = test::run(io, listener.next(std::chrono::steady_clock::now() +
+                                             std::chrono::milliseconds(200)));
+        if (!n) continue;  // PostgreSQL: not listening yet
+        seen.everything = seen.everything || n->everything;
+        seen.messages.insert(seen.messages.end(), n->messages.begin(), n->messages.end());
+        seen.sessions.insert(seen.sessions.end(), n->sessions.begin(), n->sessions.end());
+    }
+    return seen;
+}
+
+template <class Id>
+bool names(const std::vector<Id>& ids, const Id& id) {
+    return std::find(ids.begin(), ids.end(), id) != ids.end();
+}
+
+// A listener's first notice is "everything" (it knows nothing before it);
+// then every change to a message or to a session's messages is announced:
+// a turn, a commit, a claim that ends an orphan, a deletion.
+TYPED_TEST(ChatStoreContract, ListenersHearEveryChangeToMessages) {
+    auto listener = this->store_->listen(this->io_.get_executor());
+    auto first = await_notice(this->io_, *listener, [](const ChangeNotice& n) { return n.everything; });
+    EXPECT_TRUE(first.everything);
+
+    auto s = this->new_session();
+    auto turn = this->new_turn(s);
+    const auto& id = turn.assistant_message.id;
+    EXPECT_TRUE(names(await_notice(this->io_, *listener,
+                                   [&](const ChangeNotice& n) { return names(n.sessions, s.id); })
+                          .sessions,
+                      s.id));
+    this->append(id, 0, "Hello");
+    EXPECT_TRUE(names(
+        await_notice(this->io_, *listener, [&](const ChangeNotice& n) { return names(n.messages, id); })
+            .messages,
+        id));
+    this->backend_.execute("UPDATE ai_chat_messages SET lease_expires_at = 0 WHERE id = '" +
+                           id.value + "'");
+    EXPECT_EQ(this->claim(kNodeB, {.max_recoveries = 0}).ended.size(), 1u);
+    EXPECT_TRUE(names(
+        await_notice(this->io_, *listener, [&](const ChangeNotice& n) { return names(n.messages, id); })
+            .messages,
+        id));
+    ASSERT_TRUE(this->run(this->store_->delete_session(kAlice, s.id)));
+    EXPECT_TRUE(names(await_notice(this->io_, *listener,
+                                   [&](const ChangeNotice& n) { return names(n.sessions, s.id); })
+                          .sessions,
+                      s.id));
+}
+
+// A follower reads only what was committed after what it holds, for many
+// messages at once; ended messages are read to their end, deleted ones are
+// left out.
+TYPED_TEST(ChatStoreContract, ReadTailsAnswersTheBytesAfterEachPosition) {
+    auto s = this->new_session();
+    const auto a = this->new_turn(s).assistant_message.id;
+    this->append(a, 0, "Hello, ");
+    this->append(a, 7, "wörld");
+    const auto b = this->new_turn(this->new_session()).assistant_message.id;
+    this->append(b, 0, "one");
+    this->finish(b, 3, " two", "one two");
+    const auto gone = this->new_turn(this->new_session()).assistant_message.id;
+    auto read = [&](std::vector<ReadPosition> at) {
+        auto r = this->run(this->store_->read_tails(std::move(at)));
+        EXPECT_TRUE(r);
+        std::map<std::string, Message> by_id;
+        for (auto& m : *r) by_id[m.id.value] = std::move(m);
+        return by_id;
+    };
+    auto tails = read({{a, 0}, {b, 3}, {MessageId{"msg_unknown"}, 0}});
+    ASSERT_EQ(tails.size(), 2u);
+    EXPECT_EQ(tails[a.value].content, "Hello, wörld");
+    EXPECT_EQ(tails[a.value].status, MessageStatus::generating);
+    EXPECT_EQ(tails[a.value].version, 3);
+    EXPECT_EQ(tails[b.value].content, " two");
+    EXPECT_EQ(tails[b.value].status, MessageStatus::completed);
+    EXPECT_EQ(tails[b.value].finish_reason, "stop");
+    EXPECT_EQ(read({{a, 7}})[a.value].content, "wörld");
+    EXPECT_EQ(read({{a, 3}})[a.value].content, "lo, wörld");  // inside a chunk
+    EXPECT_EQ(read({{a, 13}})[a.value].content, "");           // at its end
+    EXPECT_EQ(read({{a, 13}})[a.value].version, 3);
+    ASSERT_TRUE(this->run(this->store_->delete_session(kAlice, s.id)));
+    EXPECT_TRUE(read({{a, 0}}).empty());
+    EXPECT_EQ(read({{gone, 0}}).size(), 1u);
 }
 
 // A commit whose outcome was unknown (the connection dropped during COMMIT)
@@ -759,7 +851,7 @@ TYPED_TEST(ChatStoreContract, AnAnswerPastItsRecoveriesEndsInterruptedWithItsCon
     ASSERT_TRUE(this->run(this->store_->release_leases("node-b", {})));
     auto claims = this->claim(kNodeB, {.max_recoveries = 2});
     EXPECT_TRUE(claims.continued.empty());
-    EXPECT_EQ(claims.ended, 1u);
+    EXPECT_EQ(claims.ended.size(), 1u);
     auto m = this->run(this->store_->get_message(kAlice, id));
     EXPECT_EQ(m->status, MessageStatus::error);
     EXPECT_EQ(m->error->code, "interrupted");
@@ -794,7 +886,7 @@ TYPED_TEST(ChatStoreContract, ACancelRequestedElsewhereReachesTheOwnerOrATakeove
     ASSERT_TRUE(this->run(this->store_->release_leases("node-a", {id})));
     auto claims = this->claim(kNodeB);
     EXPECT_TRUE(claims.continued.empty());
-    EXPECT_EQ(claims.ended, 1u);
+    EXPECT_EQ(claims.ended.size(), 1u);
     auto m = this->run(this->store_->get_message(kAlice, id));
     EXPECT_EQ(m->status, MessageStatus::cancelled);
     EXPECT_EQ(m->finish_reason, "cancelled");

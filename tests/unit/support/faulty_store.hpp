@@ -109,6 +109,15 @@ public:
                                                        std::vector<MessageId> only) override {
         return inner_.release_leases(std::move(node), std::move(only));
     }
+    std::unique_ptr<store::ChangeListener> listen(net::any_io_executor ex) override {
+        return inner_.listen(std::move(ex));
+    }
+    int tail_reads = 0;  // read_tails calls
+    net::awaitable<Result<std::vector<store::Message>>> read_tails(
+        std::vector<store::ReadPosition> at) override {
+        ++tail_reads;
+        return inner_.read_tails(std::move(at));
+    }
     net::awaitable<Result<void>> ping() override { return inner_.ping(); }
 
 private:

@@ -2,6 +2,7 @@
 // transactions committing out of order, and a connection lost during COMMIT.
 // The rest of the contract is chat_store_contract_test.cpp, on both stores.
 #include "store/postgres/pg_store.hpp"
+#include "store/postgres/pg_notices.hpp"
 
 #include "support/pg.hpp"
 #include "support/run.hpp"
@@ -248,6 +249,100 @@ TEST(PgStoreTest, ACommitRetriedAfterItsConnectionDroppedDuringCommitStoresEachB
     auto m = test::run(io, store->get_message(kAlice, id));
     EXPECT_EQ(m->content, "Hello, wörld!");
     EXPECT_EQ(m->version, 4);  // three stored changes, not four
+}
+
+}  // namespace
+}  // namespace chatd::store::postgres
+
+namespace chatd::store::postgres {
+namespace {
+
+// Drains `listener` until its notices named every one of `ids`, or 10 s.
+bool hears(net::io_context& io, ChangeListener& listener, std::vector<MessageId> ids) {
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!ids.empty() && std::chrono::steady_clock::now() < until) {
+        auto n = test::run(io, listener.next(std::chrono::steady_clock::now() +
+                                             std::chrono::milliseconds(200)));
+        if (!n) continue;
+        std::erase_if(ids, [&](const MessageId& id) {
+            return std::find(n->messages.begin(), n->messages.end(), id) != n->messages.end();
+        });
+    }
+    return ids.empty();
+}
+
+// Nodes hear each other's commits: one notification per commit, naming
+// every message it wrote.
+TEST(PgStoreTest, ACommitIsAnnouncedOnceToEveryStoreOnTheDatabase) {
+    auto conninfo = test::fresh_pg_database();
+    net::io_context io;
+    auto writer = open_store(io, conninfo);
+    auto reader = open_store(io, conninfo);
+    auto listener = reader->listen(io.get_executor());
+    auto first = test::run(io, listener->next(std::chrono::steady_clock::now() +
+                                              std::chrono::seconds(5)));
+    ASSERT_TRUE(first);
+    EXPECT_TRUE(first->everything);
+
+    std::vector<MessageId> ids;
+    for (int i = 0; i < 3; ++i) {
+        auto s = test::run(io, writer->create_session(kAlice, NewSession{.title = "t"}));
+        auto t = test::run(io, writer->begin_turn(kAlice, s->id, NewTurn{.content = "q"}));
+        ids.push_back(t->turn->assistant_message.id);
+    }
+    // Counted on a connection of the test's own: every notification up to
+    // a sentinel commit's.
+    auto raw = test::run(io, PgConnection::connect(io.get_executor(), conninfo,
+                                                   std::chrono::steady_clock::now() +
+                                                       std::chrono::seconds(5)));
+    ASSERT_TRUE(raw);
+    auto& conn = **raw;
+    ASSERT_TRUE(test::run(io, conn.query("LISTEN chatd_changes", std::chrono::steady_clock::now() +
+                                                                   std::chrono::seconds(5))));
+    Batch batch{.at = now_millis()};
+    for (const auto& id : ids) batch.writes.push_back({.id = id, .offset = 0, .text = "hi"});
+    ASSERT_TRUE(test::run(io, writer->commit(std::move(batch))));
+    Batch sentinel{.writes = {{.id = ids[0], .offset = 2, .text = "!"}}, .at = now_millis()};
+    ASSERT_TRUE(test::run(io, writer->commit(std::move(sentinel))));
+    std::vector<PgNotification> received;
+    while (received.size() < 2) {
+        auto more = test::run(io, conn.notifications(std::chrono::steady_clock::now() +
+                                                     std::chrono::seconds(5)));
+        ASSERT_TRUE(more);
+        ASSERT_FALSE(more->empty()) << "a notification did not come";
+        received.insert(received.end(), more->begin(), more->end());
+    }
+    ASSERT_EQ(received.size(), 2u) << "one notification per commit";
+    ChangeNotice commit;
+    decode_notice(received[0].payload, commit);
+    EXPECT_EQ(commit.messages, ids);
+    // And the other store's listener hears it.
+    EXPECT_TRUE(hears(io, *listener, ids));
+}
+
+// A listener whose connection is lost says so, and listens again on the
+// next call, whose notice is "everything" (what it missed is unknown).
+TEST(PgStoreTest, AListenerThatLostItsConnectionListensAgain) {
+    auto conninfo = test::fresh_pg_database();
+    net::io_context io;
+    auto store = open_store(io, conninfo);
+    auto listener = store->listen(io.get_executor());
+    auto deadline = [] { return std::chrono::steady_clock::now() + std::chrono::seconds(5); };
+    ASSERT_TRUE(test::run(io, listener->next(deadline())));
+    RawConnection admin(conninfo);
+    admin.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' "
+               "AND pid <> pg_backend_pid()");
+    auto lost = test::run(io, listener->next(deadline()));
+    EXPECT_FALSE(lost);
+    auto again = test::run(io, listener->next(deadline()));
+    ASSERT_TRUE(again) << again.error().message();
+    EXPECT_TRUE(again->everything);
+    auto s = test::run(io, store->create_session(kAlice, NewSession{.title = "t"}));
+    auto t = test::run(io, store->begin_turn(kAlice, s->id, NewTurn{.content = "q"}));
+    const auto& id = t->turn->assistant_message.id;
+    Batch batch{.writes = {{.id = id, .offset = 0, .text = "hi"}}, .at = now_millis()};
+    ASSERT_TRUE(test::run(io, store->commit(std::move(batch))));
+    EXPECT_TRUE(hears(io, *listener, {id}));
 }
 
 }  // namespace
