@@ -13,7 +13,7 @@ using F = http::bhttp::field;
 
 }  // namespace
 
-ChatApi::ChatApi(engine::Engine& engine, store::ChatStore& store,
+ChatApi::ChatApi(engine::Engine& engine, engine::Feeds& feeds, store::ChatStore& store,
                  engine::Conversations& conversations, const auth::Authenticator& auth,
                  const auth::SessionCookies* sessions, ApiConfig config,
                  const http::StaticFiles& web)
@@ -24,7 +24,7 @@ ChatApi::ChatApi(engine::Engine& engine, store::ChatStore& store,
       cors_(config_.cors_origins),
       limiter_(config_.rate),
       identity_(auth, sessions, config_.session),
-      streams_(conversations, engine, store, config_.stream, config_.max_streams_per_user),
+      streams_(conversations, feeds, store, config_.stream, config_.max_streams_per_user),
       sessions_api_(conversations, store,
                     {.requests = config_.requests,
                      .max_history_page = config_.max_history_page,

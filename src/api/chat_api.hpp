@@ -20,6 +20,7 @@
 #include "auth/session_cookie.hpp"
 #include "engine/conversations.hpp"
 #include "engine/engine.hpp"
+#include "engine/feeds.hpp"
 #include "http/server.hpp"
 #include "http/static_files.hpp"
 #include "store/chat_store.hpp"
@@ -48,7 +49,7 @@ public:
     // `web`: the static files served outside the API (the reference UI); may
     // be empty. `sessions`: signs browser session cookies when the mode
     // issues them (auth.issues_sessions()), else may be null.
-    ChatApi(engine::Engine& engine, store::ChatStore& store,
+    ChatApi(engine::Engine& engine, engine::Feeds& feeds, store::ChatStore& store,
             engine::Conversations& conversations, const auth::Authenticator& auth,
             const auth::SessionCookies* sessions, ApiConfig config, const http::StaticFiles& web);
 

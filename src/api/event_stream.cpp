@@ -33,10 +33,10 @@ std::string format_status(const store::Message& m, std::int64_t offset) {
                                   json::serialize(to_json(m, WithContent::no)));
 }
 
-EventStream::EventStream(http::beast::tcp_stream& stream, engine::Engine& engine,
+EventStream::EventStream(http::beast::tcp_stream& stream, engine::Feeds& feeds,
                          store::ChatStore& store, UserId user, const StreamConfig& config)
     : writer_(stream, config.sse),
-      engine_(engine),
+      feeds_(feeds),
       store_(store),
       user_(std::move(user)),
       config_(config),
@@ -92,9 +92,8 @@ net::awaitable<bool> EventStream::write(std::string bytes) {
     co_return co_await writer_.write(bytes);
 }
 
-net::awaitable<bool> EventStream::idle(std::chrono::steady_clock::time_point until) {
-    auto deadline = std::min(until, next_ping_);
-    co_await wake_->wait_until(deadline);
+net::awaitable<bool> EventStream::idle() {
+    co_await wake_->wait_until(next_ping_);
     if (watch_->gone) co_return false;
     if (std::chrono::steady_clock::now() >= next_ping_) {
         next_ping_ = std::chrono::steady_clock::now() + config_.heartbeat;
@@ -114,68 +113,55 @@ std::size_t catch_up_end(std::string_view content, std::size_t from, std::size_t
 
 net::awaitable<bool> EventStream::follow(MessageId id, std::int64_t offset) {
     bool announce = offset == 0;
-    auto g = engine_.find(user_, id);
-    if (g) g->subscribe(wake_);
-    std::optional<store::Message> stored;  // read from the store; re-read only while generating
+    std::shared_ptr<engine::MessageFeed> feed;
     for (;;) {
-        // A live generation is read from memory; once we hold it, it stays
-        // readable after it ends, so there is no gap between memory and store.
-        // One that moved to another node goes on there: read from the store.
-        if (g && g->moved()) {
-            g.reset();
-            stored.reset();
+        // A feed stays readable after its message ends, so there is no gap
+        // between text in memory and text in the store. One that went stale
+        // (its generation moved to another node) is replaced by the feed
+        // that goes on from what is committed.
+        if (!feed || feed->stale()) {
+            auto opened = co_await feeds_.open(user_, id);
+            if (!opened) co_return false;
+            feed = std::move(*opened);
+            feed->subscribe(wake_);
+            continue;  // it may have gone stale while it was opened
         }
-        const store::Message* m = nullptr;
-        if (g) {
-            m = &g->message();
-        } else {
-            if (!stored || stored->status == store::MessageStatus::generating) {
-                auto r = co_await store_.get_message(user_, id);
-                if (!r) co_return false;
-                if ((g = engine_.find(user_, id))) {  // it started while we read
-                    g->subscribe(wake_);
-                    continue;
-                }
-                stored = std::move(*r);
-            }
-            m = &*stored;
-        }
+        const store::Message& m = feed->message();
         if (announce) {
             // "Started" is news only while it generates; an ended message's
             // only status event is its terminal one, after its text.
             announce = false;
-            if (m->status == store::MessageStatus::generating &&
-                !co_await write(format_status(*m, offset)))
+            if (m.status == store::MessageStatus::generating &&
+                !co_await write(format_status(m, offset)))
                 co_return false;
+            continue;  // the message may have changed while we wrote
         }
-        auto size = m->content.size();
+        auto size = m.content.size();
         if (static_cast<std::size_t>(offset) < size) {
             // Catch-up goes out in bounded pieces, each with its own write
             // deadline: never one buffer of the whole rest per subscriber.
-            auto end = catch_up_end(m->content, static_cast<std::size_t>(offset),
+            auto end = catch_up_end(m.content, static_cast<std::size_t>(offset),
                                     config_.catch_up_piece_bytes);
-            auto bytes = format_deltas(id, std::string_view(m->content).substr(0, end),
+            auto bytes = format_deltas(id, std::string_view(m.content).substr(0, end),
                                        static_cast<std::size_t>(offset), config_.max_delta_bytes);
-            // The status is taken now: a live message may change while we write.
-            auto status = m->status != store::MessageStatus::generating && end == size
-                              ? format_status(*m, static_cast<std::int64_t>(end))
+            // The status is taken now: the message may change while we write.
+            auto status = m.status != store::MessageStatus::generating && end == size
+                              ? format_status(m, static_cast<std::int64_t>(end))
                               : std::string();
             offset = static_cast<std::int64_t>(end);
             if (!co_await write(std::move(bytes))) co_return false;
             if (!status.empty()) co_return co_await write(std::move(status));
             continue;  // more may have been committed while we wrote
         }
-        if (m->status != store::MessageStatus::generating)
-            co_return co_await write(format_status(*m, offset));
-        auto until = g ? std::chrono::steady_clock::time_point::max()
-                       : std::chrono::steady_clock::now() + config_.store_poll;
-        if (!co_await idle(until)) co_return false;
+        if (m.status != store::MessageStatus::generating)
+            co_return co_await write(format_status(m, offset));
+        if (!co_await idle()) co_return false;
     }
 }
 
 net::awaitable<void> EventStream::follow_session(SessionId session,
                                                  std::optional<engine::Cursor> cursor) {
-    engine_.watch_session(session, wake_);
+    feeds_.watch_session(session, wake_);
     // Without a cursor, "later" means created after this stream opened; ids
     // sort by creation, so a fresh id marks the moment.
     auto floor = new_message_id();
@@ -185,7 +171,7 @@ net::awaitable<void> EventStream::follow_session(SessionId session,
         last = floor = cursor->message;
     }
     for (;;) {
-        auto active = engine_.active_in(user_, session);
+        auto active = feeds_.active_in(user_, session);
         if (active && (!last || last->value < active->id().value)) {
             auto id = active->id();
             if (!co_await follow(id, 0)) co_return;
@@ -201,11 +187,9 @@ net::awaitable<void> EventStream::follow_session(SessionId session,
             last = floor = id;
             continue;
         }
-        // The engine wakes us when a generation starts in this session; one
-        // another node starts is found by reading the store again.
-        auto until = config_.shared_store ? std::chrono::steady_clock::now() + config_.store_poll
-                                          : std::chrono::steady_clock::time_point::max();
-        if (!co_await idle(until)) co_return;
+        // The store's notices wake us when a message starts in this
+        // session, on any node.
+        if (!co_await idle()) co_return;
     }
 }
 

@@ -1,10 +1,11 @@
 #pragma once
 // The text side of one SSE connection (DESIGN §4, "Which text a stream
 // carries"): follows messages from a cursor, writes delta and status events,
-// and pings while idle. Live messages are read from the engine's memory, ended
-// ones from the store. Runs on the I/O thread; holds at most one write's bytes.
+// and pings while idle. Messages are read as feeds (engine/feeds.hpp), the
+// same whichever node runs them; it waits for a feed to wake it, and never
+// polls. Runs on the I/O thread; holds at most one write's bytes.
 #include "engine/cursor.hpp"
-#include "engine/engine.hpp"
+#include "engine/feeds.hpp"
 #include "http/sse.hpp"
 #include "store/chat_store.hpp"
 
@@ -16,11 +17,6 @@ namespace chatd::api {
 struct StreamConfig {
     std::chrono::milliseconds heartbeat{15000};
     std::chrono::milliseconds retry{1000};
-    std::chrono::milliseconds store_poll{250};  // messages this node does not run
-    // Other nodes share the store (PostgreSQL): a session stream also looks
-    // for answers they start, every store_poll; alone, this node's engine
-    // tells it of every start.
-    bool shared_store = false;
     std::size_t max_delta_bytes = 16 * 1024;
     std::size_t catch_up_piece_bytes = 64 * 1024;  // content per write when far behind
     http::SseConfig sse;
@@ -37,7 +33,7 @@ std::size_t catch_up_end(std::string_view content, std::size_t from, std::size_t
 
 class EventStream {
 public:
-    EventStream(http::beast::tcp_stream& stream, engine::Engine& engine, store::ChatStore& store,
+    EventStream(http::beast::tcp_stream& stream, engine::Feeds& feeds, store::ChatStore& store,
                 UserId user, const StreamConfig& config);
 
     // Writes the head (with `extra_headers`, e.g. CORS) and starts watching
@@ -69,10 +65,10 @@ private:
 
     net::awaitable<bool> write(std::string bytes);
     // Waits for a wake-up, writing a ping when the heartbeat is due.
-    net::awaitable<bool> idle(std::chrono::steady_clock::time_point until);
+    net::awaitable<bool> idle();
 
     http::SseWriter writer_;
-    engine::Engine& engine_;
+    engine::Feeds& feeds_;
     store::ChatStore& store_;
     UserId user_;
     const StreamConfig& config_;

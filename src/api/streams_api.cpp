@@ -6,11 +6,11 @@ namespace chatd::api {
 
 using V = http::bhttp::verb;
 
-StreamsApi::StreamsApi(engine::Conversations& conversations, engine::Engine& engine,
+StreamsApi::StreamsApi(engine::Conversations& conversations, engine::Feeds& feeds,
                        store::ChatStore& store, StreamConfig config,
                        std::size_t max_streams_per_user)
     : conversations_(conversations),
-      engine_(engine),
+      feeds_(feeds),
       store_(store),
       config_(config),
       slots_(max_streams_per_user) {}
@@ -45,7 +45,7 @@ net::awaitable<http::After> StreamsApi::stream_session(Call& c) {
     if (!checked) co_return co_await c.fail(checked.error());
     auto slot = slots_.open(c.user);
     if (!slot) co_return co_await c.fail(slot.error());
-    EventStream events(c.stream, engine_, store_, c.user, config_);
+    EventStream events(c.stream, feeds_, store_, c.user, config_);
     if (co_await events.open(c.cors.head_lines(c.request)))
         co_await events.follow_session(std::move(*session), std::move(*cursor));
     co_return http::After::close;
@@ -54,7 +54,7 @@ net::awaitable<http::After> StreamsApi::stream_session(Call& c) {
 net::awaitable<http::After> StreamsApi::follow(Call& c, StreamSlots::Slot slot, MessageId id,
                                                std::int64_t offset) {
     (void)slot;  // held until the stream ends
-    EventStream events(c.stream, engine_, store_, c.user, config_);
+    EventStream events(c.stream, feeds_, store_, c.user, config_);
     if (co_await events.open(c.cors.head_lines(c.request)))
         co_await events.follow(std::move(id), offset);
     co_return http::After::close;

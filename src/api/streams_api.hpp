@@ -11,7 +11,7 @@ namespace chatd::api {
 
 class StreamsApi {
 public:
-    StreamsApi(engine::Conversations& conversations, engine::Engine& engine,
+    StreamsApi(engine::Conversations& conversations, engine::Feeds& feeds,
                store::ChatStore& store, StreamConfig config, std::size_t max_streams_per_user);
 
     void add_routes(Routes& routes);
@@ -28,7 +28,7 @@ private:
     net::awaitable<http::After> stream_session(Call& c);
 
     engine::Conversations& conversations_;
-    engine::Engine& engine_;
+    engine::Feeds& feeds_;
     store::ChatStore& store_;
     StreamConfig config_;
     StreamSlots slots_;

@@ -172,9 +172,10 @@ struct App {
     std::unique_ptr<store::ChatStore> store_owner = open_store(config, io);
     store::ChatStore& store = *store_owner;
     engine::Engine engine{io.get_executor(), store, *provider, engine_config()};
+    engine::Feeds feeds{io.get_executor(), engine, store};
     engine::Conversations conversations{engine, store, config.conversations};
-    api::ChatApi api{engine,        store,          conversations, *authenticator,
-                     sessions.get(), config.api, web};
+    api::ChatApi api{engine, feeds, store, conversations, *authenticator, sessions.get(),
+                     config.api, web};
     net::signal_set signals{io, SIGINT, SIGTERM};
     bool stopping = false;
     net::steady_timer hard_stop{io};
@@ -227,6 +228,9 @@ struct App {
         net::co_spawn(io, engine.keep_leases(), rethrow);
         net::co_spawn(io, engine.adopt_orphans(), rethrow);
         net::co_spawn(io, engine.watch_cancels(), rethrow);
+        // Any node serves any stream: readers here follow what other nodes
+        // commit, woken by the store's change notices.
+        net::co_spawn(io, feeds.run(), rethrow);
         std::cout << "chatd listening on http://" << config.server.host << ":" << port << std::endl;
         if (config.provider != config::ProviderKind::simulated && config.upstream.api_key.empty())
             log::warn("${} is empty or unset: requests carry no API key (fine for local servers)",
@@ -278,6 +282,7 @@ struct App {
         });
         co_await engine.shutdown(hand_over ? engine::Shutdown::hand_over
                                            : engine::Shutdown::end_interrupted);
+        feeds.stop();
     }
 
     // The first SIGTERM/SIGINT stops gracefully; a second exits at once

@@ -552,7 +552,6 @@ ParseOutcome parse(int argc, char** argv) {
             store::postgres::PgStoreConfig{.conninfo = db == "postgres" ? std::string() : db,
                                            .pool_size = db_pool,
                                            .timeout = std::chrono::milliseconds(db_timeout_ms)};
-        c.api.stream.shared_store = true;
     }
     return {std::move(c), 0, {}};
 }

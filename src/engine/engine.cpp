@@ -155,14 +155,6 @@ std::shared_ptr<Generation> Engine::launch(const UserId& user, store::Message me
     }
     live_[g->id().value] = g;
     by_session_[g->session_id().value] = g;
-    if (auto it = watchers_.find(g->session_id().value); it != watchers_.end()) {
-        std::erase_if(it->second, [](const std::weak_ptr<Wakeup>& w) {
-            auto s = w.lock();
-            if (s) s->notify();
-            return !s;
-        });
-        if (it->second.empty()) watchers_.erase(it);
-    }
     net::co_spawn(ex_, drive(g), [this, g](std::exception_ptr e) {
         if (!e) return;
         try {
@@ -192,11 +184,6 @@ std::shared_ptr<Generation> Engine::active_in(const UserId& user, const SessionI
     return it->second;
 }
 
-void Engine::watch_session(const SessionId& session, std::weak_ptr<Wakeup> w) {
-    auto& list = watchers_[session.value];
-    std::erase_if(list, [](const std::weak_ptr<Wakeup>& x) { return x.expired(); });
-    list.push_back(std::move(w));
-}
 
 net::awaitable<Result<llm::GenerationRequest>> Engine::build_request(const Generation& g) {
     auto session = co_await store_.get_session(g.user(), g.session_id());

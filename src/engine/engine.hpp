@@ -1,7 +1,6 @@
 #pragma once
-// The generation engine: owns every live generation (the registry), drives each
-// one from its provider into the persister, and tells session streams when a
-// generation starts. Generations belong to the engine, not to the HTTP request
+// The generation engine: owns every live generation (the registry) and drives
+// each one from its provider into the persister. Generations belong to the engine, not to the HTTP request
 // that started them (I3). Everything here runs on the I/O thread.
 #include "core/error.hpp"
 #include "core/wakeup.hpp"
@@ -112,9 +111,6 @@ public:
     // cancel_timeout (it is stored later, by the owner or a node taking over).
     net::awaitable<Result<store::Message>> cancel(UserId user, MessageId id);
 
-    // Session streams: `w` is woken whenever a generation starts in `session`.
-    void watch_session(const SessionId& session, std::weak_ptr<Wakeup> w);
-
     // Graceful stop: no new generation starts; each live one stops reading
     // its provider and is handed over or ended (see Shutdown), within
     // EngineConfig::shutdown_timeout however the store behaves; then the
@@ -162,7 +158,6 @@ private:
     Persister persister_;
     std::unordered_map<std::string, std::shared_ptr<Generation>> live_;        // by message id
     std::unordered_map<std::string, std::shared_ptr<Generation>> by_session_;  // by session id
-    std::unordered_map<std::string, std::vector<std::weak_ptr<Wakeup>>> watchers_;
     GenerationSlots slots_;
     Wakeup lease_tick_;   // keep_leases() waits on it
     Wakeup orphan_tick_;  // adopt_orphans() waits on it

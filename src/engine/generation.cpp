@@ -12,9 +12,6 @@ Generation::Generation(store::Message message, UserId user, GenerationSlots::Slo
       epoch_(epoch),
       slot_(std::move(slot)) {}
 
-void Generation::subscribe(std::weak_ptr<Wakeup> w) {
-    subscribers_.push_back(std::move(w));
-}
 
 void Generation::append(std::string text) {
     if (finishing() || text.empty()) return;
@@ -106,11 +103,7 @@ void Generation::move_away() {
 }
 
 void Generation::notify() {
-    std::erase_if(subscribers_, [](const std::weak_ptr<Wakeup>& w) {
-        auto s = w.lock();
-        if (s) s->notify();
-        return !s;
-    });
+    subscribers_.notify();
 }
 
 }  // namespace chatd::engine

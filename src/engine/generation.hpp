@@ -5,6 +5,7 @@
 // it, and it never owns its subscribers: it only wakes them.
 #include "core/wakeup.hpp"
 #include "engine/generation_slots.hpp"
+#include "engine/message_feed.hpp"
 #include "llm/provider.hpp"
 #include "store/model.hpp"
 
@@ -21,7 +22,9 @@ enum class CommitMode {
     per_chunk,  // the seed's baseline: one commit per token, content rewritten
 };
 
-class Generation {
+// Readers see it as a MessageFeed; the engine drives it as producer and
+// persister.
+class Generation final : public MessageFeed {
 public:
     // `slot`: its place among the running generations, held until it ends;
     // `epoch`: the lease epoch it runs under (store::LeaseTerms).
@@ -36,7 +39,7 @@ public:
     // Committed text only; grows after each commit of this message.
     const std::string& committed() const { return message_.content; }
     // The message as stored: committed content, current status and version.
-    const store::Message& message() const { return message_; }
+    const store::Message& message() const override { return message_; }
     // True once the terminal state is committed.
     bool ended() const { return message_.status != store::MessageStatus::generating; }
     // True once a terminal state is requested (committed or not), or the
@@ -46,6 +49,7 @@ public:
     // this copy takes and commits nothing more, and readers of it read the
     // store instead (its status here stays generating).
     bool moved() const { return moved_; }
+    bool stale() const override { return moved_; }
     void move_away();
     // Shutdown: stop taking text, without an end. What is pending still
     // commits; the message stays generating in the store for whoever
@@ -53,7 +57,7 @@ public:
     void suspend() { suspended_ = true; }
 
     // Wakes `w` on every commit of this message, until it expires.
-    void subscribe(std::weak_ptr<Wakeup> w);
+    void subscribe(std::weak_ptr<Wakeup> w) override { subscribers_.add(std::move(w)); }
 
     // Producer side. append() after finishing() is ignored.
     void append(std::string text);
@@ -109,7 +113,7 @@ private:
     std::int64_t epoch_ = 1;
     llm::ProviderStream* stream_ = nullptr;
     GenerationSlots::Slot slot_;
-    std::vector<std::weak_ptr<Wakeup>> subscribers_;
+    Subscribers subscribers_;
 };
 
 }  // namespace chatd::engine

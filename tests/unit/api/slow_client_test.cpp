@@ -46,7 +46,8 @@ TEST(SlowClient, IsCutOffWhileItsGenerationCompletes) {
 
     StreamConfig config{
         .sse = {.write_timeout = std::chrono::milliseconds(200), .send_buffer_bytes = 4096}};
-    EventStream events(server, engine, store, kUser, config);
+    engine::Feeds feeds(io.get_executor(), engine, store);
+    EventStream events(server, feeds, store, kUser, config);
     auto delivered = test::run(io, [](EventStream& e, MessageId id) -> net::awaitable<bool> {
         if (!co_await e.open()) co_return false;
         co_return co_await e.follow(std::move(id), 0);
@@ -96,7 +97,8 @@ TEST(SlowClient, ASteadyReaderFarBehindGetsTheWholeAnswerInPieces) {
     // deadline, far within one per 64 KiB piece.
     StreamConfig config{
         .sse = {.write_timeout = std::chrono::milliseconds(1000), .send_buffer_bytes = 16 * 1024}};
-    EventStream events(server, engine, store, kUser, config);
+    engine::Feeds feeds(io.get_executor(), engine, store);
+    EventStream events(server, feeds, store, kUser, config);
     std::string received;
     bool delivered = false;
     net::co_spawn(
