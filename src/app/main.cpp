@@ -316,8 +316,12 @@ struct App {
         wait_for_reload();
         io.run();
         const auto& stats = engine.persister_stats();
-        log::info("stopped; persister: commits={} failed_commits={} writes={} bytes={}",
-                  stats.commits, stats.failed_commits, stats.writes, stats.bytes);
+        const auto followed = feeds.stats();
+        log::info(
+            "stopped; persister: commits={} failed_commits={} writes={} bytes={}; feeds: "
+            "notices={} tail_reads={}",
+            stats.commits, stats.failed_commits, stats.writes, stats.bytes, followed.notices,
+            followed.tail_reads);
         return 0;
     }
 };
