@@ -1,8 +1,6 @@
 #include "engine/engine.hpp"
 
 #include "core/log.hpp"
-#include "core/utf8.hpp"
-#include "llm/prompt.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -10,38 +8,6 @@
 #include <algorithm>
 
 namespace chatd::engine {
-namespace {
-
-constexpr std::size_t kMaxPendingBytes = 1024 * 1024;
-
-llm::PromptRole prompt_role(store::Role r) {
-    switch (r) {
-        case store::Role::system:
-            return llm::PromptRole::system;
-        case store::Role::assistant:
-            return llm::PromptRole::assistant;
-        case store::Role::user:
-            break;
-    }
-    return llm::PromptRole::user;
-}
-
-store::Terminal failure(std::string code, std::string message) {
-    return store::Terminal{.status = store::MessageStatus::error,
-                           .error = store::MessageError{std::move(code), std::move(message)},
-                           .finish_reason = "error"};
-}
-
-// Usage over every attempt of one answer (what the vendor bills).
-void add_usage(std::optional<store::Usage>& total, const std::optional<llm::Usage>& more) {
-    if (!more) return;
-    if (!total) total = store::Usage{};
-    total->input_tokens += more->input_tokens;
-    total->output_tokens += more->output_tokens;
-}
-
-}  // namespace
-
 Engine::Engine(net::any_io_executor ex, store::ChatStore& store, llm::Provider& provider,
                EngineConfig config)
     : ex_(ex),
@@ -53,10 +19,9 @@ Engine::Engine(net::any_io_executor ex, store::ChatStore& store, llm::Provider& 
           [this](const std::shared_ptr<Generation>& g, const store::MessageWrite& w,
                  boost::system::error_code error) { on_refused(g, w, error); },
           [this] { on_store_outage(); }),
-      slots_(config.limits),
-      lease_tick_(ex),
-      orphan_tick_(ex),
-      cancel_tick_(ex) {}
+      slots_(config_.limits),
+      driver_(ex, store, provider, persister_, config_),
+      leases_(ex, *this, store, config_) {}
 
 net::awaitable<void> Engine::run() {
     co_await persister_.run();
@@ -72,77 +37,6 @@ std::shared_ptr<Generation> Engine::start(const UserId& user, const store::Turn&
     return launch(user, turn.assistant_message, std::move(slot));
 }
 
-net::awaitable<void> Engine::keep_leases() {
-    const auto every = config_.lease.ttl / 3;
-    while (!stopped_) {
-        co_await lease_tick_.wait_until(std::chrono::steady_clock::now() + every);
-        if (stopped_) break;
-        // Judged: the generations live before the renewal was asked (a turn
-        // stored after it is not among its answers yet).
-        auto before = live_;
-        auto held = co_await store_.renew_leases(config_.lease);
-        if (!held) {
-            log::warn("could not renew this node's leases: {}", held.error().message());
-            continue;
-        }
-        std::unordered_map<std::string_view, std::int64_t> epochs;
-        for (const auto& h : *held) epochs.emplace(h.id.value, h.epoch);
-        for (auto& [id, g] : before) {
-            if (live(g->id()) != g || g->finishing()) continue;
-            auto it = epochs.find(id);
-            if (it != epochs.end() && it->second == g->epoch()) continue;
-            log::warn("message {}: this node lost its lease (epoch {}); another node goes on",
-                      id, g->epoch());
-            lose(g);
-        }
-    }
-}
-
-net::awaitable<void> Engine::adopt_orphans() {
-    const auto every = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                      config_.lease.ttl / 4),
-                                  std::chrono::milliseconds(50), std::chrono::milliseconds(1000));
-    const bool continuing = config_.continue_orphans && provider_.can_continue();
-    while (!shutting_down_) {
-        auto limit = std::min(slots_.room(), config_.takeovers_per_scan);
-        if (limit > 0) {
-            auto claims = co_await store_.claim_orphans(
-                config_.lease,
-                store::ClaimLimits{.limit = limit,
-                                   .max_recoveries = continuing ? config_.max_recoveries : 0});
-            if (!claims) {
-                log::warn("could not look for orphaned answers: {}", claims.error().message());
-            } else {
-                if (!claims->ended.empty())
-                    log::warn("ended {} orphaned answers as interrupted, with what was stored",
-                              claims->ended.size());
-                for (auto& c : claims->continued) {
-                    log::info("taking over message {} after {} bytes (lease epoch {})",
-                              c.message.id.value, c.message.content.size(), c.epoch);
-                    launch(c.user, std::move(c.message), slots_.adopt(c.user), c.epoch);
-                }
-            }
-        }
-        co_await orphan_tick_.wait_until(std::chrono::steady_clock::now() + every);
-    }
-}
-
-net::awaitable<void> Engine::watch_cancels() {
-    while (!shutting_down_) {
-        co_await cancel_tick_.wait_until(std::chrono::steady_clock::now() + config_.cancel_poll);
-        if (shutting_down_) break;
-        auto requested = co_await store_.cancel_requests(config_.lease.node);
-        if (!requested) continue;  // the store's trouble shows in commits too
-        for (const auto& id : *requested) {
-            auto g = live(id);
-            if (!g || g->finishing()) continue;  // not started here yet, or ending
-            log::info("message {}: cancelled on another node", id.value);
-            end_with(g, store::Terminal{.status = store::MessageStatus::cancelled,
-                                        .finish_reason = "cancelled"});
-        }
-    }
-}
-
 std::shared_ptr<Generation> Engine::launch(const UserId& user, store::Message message,
                                            GenerationSlots::Slot slot, std::int64_t epoch) {
     auto g = std::make_shared<Generation>(std::move(message), user, std::move(slot), epoch);
@@ -153,9 +47,8 @@ std::shared_ptr<Generation> Engine::launch(const UserId& user, store::Message me
         g->suspend();
         return g;
     }
-    live_[g->id().value] = g;
-    by_session_[g->session_id().value] = g;
-    net::co_spawn(ex_, drive(g), [this, g](std::exception_ptr e) {
+    registry_.add(g);
+    net::co_spawn(ex_, driver_.drive(g), [this, g](std::exception_ptr e) {
         if (!e) return;
         try {
             std::rethrow_exception(e);
@@ -163,129 +56,9 @@ std::shared_ptr<Generation> Engine::launch(const UserId& user, store::Message me
             log::error("generation {} crashed: {}", g->id().value, ex.what());
         }
         // Its message must not stay generating (and its session blocked).
-        end_with(g, failure("internal_error", "the server failed while generating this answer"));
+        driver_.end(g, failure("internal_error", "the server failed while generating this answer"));
     });
     return g;
-}
-
-std::shared_ptr<Generation> Engine::live(const MessageId& id) const {
-    auto it = live_.find(id.value);
-    return it == live_.end() ? nullptr : it->second;
-}
-
-std::shared_ptr<Generation> Engine::find(const UserId& user, const MessageId& id) const {
-    auto g = live(id);
-    return g && g->user() == user ? g : nullptr;
-}
-
-std::shared_ptr<Generation> Engine::active_in(const UserId& user, const SessionId& session) const {
-    auto it = by_session_.find(session.value);
-    if (it == by_session_.end() || it->second->user() != user) return nullptr;
-    return it->second;
-}
-
-
-net::awaitable<Result<llm::GenerationRequest>> Engine::build_request(const Generation& g) {
-    auto session = co_await store_.get_session(g.user(), g.session_id());
-    if (!session) co_return session.error();
-    auto history = co_await store_.list_messages(g.user(), g.session_id());
-    if (!history) co_return history.error();
-    llm::GenerationRequest request{.model = g.message().model};
-    if (!session->system_prompt.empty())
-        request.prompt.push_back({llm::PromptRole::system, session->system_prompt});
-    for (auto& m : *history) {
-        if (m.id == g.id()) break;  // history is what came before this answer
-        if (m.content.empty()) continue;
-        request.prompt.push_back({prompt_role(m.role), std::move(m.content)});
-    }
-    llm::fit_prompt(request.prompt, config_.prompt_budget_bytes);
-    request.partial = g.committed();
-    co_return request;
-}
-
-net::awaitable<void> Engine::drive(std::shared_ptr<Generation> g) {
-    auto committed = std::make_shared<Wakeup>(ex_);
-    g->subscribe(committed);
-    std::optional<store::Usage> usage;
-    for (int continuation = 0;; ++continuation) {
-        auto request = co_await build_request(*g);
-        if (!request) {
-            end_with(g, failure("store_failure", "could not read the conversation history"));
-            co_return;
-        }
-        if (g->finishing()) co_return;  // cancelled while the history loaded
-        auto stream = provider_.start(ex_, std::move(*request));
-        // Attached while this frame owns the stream, also when relay throws.
-        struct Attached {
-            Generation& g;
-            ~Attached() { g.attach_stream(nullptr); }
-        } attached{*g};
-        g->attach_stream(stream.get());
-        auto last = co_await relay(g, *stream, *committed);
-        if (!last) co_return;
-        add_usage(usage, last->usage);
-        if (last->kind == llm::StreamEvent::Kind::done) {
-            end_with(g, store::Terminal{.status = store::MessageStatus::completed,
-                                        .finish_reason = last->finish_reason,
-                                        .usage = usage});
-            co_return;
-        }
-        // Before the first token the provider has already retried; after it,
-        // a partial answer is continued where the provider can.
-        bool continuable = last->transient && g->produced_bytes() > 0 && provider_.can_continue() &&
-                           continuation < config_.continue_attempts;
-        if (!continuable) {
-            log::warn("message {} failed after {} bytes: {} ({})", g->id().value,
-                      g->produced_bytes(), last->error_code, last->error_message);
-            auto terminal = failure(std::move(last->error_code), std::move(last->error_message));
-            terminal.usage = usage;
-            end_with(g, std::move(terminal));
-            co_return;
-        }
-        log::warn("message {}: {} ({}); continuing its partial answer (continuation {} of {})",
-                  g->id().value, last->error_code, last->error_message, continuation + 1,
-                  config_.continue_attempts);
-        // The continuation starts from what the store holds, so it is exactly
-        // what any client has seen or will see (I1).
-        while (!g->settled() && !g->finishing()) co_await committed->wait();
-        if (g->finishing()) co_return;
-    }
-}
-
-net::awaitable<std::optional<llm::StreamEvent>> Engine::relay(const std::shared_ptr<Generation>& g,
-                                                              llm::ProviderStream& stream,
-                                                              Wakeup& committed) {
-    for (;;) {
-        auto event = co_await stream.next();
-        if (g->finishing()) co_return std::nullopt;  // cancelled or shut down
-        if (event.kind != llm::StreamEvent::Kind::text) co_return event;
-        // A runaway upstream ends at the answer limit, as a model at its
-        // token limit does (the stream is closed when it goes out of scope).
-        if (g->produced_bytes() + event.text.size() > config_.max_answer_bytes) {
-            event.text.resize(
-                utf8_floor(event.text, config_.max_answer_bytes - g->produced_bytes()));
-            g->append(std::move(event.text));
-            persister_.mark_dirty(g);
-            log::warn("message {}: answer reached --max-answer-bytes; ended as length",
-                      g->id().value);
-            co_return llm::StreamEvent{.kind = llm::StreamEvent::Kind::done,
-                                       .finish_reason = "length"};
-        }
-        g->append(std::move(event.text));
-        persister_.mark_dirty(g);
-        // Backpressure: while the store lags, stop reading the provider
-        // rather than hold unbounded uncommitted text (I7); text inside a
-        // commit in flight counts as much as text waiting for one.
-        while (g->uncommitted_bytes() > kMaxPendingBytes && !g->finishing())
-            co_await committed.wait();
-    }
-}
-
-void Engine::end_with(const std::shared_ptr<Generation>& g, store::Terminal terminal) {
-    if (g->finishing()) return;
-    if (auto* stream = g->stream()) stream->cancel();
-    g->finish(std::move(terminal));
-    persister_.mark_dirty(g);
 }
 
 void Engine::lose(const std::shared_ptr<Generation>& g) {
@@ -297,10 +70,7 @@ void Engine::lose(const std::shared_ptr<Generation>& g) {
 
 void Engine::on_ended(const std::shared_ptr<Generation>& g) {
     g->release_slot();
-    live_.erase(g->id().value);
-    if (auto it = by_session_.find(g->session_id().value);
-        it != by_session_.end() && it->second == g)
-        by_session_.erase(it);
+    registry_.remove(g);
 }
 
 void Engine::on_refused(const std::shared_ptr<Generation>& g, const store::MessageWrite& w,
@@ -328,7 +98,7 @@ void Engine::on_refused(const std::shared_ptr<Generation>& g, const store::Messa
 
 void Engine::on_store_outage() {
     std::size_t ended = 0;
-    for (auto& [id, g] : live_) {
+    for (auto& g : registry_.all()) {
         if (g->finishing()) continue;
         if (auto* stream = g->stream()) stream->cancel();
         // What was not stored was never shown to anyone (I1): it goes, and
@@ -404,8 +174,8 @@ net::awaitable<Result<store::Message>> Engine::cancel(UserId user, MessageId id)
             co_await timer.async_wait(net::as_tuple(net::use_awaitable));
         }
     }
-    end_with(g, store::Terminal{.status = store::MessageStatus::cancelled,
-                                .finish_reason = "cancelled"});
+    driver_.end(g, store::Terminal{.status = store::MessageStatus::cancelled,
+                                   .finish_reason = "cancelled"});
     // The upstream is stopped already; only storing the end can lag.
     if (!co_await wait_ended(g, std::chrono::steady_clock::now() + config_.cancel_timeout))
         co_return Error::store_failure;
@@ -415,12 +185,11 @@ net::awaitable<Result<store::Message>> Engine::cancel(UserId user, MessageId id)
 
 net::awaitable<void> Engine::shutdown(Shutdown mode) {
     shutting_down_ = true;
-    orphan_tick_.notify();  // adopts no more
-    cancel_tick_.notify();
+    leases_.wake();  // adopts no more
     persister_.stop_pacing();
     const auto deadline = std::chrono::steady_clock::now() + config_.shutdown_timeout;
-    auto live = live_;
-    for (auto& [id, g] : live) {
+    auto live = registry_.all();
+    for (auto& g : live) {
         if (mode == Shutdown::hand_over) {
             if (auto* stream = g->stream()) stream->cancel();
             g->suspend();
@@ -429,10 +198,10 @@ net::awaitable<void> Engine::shutdown(Shutdown mode) {
         auto terminal =
             failure("interrupted", "the server stopped while this message was generating");
         terminal.finish_reason = "interrupted";
-        end_with(g, std::move(terminal));
+        driver_.end(g, std::move(terminal));
     }
     std::size_t unfinished = 0;
-    for (auto& [id, g] : live) {
+    for (auto& g : live) {
         bool done = mode == Shutdown::hand_over ? co_await wait_settled(g, deadline)
                                                 : co_await wait_ended(g, deadline);
         if (!done) ++unfinished;
@@ -453,7 +222,7 @@ net::awaitable<void> Engine::shutdown(Shutdown mode) {
             log::info("shutdown: {} live answers stored and handed over", live.size());
     }
     stopped_ = true;
-    lease_tick_.notify();
+    leases_.wake();
     persister_.stop();
 }
 

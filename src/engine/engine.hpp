@@ -1,12 +1,23 @@
 #pragma once
-// The generation engine: owns every live generation (the registry) and drives
-// each one from its provider into the persister. Generations belong to the engine, not to the HTTP request
-// that started them (I3). Everything here runs on the I/O thread.
+// The generation engine: owns the generations this node runs (I3: they belong
+// to the engine, not to the request that started them) and their lifecycle:
+// start, cancel, loss to another node, store trouble, shutdown. Its parts,
+// each named for its role:
+// - Registry: the live generations, by message and by session;
+// - Driver: one generation from its provider into the persister;
+// - Persister: group commits, durable before visible;
+// - LeaseKeeper: leases, takeovers and cancels across nodes (DESIGN §7).
+// Readers see generations through engine/feeds.hpp. Everything here runs on
+// the I/O thread.
 #include "core/error.hpp"
 #include "core/wakeup.hpp"
+#include "engine/driver.hpp"
+#include "engine/engine_config.hpp"
 #include "engine/generation.hpp"
 #include "engine/generation_slots.hpp"
+#include "engine/lease_keeper.hpp"
 #include "engine/persister.hpp"
+#include "engine/registry.hpp"
 #include "llm/provider.hpp"
 #include "store/chat_store.hpp"
 
@@ -16,43 +27,6 @@
 #include <unordered_map>
 
 namespace chatd::engine {
-
-struct EngineConfig {
-    PersisterConfig persister;
-    // After a transient failure past the first token, a provider that can
-    // continue a partial answer is asked to: this many times at most per
-    // answer, whatever the number of failures.
-    int continue_attempts = 2;
-    // Content bytes of the prompt; the oldest turns are dropped to fit.
-    std::size_t prompt_budget_bytes = 512 * 1024;
-    // Longest answer; one that reaches it ends as completed/length.
-    std::size_t max_answer_bytes = 4 * 1024 * 1024;
-    GenerationLimits limits;
-    // A cancel stops the upstream at once and waits this long for its end to
-    // be stored; past it (the store is failing) it answers store_failure,
-    // and the end is stored when the store takes it.
-    std::chrono::milliseconds cancel_timeout{5000};
-    // Shutdown waits this long for live generations' text to be stored.
-    std::chrono::milliseconds shutdown_timeout{10000};
-    // This node's leases (DESIGN §7): its id, unique among the nodes of one
-    // store, and how long a lease lasts unrenewed. keep_leases() renews them
-    // every ttl/3.
-    store::LeaseTerms lease;
-    // Orphans (generations whose node died, stalled past its lease, or handed
-    // them over): continued after their stored content when the provider can,
-    // else ended error/interrupted with it.
-    bool continue_orphans = true;
-    // Takeovers one answer gets before it ends error/interrupted instead (an
-    // answer that keeps killing its node is not retried forever).
-    int max_recoveries = 3;
-    // At most this many orphans taken per scan (scans are ttl/4 apart, at
-    // most 1 s): a crash with many live answers does not stampede the
-    // provider, and the other nodes share the work.
-    std::size_t takeovers_per_scan = 16;
-    // How often the node reads the cancels other nodes requested of the
-    // answers it runs (and a cancel made there looks for their end).
-    std::chrono::milliseconds cancel_poll{250};
-};
 
 // What a graceful stop does with live generations.
 enum class Shutdown {
@@ -83,25 +57,29 @@ public:
     // Renews this node's leases every ttl/3 until shutdown() ends; a live
     // generation whose lease another node took (this node stalled past it)
     // stops at once and writes nothing more (the store fences it anyway).
-    net::awaitable<void> keep_leases();
+    net::awaitable<void> keep_leases() { return leases_.keep_leases(); }
     // Start-up, before any send: the leases this node's id held belong to its
     // previous process and are released, to be taken over at once (and at
     // the usual pace) instead of a lease later. Before adopt_orphans().
     net::awaitable<Result<std::size_t>> release_previous_leases() {
-        return store_.release_stale_leases(config_.lease.node);
+        return leases_.release_previous();
     }
     // Takes over orphans until shutdown: at once, then every ttl/4 (at most
     // 1 s), at most takeovers_per_scan at a time and as room allows. See
     // EngineConfig::continue_orphans.
-    net::awaitable<void> adopt_orphans();
+    net::awaitable<void> adopt_orphans() { return leases_.adopt_orphans(); }
     // Until shutdown, every cancel_poll: stops the answers this node runs
     // whose cancel was requested on another node (ChatStore::request_cancel).
-    net::awaitable<void> watch_cancels();
+    net::awaitable<void> watch_cancels() { return leases_.watch_cancels(); }
     // The live generation of `user`'s message, if this engine runs it; another
     // user's generation is not found, as in the store (I6).
-    std::shared_ptr<Generation> find(const UserId& user, const MessageId& id) const;
+    std::shared_ptr<Generation> find(const UserId& user, const MessageId& id) const {
+        return registry_.find(user, id);
+    }
     // The live generation in `user`'s session, if any.
-    std::shared_ptr<Generation> active_in(const UserId& user, const SessionId& session) const;
+    std::shared_ptr<Generation> active_in(const UserId& user, const SessionId& session) const {
+        return registry_.active_in(user, session);
+    }
 
     // Cancels a generation and returns the message once its end is committed
     // (I4), whichever node runs it: one another node runs is marked in the
@@ -123,20 +101,12 @@ public:
     const PersisterStats& persister_stats() const { return persister_.stats(); }
 
 private:
+    friend class LeaseKeeper;
+
     std::shared_ptr<Generation> launch(const UserId& user, store::Message message,
                                        GenerationSlots::Slot slot, std::int64_t epoch = 1);
     // `g`'s lease went to another node: it stops and leaves the registry.
     void lose(const std::shared_ptr<Generation>& g);
-    // Any user's live generation: for the engine's own bookkeeping only.
-    std::shared_ptr<Generation> live(const MessageId& id) const;
-    net::awaitable<void> drive(std::shared_ptr<Generation> g);
-    // Relays one provider stream into `g`; returns its last event (done or
-    // failed), or nothing when `g` was finished from outside meanwhile.
-    net::awaitable<std::optional<llm::StreamEvent>> relay(const std::shared_ptr<Generation>& g,
-                                                          llm::ProviderStream& stream,
-                                                          Wakeup& committed);
-    net::awaitable<Result<llm::GenerationRequest>> build_request(const Generation& g);
-    void end_with(const std::shared_ptr<Generation>& g, store::Terminal terminal);
     void on_ended(const std::shared_ptr<Generation>& g);
     void on_refused(const std::shared_ptr<Generation>& g, const store::MessageWrite& w,
                     boost::system::error_code error);
@@ -154,14 +124,12 @@ private:
     net::any_io_executor ex_;
     store::ChatStore& store_;
     llm::Provider& provider_;
-    EngineConfig config_;
+    const EngineConfig config_;
     Persister persister_;
-    std::unordered_map<std::string, std::shared_ptr<Generation>> live_;        // by message id
-    std::unordered_map<std::string, std::shared_ptr<Generation>> by_session_;  // by session id
+    Registry registry_;
     GenerationSlots slots_;
-    Wakeup lease_tick_;   // keep_leases() waits on it
-    Wakeup orphan_tick_;  // adopt_orphans() waits on it
-    Wakeup cancel_tick_;  // watch_cancels() waits on it
+    Driver driver_;
+    LeaseKeeper leases_;
     bool shutting_down_ = false;
     bool stopped_ = false;  // shutdown() is over
 };
