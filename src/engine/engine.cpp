@@ -185,7 +185,7 @@ net::awaitable<Result<store::Message>> Engine::cancel(UserId user, MessageId id)
 
 net::awaitable<void> Engine::shutdown(Shutdown mode) {
     shutting_down_ = true;
-    leases_.wake();  // adopts no more
+    leases_.shutting_down();  // adopts no more
     persister_.stop_pacing();
     const auto deadline = std::chrono::steady_clock::now() + config_.shutdown_timeout;
     auto live = registry_.all();
@@ -211,6 +211,7 @@ net::awaitable<void> Engine::shutdown(Shutdown mode) {
                   "unstored text was never shown to anyone, and the next start goes on from "
                   "what is stored",
                   unfinished, live.size(), config_.shutdown_timeout.count());
+    co_await leases_.stop_renewing();
     if (mode == Shutdown::hand_over) {
         // Their leases expire now: another node (or the next start) takes
         // them over at its next scan, not a lease later.
@@ -221,8 +222,6 @@ net::awaitable<void> Engine::shutdown(Shutdown mode) {
         else if (!live.empty())
             log::info("shutdown: {} live answers stored and handed over", live.size());
     }
-    stopped_ = true;
-    leases_.wake();
     persister_.stop();
 }
 

@@ -131,7 +131,6 @@ private:
     Driver driver_;
     LeaseKeeper leases_;
     bool shutting_down_ = false;
-    bool stopped_ = false;  // shutdown() is over
 };
 
 }  // namespace chatd::engine

@@ -16,27 +16,36 @@ LeaseKeeper::LeaseKeeper(net::any_io_executor ex, Engine& engine, store::ChatSto
       config_(config),
       lease_tick_(ex),
       orphan_tick_(ex),
-      cancel_tick_(ex) {}
+      cancel_tick_(ex),
+      renewed_(ex) {}
 
 net::awaitable<Result<std::size_t>> LeaseKeeper::release_previous() {
     return store_.release_stale_leases(config_.lease.node);
 }
 
-void LeaseKeeper::wake() {
-    lease_tick_.notify();
+void LeaseKeeper::shutting_down() {
     orphan_tick_.notify();
     cancel_tick_.notify();
 }
 
+net::awaitable<void> LeaseKeeper::stop_renewing() {
+    renewals_stopped_ = true;
+    lease_tick_.notify();
+    while (renewing_) co_await renewed_.wait();
+}
+
 net::awaitable<void> LeaseKeeper::keep_leases() {
     const auto every = config_.lease.ttl / 3;
-    while (!engine_.stopped_) {
+    while (!renewals_stopped_) {
         co_await lease_tick_.wait_until(std::chrono::steady_clock::now() + every);
-        if (engine_.stopped_) break;
+        if (renewals_stopped_) break;
         // Judged: the generations live before the renewal was asked (a turn
         // stored after it is not among its answers yet).
         auto before = engine_.registry_.all();
+        renewing_ = true;
         auto held = co_await store_.renew_leases(config_.lease);
+        renewing_ = false;
+        renewed_.notify();
         if (!held) {
             log::warn("could not renew this node's leases: {}", held.error().message());
             continue;

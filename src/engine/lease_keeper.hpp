@@ -24,7 +24,7 @@ public:
     // Start-up, before any send: the leases this node's id held belong to its
     // previous process and are released, to be taken over at once.
     net::awaitable<Result<std::size_t>> release_previous();
-    // Renews the node's leases every ttl/3 until the engine has stopped; a
+    // Renews the node's leases every ttl/3 until stop_renewing(); a
     // generation missing from the renewal's answer is lost to another node.
     net::awaitable<void> keep_leases();
     // Takes over orphans until shutdown: at once, then every ttl/4 (at most
@@ -33,8 +33,11 @@ public:
     // Until shutdown, every cancel_poll: stops the answers this node runs
     // whose cancel was requested on another node.
     net::awaitable<void> watch_cancels();
-    // The engine's state changed (shutdown began or ended): loops look now.
-    void wake();
+    // Shutdown began: the scans for orphans and cancels end now.
+    void shutting_down();
+    // The end of a shutdown: renews no more, once a renewal in flight is
+    // over, so that it cannot extend the leases the engine releases next.
+    net::awaitable<void> stop_renewing();
 
 private:
     Engine& engine_;
@@ -43,6 +46,9 @@ private:
     Wakeup lease_tick_;
     Wakeup orphan_tick_;
     Wakeup cancel_tick_;
+    Wakeup renewed_;  // a renewal came back
+    bool renewing_ = false;
+    bool renewals_stopped_ = false;
 };
 
 }  // namespace chatd::engine

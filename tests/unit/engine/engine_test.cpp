@@ -425,6 +425,37 @@ TEST_F(EngineTest, RenewalsKeepALiveAnswersLease) {
     run(engine_->shutdown(Shutdown::hand_over));
 }
 
+// A renewal still in flight when a node hands its answers over must not
+// extend the leases it releases: the hand-over waits for it, so another node
+// takes the answers at once, not a lease later.
+TEST_F(EngineTest, AHandOverWaitsForARenewalInFlight) {
+    lease_.ttl = std::chrono::milliseconds(3000);  // renewals 1 s apart
+    start_engine({.tokens_per_second = 0, .stall_after = 1});
+    auto g = start_turn("q");
+    wait_until([&] { return g->settled() && g->message().version > 1; });
+    faulty_.hold_renewals = true;
+    spawn(engine_->keep_leases());
+    wait_until([&] { return faulty_.renewal_in_flight; });
+    bool stopped = false;
+    net::co_spawn(io_, [](Engine& e, bool& done) -> net::awaitable<void> {
+        co_await e.shutdown(Shutdown::hand_over);
+        done = true;
+    }(*engine_, stopped), net::detached);
+    wait_until([&] { return g->finishing(); });
+    // The renewal stays in flight a while longer; a hand-over that did not
+    // wait for it would release now.
+    net::steady_timer pause(io_, std::chrono::milliseconds(100));
+    run([](net::steady_timer& t) -> net::awaitable<void> {
+        co_await t.async_wait(net::use_awaitable);
+    }(pause));
+    faulty_.hold_renewals = false;
+    wait_until([&] { return stopped; });
+    EXPECT_FALSE(faulty_.released_during_renewal);
+    auto claims = run(store_.claim_orphans({.node = "node-b"}, {}));
+    ASSERT_TRUE(claims);
+    EXPECT_EQ(claims->continued.size(), 1u) << "the released lease was extended again";
+}
+
 TEST_F(EngineTest, ReservationsHoldTheLimitsAndFreeWhenGenerationsEnd) {
     // Generations stall after one token: they end only when cancelled.
     start_engine({.tokens_per_second = 0, .stall_after = 1}, {}, 2, EngineConfig{}.max_answer_bytes,

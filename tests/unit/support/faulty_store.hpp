@@ -87,11 +87,26 @@ public:
         return inner_.begin_turn(std::move(u), std::move(s), std::move(t));
     }
     int renewals = 0;  // renew_leases calls
+    // While true, renewals wait before they reach the store (a renewal in
+    // flight, deterministically).
+    bool hold_renewals = false;
     net::awaitable<Result<std::vector<store::HeldLease>>> renew_leases(
         store::LeaseTerms lease) override {
         ++renewals;
-        return inner_.renew_leases(std::move(lease));
+        renewal_in_flight = true;
+        boost::asio::steady_timer poll(co_await boost::asio::this_coro::executor);
+        while (hold_renewals) {
+            poll.expires_after(std::chrono::milliseconds(1));
+            co_await poll.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+        }
+        auto r = co_await inner_.renew_leases(std::move(lease));
+        renewal_in_flight = false;
+        co_return r;
     }
+    bool renewal_in_flight = false;
+    // Set when a release starts while a renewal is in flight (which could
+    // extend what it releases).
+    bool released_during_renewal = false;
     net::awaitable<Result<store::Claims>> claim_orphans(store::LeaseTerms lease,
                                                         store::ClaimLimits limits) override {
         return inner_.claim_orphans(std::move(lease), limits);
@@ -107,6 +122,7 @@ public:
     }
     net::awaitable<Result<std::size_t>> release_leases(std::string node,
                                                        std::vector<MessageId> only) override {
+        released_during_renewal = released_during_renewal || renewal_in_flight;
         return inner_.release_leases(std::move(node), std::move(only));
     }
     std::unique_ptr<store::ChangeListener> listen(net::any_io_executor ex) override {
