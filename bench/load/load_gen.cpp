@@ -9,17 +9,34 @@
 // arrival - stamp (same machine, same clock). Only tokens scheduled after the
 // warm-up count for latency and throughput.
 //
-// chatd's own cost comes from /proc/<pid>: CPU (utime+stime of stat), peak RSS
-// (VmHWM of status) and store writes (write_bytes of io, and wchar minus the
-// bytes this client read from chatd's sockets, i.e. bytes chatd handed to
-// write()/pwrite() on files). The generator reports its own CPU time too: it
-// shares the machine's cores with chatd.
+// Several nodes of one database: --url and --chatd-pid given K times (node k is
+// the k-th of each). Stream i is created and sent on node i % K. With
+// --read-elsewhere the send is a plain JSON POST on a connection of its own
+// (opened before the start, closed after the answer), and the answer is read
+// with `GET /messages/{id}/stream` from offset 0 on node (i + 1) % K, and
+// checked against the content endpoint of node (i + 2) % K: every token then
+// crosses the database from the generating node to the reading one. With
+// K = 1 it is the same node, which is the baseline of that client flow.
+// Without --read-elsewhere everything of stream i happens on node i % K.
+//
+// chatd's own cost comes from /proc/<pid> of every node: CPU (utime+stime of
+// stat), peak RSS (VmHWM of status) and store writes (write_bytes of io, and
+// wchar minus the bytes this client read from chatd's sockets, i.e. bytes
+// chatd handed to write()/pwrite() on files). The chatd_* figures are the sums
+// over the nodes; `nodes` has each node's. The generator reports its own CPU
+// time too: it shares the machine's cores with chatd.
 //
 // It checks every stream: HTTP 200, delta offsets contiguous, every event id
 // equal to `<message>.<end offset>`, the text made only of whole stamped
 // tokens, exactly --tokens of them, a terminal `completed` status, and (unless
 // --no-verify-content) the received text byte for byte equal to what the
 // content endpoint answers afterwards. Exit code 0 only when all of that holds.
+//
+// Usage:
+//   chatd_load --url http://127.0.0.1:8080 --chatd-pid PID --sessions N --tokens L --rate R
+//   chatd_load --url URL1 --chatd-pid PID1 --url URL2 --chatd-pid PID2 --url URL3
+//              --chatd-pid PID3 --read-elsewhere [--db-pid POSTMASTER] ...
+// bench/run_load.sh starts chatd (--nodes K) and runs it.
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
@@ -160,13 +177,12 @@ std::uint64_t status_kb(int pid, std::string_view key) {
 // ---------------------------------------------------------------- options
 
 struct Options {
-    std::string url;
-    std::string host;
-    std::string port;
+    std::vector<std::string> urls;  // one per node
+    std::vector<int> chatd_pids;    // urls[k]'s process
     std::size_t sessions = 100;
     std::size_t tokens = 500;
     double rate = 50;
-    int chatd_pid = 0;
+    bool read_elsewhere = false;
     int db_pid = 0;  // the database server's main process, when it has one
     double warmup_s = 2;
     double timeout_s = 170;
@@ -177,21 +193,32 @@ struct Options {
     std::string label;
 };
 
-bool split_url(Options& o) {
-    std::string_view u = o.url;
+// One chatd process: where it listens and what /proc says about it.
+struct Node {
+    std::string url;
+    std::string host;
+    std::string port;
+    int pid = 0;
+    tcp::endpoint endpoint;
+    ProcSample go, window, end;
+    std::uint64_t hwm_kb = 0, rss_end_kb = 0;
+};
+
+bool split_url(Node& n) {
+    std::string_view u = n.url;
     constexpr std::string_view scheme = "http://";
     if (u.substr(0, scheme.size()) != scheme) return false;
     u.remove_prefix(scheme.size());
     if (auto slash = u.find('/'); slash != std::string_view::npos) u = u.substr(0, slash);
     auto colon = u.rfind(':');
     if (colon == std::string_view::npos) {
-        o.host = std::string(u);
-        o.port = "80";
+        n.host = std::string(u);
+        n.port = "80";
     } else {
-        o.host = std::string(u.substr(0, colon));
-        o.port = std::string(u.substr(colon + 1));
+        n.host = std::string(u.substr(0, colon));
+        n.port = std::string(u.substr(colon + 1));
     }
-    return !o.host.empty() && !o.port.empty();
+    return !n.host.empty() && !n.port.empty();
 }
 
 // ---------------------------------------------------------------- state
@@ -218,7 +245,9 @@ struct Stream {
     std::size_t index = 0;
     std::string session_id;
     std::string message_id;
-    std::unique_ptr<tcp::socket> socket;
+    std::unique_ptr<tcp::socket> socket;  // the stream's, to its reading node
+    // --read-elsewhere: the send's own connection, to the sending node.
+    std::unique_ptr<beast::tcp_stream> sender;
 
     // Parsing.
     std::string pending;  // bytes not yet consumed (headers or a partial event)
@@ -232,7 +261,9 @@ struct Stream {
     std::size_t deltas = 0;
     std::int64_t first_stamp = 0;
     std::int64_t last_stamp = 0;
+    std::int64_t send_started_at = 0;
     std::int64_t sent_at = 0;
+    std::int64_t post_us = -1;  // --read-elsewhere: the send's exchange
     std::int64_t headers_at = 0;
     std::int64_t done_at = 0;
     std::string terminal;  // status of the terminal status event
@@ -250,7 +281,7 @@ struct Stream {
 struct Run {
     Options opt;
     net::io_context& io;
-    tcp::endpoint endpoint;
+    std::vector<Node> nodes;
     std::vector<Stream> streams;
 
     // Measurement.
@@ -262,7 +293,7 @@ struct Run {
     std::uint64_t tokens_arrived_in_window = 0;  // arrived at/after measure_from
     std::int64_t first_arrival = 0;
     std::int64_t last_arrival = 0;
-    std::uint64_t socket_bytes = 0;  // everything read from the stream sockets
+    std::uint64_t socket_bytes = 0;  // everything read from chatd in the generation phase
     std::uint64_t stamp_regressions = 0;
     json::parser parser;
 
@@ -270,10 +301,8 @@ struct Run {
     std::int64_t create_start = 0, create_end = 0;
     std::int64_t connect_start = 0, connect_end = 0;
     std::int64_t go_at = 0, all_sent_at = 0, all_headers_at = 0, all_done_at = 0;
-    ProcSample chatd_go, chatd_window, chatd_end;
     ProcSample db_go, db_end;
     ProcSample self_go, self_end;
-    std::uint64_t chatd_hwm_kb = 0, chatd_rss_end_kb = 0;
     bool timed_out = false;
     std::size_t create_failures = 0;
     std::string first_create_error;
@@ -281,6 +310,22 @@ struct Run {
 
     Run(Options o, net::io_context& ctx) : opt(std::move(o)), io(ctx) {}
 };
+
+// The nodes stream i talks to. Its session and its generation live on
+// send_node; with --read-elsewhere the reader and the content check are on
+// the nodes after it, so that (with K > 1) no answer is read on the node
+// that generates it.
+std::size_t send_node(const Run& run, std::size_t i) {
+    return i % run.nodes.size();
+}
+
+std::size_t read_node(const Run& run, std::size_t i) {
+    return run.opt.read_elsewhere ? (i + 1) % run.nodes.size() : send_node(run, i);
+}
+
+std::size_t verify_node(const Run& run, std::size_t i) {
+    return run.opt.read_elsewhere ? (i + 2) % run.nodes.size() : send_node(run, i);
+}
 
 // ---------------------------------------------------------------- HTTP calls
 
@@ -290,12 +335,13 @@ struct HttpResult {
     std::string error;
 };
 
+// `read_bytes` counts what was read from chatd.
 net::awaitable<HttpResult> http_call(beast::tcp_stream& stream, beast::flat_buffer& buffer,
-                                     Run& run, bhttp::verb verb, std::string target,
-                                     std::string body) {
+                                     const Node& node, bhttp::verb verb, std::string target,
+                                     std::string body, std::uint64_t* read_bytes = nullptr) {
     HttpResult result;
     bhttp::request<bhttp::string_body> req(verb, target, 11);
-    req.set(bhttp::field::host, run.opt.host);
+    req.set(bhttp::field::host, node.host);
     req.keep_alive(true);
     if (verb == bhttp::verb::post) {
         req.set(bhttp::field::content_type, "application/json");
@@ -311,7 +357,7 @@ net::awaitable<HttpResult> http_call(beast::tcp_stream& stream, beast::flat_buff
     }
     bhttp::response<bhttp::string_body> res;
     auto [rec, rn] = co_await bhttp::async_read(stream, buffer, res, use_tuple);
-    (void)rn;
+    if (read_bytes) *read_bytes += rn;
     stream.expires_never();
     if (rec) {
         result.error = "read: " + rec.message();
@@ -322,42 +368,55 @@ net::awaitable<HttpResult> http_call(beast::tcp_stream& stream, beast::flat_buff
     co_return result;
 }
 
-// Runs `job(i)` for every i in [0, count) on http_concurrency keep-alive
-// connections.
+// One keep-alive connection to `node` that runs `job(i)` for the indices of
+// `queue` it takes (it shares the queue with the node's other workers).
 template <class Job>
-net::awaitable<void> on_http_workers(Run& run, std::size_t count, Job job) {
-    std::size_t next = 0;
-    std::size_t workers = std::max<std::size_t>(1, std::min(run.opt.http_concurrency, count));
-    Latch done(run.io.get_executor(), workers);
-    for (std::size_t w = 0; w < workers; ++w) {
-        auto worker = [&run, &next, &done, count, &job]() -> net::awaitable<void> {
-            beast::tcp_stream stream(run.io.get_executor());
-            beast::flat_buffer buffer;
-            bool connected = false;
-            while (next < count) {
-                std::size_t i = next++;
-                if (!connected) {
-                    auto [ec] = co_await stream.socket().async_connect(run.endpoint, use_tuple);
-                    if (ec) {
-                        auto connect_error = std::optional<std::string>(ec.message());
-                        co_await job(stream, buffer, i, connect_error);
-                        continue;
-                    }
-                    connected = true;
-                }
-                auto no_error = std::optional<std::string>();
-                bool keep = co_await job(stream, buffer, i, no_error);
-                if (!keep) {
-                    boost::system::error_code ignored;
-                    stream.socket().close(ignored);  // the next async_connect reopens it
-                    buffer.clear();
-                    connected = false;
-                }
+net::awaitable<void> http_worker(Run& run, std::size_t node, const std::vector<std::size_t>& queue,
+                                 std::size_t& next, Job& job, Latch& done) {
+    beast::tcp_stream stream(run.io.get_executor());
+    beast::flat_buffer buffer;
+    bool connected = false;
+    while (next < queue.size()) {
+        std::size_t i = queue[next++];
+        if (!connected) {
+            auto [ec] = co_await stream.socket().async_connect(run.nodes[node].endpoint, use_tuple);
+            if (ec) {
+                auto connect_error = std::optional<std::string>(ec.message());
+                co_await job(stream, buffer, i, connect_error);
+                continue;
             }
-            done.count_down();
-        };
-        net::co_spawn(run.io, worker, net::detached);
+            connected = true;
+        }
+        auto no_error = std::optional<std::string>();
+        bool keep = co_await job(stream, buffer, i, no_error);
+        if (!keep) {
+            boost::system::error_code ignored;
+            stream.socket().close(ignored);  // the next async_connect reopens it
+            buffer.clear();
+            connected = false;
+        }
     }
+    done.count_down();
+}
+
+// Runs `job(i)` for every i in [0, count) on http_concurrency keep-alive
+// connections per node, job i on node `node_of(i)`.
+template <class NodeOf, class Job>
+net::awaitable<void> on_http_workers(Run& run, std::size_t count, NodeOf node_of, Job job) {
+    std::vector<std::vector<std::size_t>> queues(run.nodes.size());
+    for (std::size_t i = 0; i < count; ++i) queues[node_of(run, i)].push_back(i);
+    std::vector<std::size_t> next(run.nodes.size(), 0);
+    std::vector<std::size_t> workers(run.nodes.size(), 0);
+    std::size_t all_workers = 0;
+    for (std::size_t k = 0; k < queues.size(); ++k) {
+        workers[k] = std::min(run.opt.http_concurrency, queues[k].size());
+        all_workers += workers[k];
+    }
+    Latch done(run.io.get_executor(), all_workers);
+    for (std::size_t k = 0; k < queues.size(); ++k)
+        for (std::size_t w = 0; w < workers[k]; ++w)
+            net::co_spawn(run.io, http_worker(run, k, queues[k], next[k], job, done),
+                          net::detached);
     co_await done.wait();
 }
 
@@ -372,7 +431,8 @@ net::awaitable<void> create_sessions(Run& run) {
         }
         std::string target = std::string(kApi) + "/sessions";
         std::string body = R"({"title":"bench )" + std::to_string(i) + R"("})";
-        auto r = co_await http_call(stream, buffer, run, bhttp::verb::post, target, body);
+        auto r = co_await http_call(stream, buffer, run.nodes[send_node(run, i)], bhttp::verb::post,
+                                    target, body);
         if (!r.error.empty() || r.status != 201) {
             s.fail("create session: " + (r.error.empty() ? "HTTP " + std::to_string(r.status) + " " + r.body
                                                           : r.error));
@@ -388,7 +448,7 @@ net::awaitable<void> create_sessions(Run& run) {
         s.session_id = std::string(v.as_object().at("id").as_string());
         co_return true;
     };
-    co_await on_http_workers(run, run.streams.size(), job);
+    co_await on_http_workers(run, run.streams.size(), send_node, job);
     run.create_end = now_us();
     for (auto& s : run.streams) {
         if (s.session_id.empty()) {
@@ -410,7 +470,8 @@ net::awaitable<void> verify_contents(Run& run) {
         }
         std::string target = std::string(kApi) + "/messages/" + s.message_id + "/content";
         std::string no_body;
-        auto r = co_await http_call(stream, buffer, run, bhttp::verb::get, target, no_body);
+        auto r = co_await http_call(stream, buffer, run.nodes[verify_node(run, i)],
+                                    bhttp::verb::get, target, no_body);
         if (!r.error.empty() || r.status != 200) {
             s.fail("verify: " + (r.error.empty() ? "HTTP " + std::to_string(r.status) : r.error));
             co_return false;
@@ -439,7 +500,7 @@ net::awaitable<void> verify_contents(Run& run) {
         s.content_verified = true;
         co_return true;
     };
-    co_await on_http_workers(run, run.streams.size(), job);
+    co_await on_http_workers(run, run.streams.size(), verify_node, job);
     for (auto& s : run.streams)
         if (s.content_checked && !s.content_verified) ++run.verify_failures;
 }
@@ -613,31 +674,105 @@ void parse_events(Run& run, Stream& s, std::int64_t arrived) {
     s.pending.erase(0, at);
 }
 
+// Opens the stream's connection to its reading node and, with
+// --read-elsewhere, the send's to its sending node: before the start, so that
+// the start is only requests.
 net::awaitable<void> connect_one(Run& run, Stream& s, Latch& done) {
     s.socket = std::make_unique<tcp::socket>(run.io);
-    auto [ec] = co_await s.socket->async_connect(run.endpoint, use_tuple);
+    auto [ec] =
+        co_await s.socket->async_connect(run.nodes[read_node(run, s.index)].endpoint, use_tuple);
     if (ec) s.fail("connect: " + ec.message());
     else s.socket->set_option(tcp::no_delay(true));
+    if (!ec && run.opt.read_elsewhere) {
+        s.sender = std::make_unique<beast::tcp_stream>(run.io.get_executor());
+        auto [sec] = co_await s.sender->socket().async_connect(
+            run.nodes[send_node(run, s.index)].endpoint, use_tuple);
+        if (sec)
+            s.fail("connect (send): " + sec.message());
+        else
+            s.sender->socket().set_option(tcp::no_delay(true));
+    }
     done.count_down();
 }
 
+std::string message_body(const Stream& s) {
+    return R"({"content":"benchmark prompt )" + std::to_string(s.index) + R"("})";
+}
+
+// The send whose answer is the stream.
+std::string send_and_stream_request(const Run& run, const Stream& s) {
+    std::string body = message_body(s);
+    return "POST " + std::string(kApi) + "/sessions/" + s.session_id +
+           "/messages HTTP/1.1\r\n"
+           "Host: " + run.nodes[send_node(run, s.index)].host + "\r\n"
+           "Accept: text/event-stream\r\n"
+           "Content-Type: application/json\r\n"
+           "Content-Length: " + std::to_string(body.size()) + "\r\n"
+           "\r\n" + body;
+}
+
+// --read-elsewhere: the answer's stream from offset 0, on the reading node.
+std::string stream_request(const Run& run, const Stream& s) {
+    return "GET " + std::string(kApi) + "/messages/" + s.message_id +
+           "/stream HTTP/1.1\r\n"
+           "Host: " + run.nodes[read_node(run, s.index)].host + "\r\n"
+           "Accept: text/event-stream\r\n"
+           "\r\n";
+}
+
+// --read-elsewhere: sends the message as a plain JSON POST on the stream's
+// send connection, which then closes, and takes the assistant message's id
+// from the answer. False (and s.error) when that fails.
+net::awaitable<bool> post_message(Run& run, Stream& s) {
+    beast::flat_buffer buffer;
+    std::string target = std::string(kApi) + "/sessions/" + s.session_id + "/messages";
+    const auto started = now_us();
+    // chatd's answer is written in the measured phase, like the streams.
+    auto r = co_await http_call(*s.sender, buffer, run.nodes[send_node(run, s.index)],
+                                bhttp::verb::post, target, message_body(s), &run.socket_bytes);
+    s.post_us = now_us() - started;
+    boost::system::error_code ignored;
+    s.sender->socket().close(ignored);
+    if (!r.error.empty() || (r.status != 201 && r.status != 202)) {
+        s.fail("send: " +
+               (r.error.empty() ? "HTTP " + std::to_string(r.status) + " " + r.body : r.error));
+        co_return false;
+    }
+    boost::system::error_code ec;
+    auto v = json::parse(r.body, ec);
+    const json::value* id = nullptr;
+    if (!ec && v.is_object())
+        if (auto* m = v.as_object().if_contains("assistant_message"); m && m->is_object())
+            id = m->as_object().if_contains("id");
+    if (!id || !id->is_string() || id->as_string().empty()) {
+        s.fail("send: no assistant_message.id in " + r.body.substr(0, 300));
+        co_return false;
+    }
+    s.message_id = std::string(id->as_string());
+    co_return true;
+}
+
 net::awaitable<void> stream_one(Run& run, Stream& s, Latch& sent, Latch& headers, Latch& done) {
-    std::string body = R"({"content":"benchmark prompt )" + std::to_string(s.index) + R"("})";
-    std::string request = "POST " + std::string(kApi) + "/sessions/" + s.session_id +
-                          "/messages HTTP/1.1\r\n"
-                          "Host: " + run.opt.host + "\r\n"
-                          "Accept: text/event-stream\r\n"
-                          "Content-Type: application/json\r\n"
-                          "Content-Length: " + std::to_string(body.size()) + "\r\n"
-                          "\r\n" + body;
-    auto out = net::buffer(request);
-    auto [wec, wn] = co_await net::async_write(*s.socket, out, use_tuple);
-    (void)wn;
+    std::string request;
+    s.send_started_at = now_us();
+    if (!run.opt.read_elsewhere)
+        request = send_and_stream_request(run, s);
+    else if (co_await post_message(run, s))
+        request = stream_request(run, s);
+    boost::system::error_code wec;
+    if (!request.empty()) {
+        auto out = net::buffer(request);
+        auto [ec, wn] = co_await net::async_write(*s.socket, out, use_tuple);
+        (void)wn;
+        wec = ec;
+    }
     s.sent_at = now_us();
     sent.count_down();
     bool counted_headers = false;
-    if (wec) {
-        s.fail("send: " + wec.message());
+    if (request.empty()) {
+        // post_message said why.
+    } else if (wec) {
+        s.fail((run.opt.read_elsewhere ? "stream request: " : "send: ") + wec.message());
     } else {
         std::array<char, 16384> buf;
         for (;;) {
@@ -683,9 +818,11 @@ net::awaitable<void> stream_one(Run& run, Stream& s, Latch& sent, Latch& headers
 net::awaitable<void> run_load(Run& run) {
     auto ex = run.io.get_executor();
     tcp::resolver resolver(ex);
-    auto [rec, results] = co_await resolver.async_resolve(run.opt.host, run.opt.port, use_tuple);
-    if (rec || results.empty()) throw std::runtime_error("cannot resolve " + run.opt.host);
-    run.endpoint = results.begin()->endpoint();
+    for (auto& node : run.nodes) {
+        auto [rec, results] = co_await resolver.async_resolve(node.host, node.port, use_tuple);
+        if (rec || results.empty()) throw std::runtime_error("cannot resolve " + node.host);
+        node.endpoint = results.begin()->endpoint();
+    }
 
     // Phase 1: sessions.
     co_await create_sessions(run);
@@ -696,7 +833,8 @@ net::awaitable<void> run_load(Run& run) {
         co_return;
     }
 
-    // Phase 2: one connection per session, all open before any generation.
+    // Phase 2: one connection per session (two with --read-elsewhere), all
+    // open before any generation.
     run.connect_start = now_us();
     {
         Latch connected(ex, run.streams.size());
@@ -721,10 +859,11 @@ net::awaitable<void> run_load(Run& run) {
         for (auto& s : run.streams) {
             boost::system::error_code ignored;
             if (s.socket) s.socket->close(ignored);
+            if (s.sender) s.sender->socket().close(ignored);
         }
     });
 
-    run.chatd_go = sample_proc(run.opt.chatd_pid);
+    for (auto& node : run.nodes) node.go = sample_proc(node.pid);
     if (run.opt.db_pid) run.db_go = sample_process_tree(run.opt.db_pid);
     run.self_go = sample_proc(static_cast<int>(getpid()));
     run.go_at = now_us();
@@ -746,18 +885,21 @@ net::awaitable<void> run_load(Run& run) {
     net::steady_timer window_timer(ex);
     window_timer.expires_after(std::chrono::microseconds(run.measure_from - now_us()));
     window_timer.async_wait([&run](boost::system::error_code ec) {
-        if (!ec) run.chatd_window = sample_proc(run.opt.chatd_pid);
+        if (ec) return;
+        for (auto& node : run.nodes) node.window = sample_proc(node.pid);
     });
 
     co_await headers.wait();
     run.all_headers_at = now_us();
     co_await done.wait();
     run.all_done_at = now_us();
-    run.chatd_end = sample_proc(run.opt.chatd_pid);
+    for (auto& node : run.nodes) node.end = sample_proc(node.pid);
     if (run.opt.db_pid) run.db_end = sample_process_tree(run.opt.db_pid);
     run.self_end = sample_proc(static_cast<int>(getpid()));
-    run.chatd_hwm_kb = status_kb(run.opt.chatd_pid, "VmHWM");
-    run.chatd_rss_end_kb = status_kb(run.opt.chatd_pid, "VmRSS");
+    for (auto& node : run.nodes) {
+        node.hwm_kb = status_kb(node.pid, "VmHWM");
+        node.rss_end_kb = status_kb(node.pid, "VmRSS");
+    }
     deadline.cancel();
     window_timer.cancel();
 
@@ -795,6 +937,13 @@ struct Report {
     }
     static std::string value_text(const json::value& v) {
         if (v.is_double()) return number(v.as_double());
+        if (v.is_object()) {
+            std::string out = "{";
+            for (const auto& [k, e] : v.as_object())
+                out += (out.size() > 1 ? ", " : "") + json::serialize(json::value(k)) + ": " +
+                       value_text(e);
+            return out + "}";
+        }
         if (!v.is_array()) return json::serialize(v);
         std::string out = "[";
         for (const auto& e : v.as_array()) out += (out.size() > 1 ? "," : "") + value_text(e);
@@ -843,18 +992,44 @@ Report make_report(Run& run) {
     std::sort(run.latencies.begin(), run.latencies.end());
     double window_s = static_cast<double>(run.last_arrival - run.measure_from) / 1e6;
     double gen_s = static_cast<double>(run.all_done_at - run.go_at) / 1e6;
-    double chatd_cpu = run.chatd_end.cpu_s - run.chatd_go.cpu_s;
     double self_cpu = run.self_end.cpu_s - run.self_go.cpu_s;
     double tokens = static_cast<double>(run.tokens_total);
-    std::uint64_t write_bytes = run.chatd_end.write_bytes - run.chatd_go.write_bytes;
-    std::uint64_t wchar = run.chatd_end.wchar - run.chatd_go.wchar;
+    // chatd's figures are the sums over its nodes; each node's is in `nodes`.
+    double chatd_cpu = 0;
+    double window_cores = 0;  // NaN when a node has no window sample
+    std::uint64_t write_bytes = 0, wchar = 0, hwm_kb = 0, rss_end_kb = 0;
+    bool proc_ok = true;
+    json::array nodes;
+    for (const auto& n : run.nodes) {
+        // A node that exited before the end (killed, crashed) has no figures.
+        const bool ok = n.go.ok && n.end.ok;
+        const double cpu = ok ? n.end.cpu_s - n.go.cpu_s : std::nan("");
+        const auto node_write_bytes = ok ? n.end.write_bytes - n.go.write_bytes : 0;
+        chatd_cpu += cpu;
+        write_bytes += node_write_bytes;
+        wchar += ok ? n.end.wchar - n.go.wchar : 0;
+        hwm_kb += n.hwm_kb;
+        rss_end_kb += n.rss_end_kb;
+        proc_ok = proc_ok && ok;
+        window_cores += n.window.ok && ok
+                            ? (n.end.cpu_s - n.window.cpu_s) /
+                                  (static_cast<double>(n.end.at_us - n.window.at_us) / 1e6)
+                            : std::nan("");
+        json::object node;
+        node["url"] = n.url;
+        node["pid"] = n.pid;
+        node["proc_ok"] = ok;
+        node["cpu_s"] = round_to(cpu, 3);
+        node["cpu_us_per_token"] = round_to(tokens > 0 ? cpu * 1e6 / tokens : 0.0, 2);
+        node["cores_avg"] = round_to(gen_s > 0 ? cpu / gen_s : 0.0, 3);
+        node["rss_hwm_kb"] = n.hwm_kb;
+        node["store_write_bytes"] = ok ? json::value(node_write_bytes) : json::value(nullptr);
+        nodes.push_back(std::move(node));
+    }
     // chatd's writes to sockets are what this client read from them (the
-    // stream connections are the only ones open in this phase).
+    // stream connections, and with --read-elsewhere the sends' answers, are
+    // the only ones open in this phase).
     std::int64_t file_wchar = static_cast<std::int64_t>(wchar) - static_cast<std::int64_t>(run.socket_bytes);
-    double window_cpu = run.chatd_window.ok ? run.chatd_end.cpu_s - run.chatd_window.cpu_s : std::nan("");
-    double window_cpu_wall = run.chatd_window.ok
-                                 ? static_cast<double>(run.chatd_end.at_us - run.chatd_window.at_us) / 1e6
-                                 : std::nan("");
 
     if (!o.label.empty()) r.add("label", json::value(o.label));
     r.add("sessions", o.sessions);
@@ -862,6 +1037,8 @@ Report make_report(Run& run) {
     r.add("rate_per_stream", o.rate);
     r.add("offered_tokens_per_s", o.rate * static_cast<double>(o.sessions));
     r.add("warmup_s", o.warmup_s);
+    r.add("chatd_nodes", run.nodes.size());
+    r.add("read_elsewhere", o.read_elsewhere);
     r.add("streams_completed", completed);
     r.add("streams_failed", failed);
     r.add("first_error", json::value(first_error));
@@ -871,7 +1048,28 @@ Report make_report(Run& run) {
     r.add("create_sessions_s", round_to(static_cast<double>(run.create_end - run.create_start) / 1e6, 3));
     r.add("connect_s", round_to(static_cast<double>(run.connect_end - run.connect_start) / 1e6, 3));
     r.add("start_send_ms", round_to(static_cast<double>(run.all_sent_at - run.go_at) / 1e3, 1));
+    if (o.read_elsewhere) {
+        // The plain sends' exchanges, each before its stream request.
+        std::vector<std::int64_t> posts;
+        for (const auto& s : run.streams)
+            if (s.post_us >= 0) posts.push_back(s.post_us);
+        std::sort(posts.begin(), posts.end());
+        r.add("send_p50_ms", round_to(percentile(posts, 50) / 1e3, 2));
+        r.add("send_max_ms",
+              round_to(posts.empty() ? std::nan("") : static_cast<double>(posts.back()) / 1e3, 2));
+    }
     r.add("start_all_headers_ms", round_to(static_cast<double>(run.all_headers_at - run.go_at) / 1e3, 1));
+    {
+        // When each answer's first token was scheduled, from the start of its
+        // send: how long a burst of sends waits for its generations.
+        std::vector<std::int64_t> waits;
+        for (const auto& s : run.streams)
+            if (s.tokens > 0) waits.push_back(s.first_stamp - s.send_started_at);
+        std::sort(waits.begin(), waits.end());
+        r.add("first_token_after_send_p50_ms", round_to(percentile(waits, 50) / 1e3, 1));
+        r.add("first_token_after_send_max_ms",
+              round_to(waits.empty() ? std::nan("") : static_cast<double>(waits.back()) / 1e3, 1));
+    }
     r.add("first_token_spread_ms",
           round_to(max_first_stamp >= min_first_stamp
                        ? static_cast<double>(max_first_stamp - min_first_stamp) / 1e3
@@ -911,14 +1109,15 @@ Report make_report(Run& run) {
         r.add("timeline_p50_ms", std::move(p50));
         r.add("timeline_p99_ms", std::move(p99));
     }
-    r.add("chatd_pid", o.chatd_pid);
-    r.add("chatd_proc_ok", run.chatd_go.ok && run.chatd_end.ok);
+    r.add("chatd_pid", run.nodes.front().pid);
+    r.add("chatd_proc_ok", proc_ok);
     r.add("chatd_cpu_s", round_to(chatd_cpu, 3));
     r.add("chatd_cpu_us_per_token", round_to(tokens > 0 ? chatd_cpu * 1e6 / tokens : 0.0, 2));
     r.add("chatd_cores_avg", round_to(gen_s > 0 ? chatd_cpu / gen_s : 0.0, 3));
-    r.add("chatd_cores_in_window", round_to(window_cpu_wall > 0 ? window_cpu / window_cpu_wall : std::nan(""), 3));
-    r.add("chatd_peak_rss_kb", run.chatd_hwm_kb);
-    r.add("chatd_rss_end_kb", run.chatd_rss_end_kb);
+    r.add("chatd_cores_in_window", round_to(window_cores, 3));
+    r.add("chatd_peak_rss_kb", hwm_kb);
+    r.add("chatd_rss_end_kb", rss_end_kb);
+    r.add("nodes", std::move(nodes));
     r.add("store_write_bytes", write_bytes);
     r.add("store_write_bytes_per_token", round_to(tokens > 0 ? static_cast<double>(write_bytes) / tokens : 0.0, 1));
     r.add("file_write_syscall_bytes", file_wchar);
@@ -979,6 +1178,12 @@ void print_table(const Report& r, bool timeline) {
     std::printf("chatd_load: %.0f sessions x %.0f tokens at %.0f tokens/s each (offered %.0f tokens/s)\n",
                 num(r, "sessions"), num(r, "tokens_per_answer"), num(r, "rate_per_stream"),
                 num(r, "offered_tokens_per_s"));
+    const auto& nodes = r.get("nodes").as_array();
+    if (nodes.size() > 1 || r.get("read_elsewhere").as_bool())
+        row("nodes", format_num("%.0f", static_cast<double>(nodes.size())) +
+                         (r.get("read_elsewhere").as_bool()
+                              ? ", sent as JSON on node i, read on node i+1 (mod nodes)"
+                              : ", everything of stream i on node i (mod nodes)"));
     row("streams completed / failed", format_num("%.0f", num(r, "streams_completed")) + " / " +
                                           format_num("%.0f", num(r, "streams_failed")) +
                                           (r.get("timed_out").as_bool() ? " (TIMED OUT)" : ""));
@@ -991,6 +1196,12 @@ void print_table(const Report& r, bool timeline) {
     row("start: sent / all headers / spread", format_num("%.1f ms", num(r, "start_send_ms")) + " / " +
                                                   format_num("%.1f ms", num(r, "start_all_headers_ms")) + " / " +
                                                   format_num("%.1f ms", num(r, "first_token_spread_ms")));
+    row("first token after send p50 / max",
+        format_num("%.1f ms", num(r, "first_token_after_send_p50_ms")) + " / " +
+            format_num("%.1f ms", num(r, "first_token_after_send_max_ms")));
+    if (r.get("read_elsewhere").as_bool())
+        row("JSON send p50 / max", format_num("%.2f ms", num(r, "send_p50_ms")) + " / " +
+                                       format_num("%.2f ms", num(r, "send_max_ms")));
     row("generation phase", format_num("%.2f s", num(r, "gen_duration_s")));
     row("tokens total / measured", format_num("%.0f", num(r, "tokens_total")) + " / " +
                                        format_num("%.0f", num(r, "tokens_measured")) +
@@ -1003,10 +1214,22 @@ void print_table(const Report& r, bool timeline) {
                                        format_num("%.2f ms", num(r, "latency_p99_ms")));
     row("latency p99.9 / max", format_num("%.2f ms", num(r, "latency_p999_ms")) + " / " +
                                    format_num("%.2f ms", num(r, "latency_max_ms")));
-    row("chatd CPU", format_num("%.2f s", num(r, "chatd_cpu_s")) + format_num(", %.2f µs/token", num(r, "chatd_cpu_us_per_token")) +
-                         format_num(", %.2f cores avg", num(r, "chatd_cores_avg")) +
-                         format_num(" (%.2f in window)", num(r, "chatd_cores_in_window")));
-    row("chatd peak RSS (VmHWM)", format_num("%.1f MiB", num(r, "chatd_peak_rss_kb") / 1024.0));
+    const bool several = nodes.size() > 1;
+    row(several ? "chatd CPU (all nodes)" : "chatd CPU",
+        format_num("%.2f s", num(r, "chatd_cpu_s")) +
+            format_num(", %.2f µs/token", num(r, "chatd_cpu_us_per_token")) +
+            format_num(", %.2f cores avg", num(r, "chatd_cores_avg")) +
+            format_num(" (%.2f in window)", num(r, "chatd_cores_in_window")));
+    row(several ? "chatd peak RSS (VmHWM, all nodes)" : "chatd peak RSS (VmHWM)",
+        format_num("%.1f MiB", num(r, "chatd_peak_rss_kb") / 1024.0));
+    for (std::size_t k = 0; several && k < nodes.size(); ++k) {
+        const auto& n = nodes[k].as_object();
+        row("  node " + std::to_string(k) + " " + std::string(n.at("url").as_string()),
+            format_num("%.2f s", as_double(n.at("cpu_s"))) +
+                format_num(", %.2f µs/token", as_double(n.at("cpu_us_per_token"))) +
+                format_num(", %.2f cores avg", as_double(n.at("cores_avg"))) +
+                format_num(", %.1f MiB peak", as_double(n.at("rss_hwm_kb")) / 1024.0));
+    }
     row("store write_bytes (/proc io)", format_num("%.0f B", num(r, "store_write_bytes")) +
                                             format_num(", %.1f B/token", num(r, "store_write_bytes_per_token")));
     row("file write() bytes (wchar-socket)", format_num("%.0f B", num(r, "file_write_syscall_bytes")) +
@@ -1035,8 +1258,10 @@ void print_table(const Report& r, bool timeline) {
             std::printf("    %3zu %8.0f %9.2f %9.2f\n", i, as_double(count[i]), as_double(p50[i]),
                         as_double(p99[i]));
     }
-    if (!r.get("chatd_proc_ok").as_bool())
-        std::printf("  WARNING: could not read /proc/%.0f: chatd figures are missing\n", num(r, "chatd_pid"));
+    for (const auto& n : nodes)
+        if (!n.as_object().at("proc_ok").as_bool())
+            std::printf("  WARNING: could not read /proc/%.0f: chatd figures are missing\n",
+                        as_double(n.as_object().at("pid")));
     std::fflush(stdout);
 }
 
@@ -1045,14 +1270,23 @@ void print_table(const Report& r, bool timeline) {
 int main(int argc, char** argv) {
     Options opt;
     CLI::App app{"chatd_load: N streams of L stamped tokens at R tokens/s, one SSE reader each"};
-    app.add_option("--url", opt.url, "chatd's base URL, http://HOST:PORT")->required();
+    app.add_option("--url", opt.urls,
+                   "chatd's base URL, http://HOST:PORT; once per node of one database")
+        ->required()
+        ->take_all();
     app.add_option("--sessions", opt.sessions, "N: sessions, one generation and one stream each")
         ->check(CLI::PositiveNumber);
     app.add_option("--tokens", opt.tokens, "L: tokens per answer (chatd's --sim-min/max-tokens)")
         ->check(CLI::PositiveNumber);
     app.add_option("--rate", opt.rate, "R: tokens/s per stream (chatd's --sim-tokens-per-second)")
         ->check(CLI::PositiveNumber);
-    app.add_option("--chatd-pid", opt.chatd_pid, "chatd's pid, for /proc figures")->required();
+    app.add_option("--chatd-pid", opt.chatd_pids,
+                   "chatd's pid, for /proc figures; once per --url, in order")
+        ->required()
+        ->take_all();
+    app.add_flag("--read-elsewhere", opt.read_elsewhere,
+                 "send each message as plain JSON on node i and read its answer with GET "
+                 "/messages/{id}/stream on node i+1 (mod the number of nodes)");
     app.add_option("--db-pid", opt.db_pid,
                    "the database server's main process (PostgreSQL's postmaster): its CPU and "
                    "writes, with its children's, are reported apart from chatd's");
@@ -1061,7 +1295,7 @@ int main(int argc, char** argv) {
     app.add_option("--timeout-s", opt.timeout_s, "give up on streams still open after this")
         ->check(CLI::PositiveNumber);
     app.add_option("--http-concurrency", opt.http_concurrency,
-                   "connections used to create sessions and verify contents")
+                   "connections per node used to create sessions and verify contents")
         ->check(CLI::PositiveNumber);
     bool no_verify = false;
     app.add_flag("--no-verify-content", no_verify,
@@ -1071,13 +1305,23 @@ int main(int argc, char** argv) {
     app.add_option("--label", opt.label, "a label copied into the JSON");
     CLI11_PARSE(app, argc, argv);
     opt.verify_content = !no_verify;
-    if (!split_url(opt)) {
-        std::cerr << "chatd_load: --url must look like http://127.0.0.1:8080\n";
+    if (opt.urls.size() != opt.chatd_pids.size()) {
+        std::cerr << "chatd_load: give one --chatd-pid per --url\n";
         return 2;
     }
 
     net::io_context io{1};
     Run run(opt, io);
+    for (std::size_t k = 0; k < opt.urls.size(); ++k) {
+        Node node;
+        node.url = opt.urls[k];
+        node.pid = opt.chatd_pids[k];
+        if (!split_url(node)) {
+            std::cerr << "chatd_load: --url must look like http://127.0.0.1:8080\n";
+            return 2;
+        }
+        run.nodes.push_back(std::move(node));
+    }
     run.streams.resize(opt.sessions);
     for (std::size_t i = 0; i < run.streams.size(); ++i) run.streams[i].index = i;
     run.latencies.reserve(opt.sessions * opt.tokens);
@@ -1107,7 +1351,8 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
-    bool ok = num(report, "streams_failed") == 0 && !run.timed_out && run.verify_failures == 0 &&
-              run.chatd_go.ok;
+    bool ok =
+        num(report, "streams_failed") == 0 && !run.timed_out && run.verify_failures == 0 &&
+        std::all_of(run.nodes.begin(), run.nodes.end(), [](const Node& n) { return n.go.ok; });
     return ok ? 0 : 1;
 }
