@@ -21,18 +21,37 @@ void sweep(Map& map, std::size_t& sweep_at, Unused unused) {
 
 }  // namespace
 
-void Follower::apply(store::Message tail) {
+// `from` is where `text` starts in the message. What the follower holds
+// already is not appended again; a gap is not bridged.
+bool Follower::append_from(std::int64_t from, std::string_view text) {
+    const auto have = static_cast<std::int64_t>(message_.content.size());
+    if (from > have) return false;
+    const auto end = from + static_cast<std::int64_t>(text.size());
+    if (end > have) message_.content.append(text.substr(static_cast<std::size_t>(have - from)));
+    return true;
+}
+
+bool Follower::apply(store::Message tail, std::int64_t from) {
+    if (!append_from(from, tail.content)) return false;
     if (tail.status == store::MessageStatus::generating) {
         // A read that found no new chunk has the row's older version and time.
         tail.version = std::max(tail.version, message_.version);
         tail.change_seq = std::max(tail.change_seq, message_.change_seq);
         tail.last_updated = std::max(tail.last_updated, message_.last_updated);
     }
-    auto content = std::move(message_.content);
-    content += tail.content;
+    tail.content = std::move(message_.content);
     message_ = std::move(tail);
-    message_.content = std::move(content);
     subscribers_.notify();
+    return true;
+}
+
+bool Follower::take(const store::ChunkNotice& chunk) {
+    if (dirty_ || message_.status != store::MessageStatus::generating) return false;
+    if (!append_from(chunk.offset, chunk.text)) return false;
+    message_.version = std::max(message_.version, chunk.version);
+    message_.last_updated = std::max(message_.last_updated, chunk.at);
+    subscribers_.notify();
+    return true;
 }
 
 void Follower::lose() {
@@ -118,6 +137,9 @@ void Feeds::mark(const store::ChangeNotice& notice) {
     }
     for (const auto& m : notice.messages)
         if (auto f = lookup(m.value)) dirty(*f);
+    // Text that came with the notice is applied at once: no read at all.
+    for (const auto& c : notice.chunks)
+        if (auto f = lookup(c.id.value); f && !f->take(c)) dirty(*f);
     if (any) fetch_wake_.notify();
     // Session streams look for a new message themselves.
     if (notice.everything) {
@@ -184,17 +206,16 @@ net::awaitable<void> Feeds::fetch() {
         for (auto& tail : *tails) {
             auto f = lookup(tail.id.value);
             found.insert(tail.id.value);
-            // A follower made again meanwhile (its readers left and came
-            // back) may hold more than this read started from.
             if (!f) continue;
-            if (static_cast<std::int64_t>(f->message().content.size()) != asked[tail.id.value]) {
+            bool ended = tail.status != store::MessageStatus::generating;
+            auto id = tail.id.value;
+            // A follower made again meanwhile (its readers left and came
+            // back) may hold more or less than this read started from.
+            if (!f->apply(std::move(tail), asked[id])) {
                 f->dirty_ = true;
                 fetch_wake_.notify();
                 continue;
             }
-            bool ended = tail.status != store::MessageStatus::generating;
-            auto id = tail.id.value;
-            f->apply(std::move(tail));
             if (ended) followers_.erase(id);  // it changes no more
         }
         for (const auto& p : at) {

@@ -2,10 +2,11 @@
 // Readers' one view of messages, wherever they run (DESIGN §7, "Any node
 // serves any stream"). A message this node runs is read from its Generation.
 // Any other is read through a Follower: one per message per node, shared by
-// every local reader, which reads only the chunks committed after what it
-// holds, when the store's change notices (ChatStore::listen) name the message.
-// One read serves every follower a notice names, however many notices came
-// meanwhile; nothing polls. Session streams are woken by the same notices when
+// every local reader. It takes the text a change notice (ChatStore::listen)
+// carries, and reads only the chunks committed after what it holds when a
+// notice names the message without its text (or the text does not follow on
+// from what it holds). One read serves every follower named since the last
+// one; nothing polls. Session streams are woken by the same notices when
 // a message starts in their session, on any node.
 //
 // Runs on the I/O thread: run() until stop().
@@ -37,8 +38,14 @@ public:
 
 private:
     friend class Feeds;
-    // What the store holds after message_'s content (read_tails).
-    void apply(store::Message tail);
+    // The message as stored, its content the bytes from `from` on
+    // (read_tails). False, and nothing changes, when `from` is past what
+    // the follower holds.
+    bool apply(store::Message tail, std::int64_t from);
+    // Text a notice carried; false when it does not follow on from what the
+    // follower holds (or a read is due anyway): read the store then.
+    bool take(const store::ChunkNotice& chunk);
+    bool append_from(std::int64_t from, std::string_view text);
     // Deleted, or no longer followed: readers open a new feed.
     void lose();
 

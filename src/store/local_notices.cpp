@@ -13,6 +13,7 @@ void merge(ChangeNotice& into, ChangeNotice&& more) {
     into.everything = into.everything || more.everything;
     for (auto& m : more.messages) into.messages.push_back(std::move(m));
     for (auto& s : more.sessions) into.sessions.push_back(std::move(s));
+    for (auto& c : more.chunks) into.chunks.push_back(std::move(c));
 }
 
 }  // namespace

@@ -200,17 +200,33 @@ struct HeldLease {
     std::int64_t epoch = 0;
 };
 
+// Text a commit appended to a generating message, carried by the notice
+// itself when it fits, so that a follower holding the bytes before it need
+// not read the store.
+struct ChunkNotice {
+    MessageId id;
+    std::int64_t offset = 0;
+    std::string text;
+    std::int64_t version = 0;  // the message's, with this text stored
+    UnixMillis at = 0;
+};
+
 // Committed changes, as a store announces them to the nodes listening
-// (ChatStore::listen): which messages' text or status changed, and in which
-// sessions messages were added or removed. `everything`: notices may have
-// been lost (a listener reconnected, or one notice had too much to name), so
-// whatever a node follows may have changed.
+// (ChatStore::listen): which messages' text or status changed (with the text
+// itself where it fits), and in which sessions messages were added or
+// removed. `everything`: notices may have been lost (a listener reconnected,
+// or one notice had too much to name), so whatever a node follows may have
+// changed.
 struct ChangeNotice {
     std::vector<MessageId> messages;
     std::vector<SessionId> sessions;
+    // Messages whose change was only this text (they are not in `messages`).
+    std::vector<ChunkNotice> chunks;
     bool everything = false;
 
-    bool empty() const { return messages.empty() && sessions.empty() && !everything; }
+    bool empty() const {
+        return messages.empty() && sessions.empty() && chunks.empty() && !everything;
+    }
 };
 
 // Where a reader of a message is: the bytes of its content it holds.

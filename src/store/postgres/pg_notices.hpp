@@ -3,6 +3,9 @@
 // NOTIFY on one channel per transaction that changes messages, its payload
 // the ids it changed ("m:<message id>", "s:<session id>", space separated),
 // or "*" when they do not fit in one payload (the server takes < 8000 bytes).
+// A chunk's text goes along while it fits, length-prefixed:
+// "t:<message id>:<offset>:<version>:<at>:<length>:<text>"; the rest of the
+// chunks are named with "m:".
 #include "store/model.hpp"
 
 #include <string>

@@ -711,7 +711,14 @@ net::awaitable<Result<std::vector<WriteResult>>> PgStore::commit_writes(
         }
         results.push_back(WriteResult{.version = plan.version});
         if (plan.action == WritePlan::Action::skip) continue;
-        changed.messages.push_back(w.id);
+        if (w.terminal || w.rewrite_content)
+            changed.messages.push_back(w.id);
+        else
+            changed.chunks.push_back({.id = w.id,
+                                      .offset = plan.offset,
+                                      .text = std::string(plan.text),
+                                      .version = plan.version,
+                                      .at = batch.at});
         if (w.terminal) {
             const auto& term = *w.terminal;
             q.push_back({end,

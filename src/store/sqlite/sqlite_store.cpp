@@ -600,8 +600,15 @@ net::awaitable<Result<TurnOutcome>> SqliteStore::begin_turn(UserId user, Session
 }
 
 net::awaitable<Result<CommitResult>> SqliteStore::commit(Batch batch) {
-    std::vector<MessageId> ids;
-    for (const auto& w : batch.writes) ids.push_back(w.id);
+    // What the notice says of each write (with its text when that is all
+    // the write changes), once its result is known.
+    std::vector<ChunkNotice> written;
+    for (const auto& w : batch.writes)
+        written.push_back({.id = w.id,
+                           .offset = w.offset,
+                           .text = w.terminal || w.rewrite_content ? std::string() : w.text,
+                           .version = w.terminal || w.rewrite_content ? -1 : 0,
+                           .at = batch.at});
     // Named: GCC 12 mishandles a lambda temporary inside co_await.
     auto work = [this, batch = std::move(batch)]() -> Result<CommitResult> {
         try {
@@ -616,8 +623,16 @@ net::awaitable<Result<CommitResult>> SqliteStore::commit(Batch batch) {
     auto r = co_await on_writer(std::move(work));
     if (r) {
         ChangeNotice changed;
-        for (std::size_t i = 0; i < ids.size() && i < r->writes.size(); ++i)
-            if (!r->writes[i].error) changed.messages.push_back(std::move(ids[i]));
+        for (std::size_t i = 0; i < written.size() && i < r->writes.size(); ++i) {
+            if (r->writes[i].error) continue;
+            auto& w = written[i];
+            if (w.version < 0 || w.text.empty()) {
+                changed.messages.push_back(std::move(w.id));
+            } else {
+                w.version = r->writes[i].version;
+                changed.chunks.push_back(std::move(w));
+            }
+        }
         notices_.announce(std::move(changed));
     }
     co_return r;

@@ -452,6 +452,7 @@ ChangeNotice await_notice(boost::asio::io_context& io, ChangeListener& listener,
         seen.everything = seen.everything || n->everything;
         seen.messages.insert(seen.messages.end(), n->messages.begin(), n->messages.end());
         seen.sessions.insert(seen.sessions.end(), n->sessions.begin(), n->sessions.end());
+        seen.chunks.insert(seen.chunks.end(), n->chunks.begin(), n->chunks.end());
     }
     return seen;
 }
@@ -476,11 +477,15 @@ TYPED_TEST(ChatStoreContract, ListenersHearEveryChangeToMessages) {
                                    [&](const ChangeNotice& n) { return names(n.sessions, s.id); })
                           .sessions,
                       s.id));
+    // A commit that only appends carries its text.
     this->append(id, 0, "Hello");
-    EXPECT_TRUE(names(
-        await_notice(this->io_, *listener, [&](const ChangeNotice& n) { return names(n.messages, id); })
-            .messages,
-        id));
+    auto appended = await_notice(this->io_, *listener,
+                                 [&](const ChangeNotice& n) { return !n.chunks.empty(); });
+    ASSERT_EQ(appended.chunks.size(), 1u);
+    EXPECT_EQ(appended.chunks[0].id, id);
+    EXPECT_EQ(appended.chunks[0].offset, 0);
+    EXPECT_EQ(appended.chunks[0].text, "Hello");
+    EXPECT_EQ(appended.chunks[0].version, 2);
     this->backend_.execute("UPDATE ai_chat_messages SET lease_expires_at = 0 WHERE id = '" +
                            id.value + "'");
     EXPECT_EQ(this->claim(kNodeB, {.max_recoveries = 0}).ended.size(), 1u);

@@ -265,7 +265,9 @@ bool hears(net::io_context& io, ChangeListener& listener, std::vector<MessageId>
                                              std::chrono::milliseconds(200)));
         if (!n) continue;
         std::erase_if(ids, [&](const MessageId& id) {
-            return std::find(n->messages.begin(), n->messages.end(), id) != n->messages.end();
+            return std::find(n->messages.begin(), n->messages.end(), id) != n->messages.end() ||
+                   std::any_of(n->chunks.begin(), n->chunks.end(),
+                               [&](const ChunkNotice& c) { return c.id == id; });
         });
     }
     return ids.empty();
@@ -315,7 +317,13 @@ TEST(PgStoreTest, ACommitIsAnnouncedOnceToEveryStoreOnTheDatabase) {
     ASSERT_EQ(received.size(), 2u) << "one notification per commit";
     ChangeNotice commit;
     decode_notice(received[0].payload, commit);
-    EXPECT_EQ(commit.messages, ids);
+    ASSERT_EQ(commit.chunks.size(), ids.size()) << "the text goes along";
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        EXPECT_EQ(commit.chunks[i].id, ids[i]);
+        EXPECT_EQ(commit.chunks[i].text, "hi");
+        EXPECT_EQ(commit.chunks[i].offset, 0);
+        EXPECT_EQ(commit.chunks[i].version, 2);
+    }
     // And the other store's listener hears it.
     EXPECT_TRUE(hears(io, *listener, ids));
 }
