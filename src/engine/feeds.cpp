@@ -65,7 +65,8 @@ Feeds::Feeds(net::any_io_executor ex, Engine& engine, store::ChatStore& store, F
       store_(store),
       config_(config),
       fetch_wake_(ex),
-      retry_wake_(ex) {}
+      listen_pause_(ex),
+      fetch_pause_(ex) {}
 
 std::shared_ptr<Follower> Feeds::lookup(const std::string& id) const {
     auto it = followers_.find(id);
@@ -111,7 +112,8 @@ net::awaitable<void> Feeds::run() {
 void Feeds::stop() {
     stopped_ = true;
     fetch_wake_.notify();
-    retry_wake_.notify();
+    listen_pause_.notify();
+    fetch_pause_.notify();
 }
 
 FeedsStats Feeds::stats() const {
@@ -163,7 +165,7 @@ net::awaitable<void> Feeds::listen() {
                                  notice.error().message(), config_.retry.count());
             down = true;
             mark(store::ChangeNotice{.everything = true});
-            co_await retry_wake_.wait_until(std::chrono::steady_clock::now() + config_.retry);
+            co_await listen_pause_.wait_until(std::chrono::steady_clock::now() + config_.retry);
             continue;
         }
         if (down) log::info("change notices are back");
@@ -196,7 +198,7 @@ net::awaitable<void> Feeds::fetch() {
             log::warn("could not read {} followed messages: {}", at.size(), tails.error().message());
             for (const auto& p : at)
                 if (auto f = lookup(p.id.value)) f->dirty_ = true;
-            co_await retry_wake_.wait_until(std::chrono::steady_clock::now() + config_.retry);
+            co_await fetch_pause_.wait_until(std::chrono::steady_clock::now() + config_.retry);
             fetch_wake_.notify();
             continue;
         }

@@ -106,7 +106,10 @@ private:
     std::unordered_map<std::string, std::weak_ptr<Follower>> followers_;  // by message id
     std::unordered_map<std::string, Subscribers> sessions_;              // by session id
     Wakeup fetch_wake_;
-    Wakeup retry_wake_;
+    // One each: a Wakeup has one waiter, and both loops pause while the
+    // store is out.
+    Wakeup listen_pause_;
+    Wakeup fetch_pause_;
     std::size_t followers_sweep_at_ = 64;
     std::size_t sessions_sweep_at_ = 64;
     bool stopped_ = false;
