@@ -80,7 +80,8 @@ TEST_F(FeedsTest, ReadersOfAMessageRunElsewhereShareOneFollowerThatReadsOnlyNewT
     EXPECT_EQ(a->message().content, "Hello");
     auto woken = std::make_shared<Wakeup>(io_.get_executor());
     a->subscribe(woken);
-    wait_until([&] { return faulty_.tail_reads >= 1; });  // the read that closes the opening gap
+    // The read that closes the opening gap is over: no read is in flight.
+    wait_until([&] { return faulty_.tail_reads_done >= 1; });
 
     const int reads = faulty_.tail_reads;
     std::string expected = "Hello";
@@ -106,7 +107,7 @@ TEST_F(FeedsTest, ANoticeAboutAMessageNobodyFollowsReadsNothing) {
     const auto followed = remote_turn().assistant_message.id;
     const auto other = remote_turn().assistant_message.id;
     auto feed = open(followed);
-    wait_until([&] { return faulty_.tail_reads >= 1; });
+    wait_until([&] { return faulty_.tail_reads_done >= 1; });  // the opening read is over
     const int before = faulty_.tail_reads;
     commit(other, 0, "not followed", "not followed");
     commit(followed, 0, "followed", "followed");  // ends: read
@@ -121,7 +122,7 @@ TEST_F(FeedsTest, ANoticeAboutAMessageNobodyFollowsReadsNothing) {
 TEST_F(FeedsTest, AFollowerThatMissedTextReadsTheStore) {
     const auto id = remote_turn().assistant_message.id;
     auto feed = open(id);
-    wait_until([&] { return faulty_.tail_reads >= 1; });
+    wait_until([&] { return faulty_.tail_reads_done >= 1; });  // the opening read is over
     const int before = faulty_.tail_reads;
     {
         // A commit whose notice this node never hears: another store on the

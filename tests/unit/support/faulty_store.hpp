@@ -128,11 +128,14 @@ public:
     std::unique_ptr<store::ChangeListener> listen(net::any_io_executor ex) override {
         return inner_.listen(std::move(ex));
     }
-    int tail_reads = 0;  // read_tails calls
+    int tail_reads = 0;       // read_tails calls
+    int tail_reads_done = 0;  // of which answered
     net::awaitable<Result<std::vector<store::Message>>> read_tails(
         std::vector<store::ReadPosition> at) override {
         ++tail_reads;
-        return inner_.read_tails(std::move(at));
+        auto r = co_await inner_.read_tails(std::move(at));
+        ++tail_reads_done;
+        co_return r;
     }
     net::awaitable<Result<void>> ping() override { return inner_.ping(); }
 
