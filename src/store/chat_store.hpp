@@ -52,6 +52,8 @@ public:
 
     virtual net::awaitable<Result<Session>> create_session(UserId user, NewSession s) = 0;
     virtual net::awaitable<Result<Session>> get_session(UserId user, SessionId id) = 0;
+    // The user's session with this client chat id (Session::chat_id).
+    virtual net::awaitable<Result<Session>> find_chat(UserId user, std::string chat_id) = 0;
     // Newest first; `before` is the last id of the previous page.
     virtual net::awaitable<Result<SessionPage>> list_sessions(UserId user, std::size_t limit,
                                                               std::optional<SessionId> before) = 0;

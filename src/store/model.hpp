@@ -40,6 +40,9 @@ struct Session {
     std::string model;
     UnixMillis created_at = 0;
     UnixMillis last_updated = 0;
+    // The id a client chose for this chat (the AI SDK's chat id), unique per
+    // user; none for a session made through the REST API.
+    std::optional<std::string> chat_id;
 };
 
 struct Message {
@@ -69,6 +72,10 @@ struct NewSession {
     // The user's sessions at most, this one included (0: no limit);
     // too_many_sessions beyond. Checked in the insert's transaction.
     std::size_t max_per_user = 0;
+    // Get-or-create by the client's chat id: the user's session with this
+    // chat id when there is one (the rest of NewSession is then unused),
+    // else a new one carrying it.
+    std::optional<std::string> chat_id;
 };
 
 // A change to a session: what is set changes, the rest stays. Also what a

@@ -90,11 +90,20 @@ constexpr std::string_view kLeases[] = {
     "WHERE cancel_requested AND status = 'generating'",
 };
 
+// A chat id a client chose (the AI SDK's), one per user's session: the
+// unique index is what makes concurrent first sends of a chat create one
+// session. NULLs are distinct, so REST sessions need none.
+constexpr std::string_view kChatIds[] = {
+    "ALTER TABLE ai_chat_sessions ADD COLUMN chat_id TEXT",
+    "CREATE UNIQUE INDEX ai_chat_sessions_by_chat ON ai_chat_sessions (user_id, chat_id)",
+};
+
 constexpr PgMigration kMigrations[] = {
     {1, kBase},
     {2, kOneGenerating},
     {3, kChunks},
     {4, kLeases},
+    {5, kChatIds},
 };
 
 }  // namespace

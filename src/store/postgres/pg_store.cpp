@@ -37,7 +37,7 @@ const std::string kBegin = "BEGIN";
 const std::string kCommit = "COMMIT";
 const std::string kRollback = "ROLLBACK";
 const std::string kSessionColumns =
-    "id, user_id, title, system_prompt, model, created_at, last_updated";
+    "id, user_id, title, system_prompt, model, created_at, last_updated, chat_id";
 const std::string kFindSession = "SELECT 1 FROM ai_chat_sessions WHERE id = $1 AND user_id = $2";
 // Chunks of live messages (ended ones have none), in the order to append them.
 const std::string kChunkColumns =
@@ -102,7 +102,9 @@ Session read_session(const PgResult& r, int row) {
                    .system_prompt = std::string(r.text(row, 3)),
                    .model = std::string(r.text(row, 4)),
                    .created_at = r.integer(row, 5),
-                   .last_updated = r.integer(row, 6)};
+                   .last_updated = r.integer(row, 6),
+                   .chat_id = r.is_null(row, 7) ? std::nullopt
+                                                : std::optional(std::string(r.text(row, 7)))};
 }
 
 // True (after logging it) when a statement of `results` failed.
@@ -273,31 +275,43 @@ net::awaitable<void> PgStore::migrate() {
 
 net::awaitable<Result<Session>> PgStore::create_session(UserId user, NewSession s) {
     static const std::string lock = "SELECT pg_advisory_xact_lock(hashtextextended($1, 7))";
+    // A chat id already taken by this user inserts nothing (the unique
+    // index), and the select answers that session instead.
     static const std::string insert =
         "INSERT INTO ai_chat_sessions (" + kSessionColumns +
-        ") SELECT $1, $2, $3, $4, $5, $6, $6 WHERE $7::bigint = 0 OR "
-        "(SELECT COUNT(*) FROM ai_chat_sessions WHERE user_id = $2) < $7::bigint";
-    auto now = now_millis();
-    Session session{.id = new_session_id(),
-                    .user_id = user,
-                    .title = s.title,
-                    .system_prompt = s.system_prompt,
-                    .model = s.model,
-                    .created_at = now,
-                    .last_updated = now};
+        ") SELECT $1, $2, $3, $4, $5, $6, $6, $8 WHERE $7::bigint = 0 OR "
+        "(SELECT COUNT(*) FROM ai_chat_sessions WHERE user_id = $2) < $7::bigint "
+        "ON CONFLICT (user_id, chat_id) DO NOTHING";
+    static const std::string select = "SELECT " + kSessionColumns +
+                                      " FROM ai_chat_sessions WHERE user_id = $1 AND "
+                                      "(id = $2 OR chat_id = $3)";
+    auto id = new_session_id();
+    PgParam chat_id = s.chat_id;
     // The count and the insert are one user's at a time (the lock), so
     // concurrent creates cannot pass the limit together.
     PgQuery q[] = {{kBegin},
                    {lock, {user.value}},
                    {insert,
-                    {session.id.value, user.value, s.title, s.system_prompt, s.model, now,
-                     static_cast<std::int64_t>(s.max_per_user)}},
+                    {id.value, user.value, s.title, s.system_prompt, s.model, now_millis(),
+                     static_cast<std::int64_t>(s.max_per_user), chat_id}},
+                   {select, {user.value, id.value, chat_id}},
                    {kCommit}};
     auto r = co_await run(q, deadline());
     if (!r) co_return r.error();
     if (any_failed(*r, "create_session")) co_return Error::store_failure;
-    if ((*r)[2].affected() == 0) co_return Error::too_many_sessions;
-    co_return session;
+    if ((*r)[3].rows() == 0) co_return Error::too_many_sessions;
+    co_return read_session((*r)[3], 0);
+}
+
+net::awaitable<Result<Session>> PgStore::find_chat(UserId user, std::string chat_id) {
+    static const std::string sql = "SELECT " + kSessionColumns +
+                                   " FROM ai_chat_sessions WHERE user_id = $1 AND chat_id = $2";
+    PgQuery q[] = {{sql, {user.value, chat_id}}};
+    auto r = co_await run(q, deadline());
+    if (!r) co_return r.error();
+    if (any_failed(*r, "find_chat")) co_return Error::store_failure;
+    if ((*r)[0].rows() == 0) co_return Error::not_found;
+    co_return read_session((*r)[0], 0);
 }
 
 net::awaitable<Result<Session>> PgStore::get_session(UserId user, SessionId id) {

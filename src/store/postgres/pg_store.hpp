@@ -43,6 +43,7 @@ public:
 
     net::awaitable<Result<Session>> create_session(UserId user, NewSession s) override;
     net::awaitable<Result<Session>> get_session(UserId user, SessionId id) override;
+    net::awaitable<Result<Session>> find_chat(UserId user, std::string chat_id) override;
     net::awaitable<Result<SessionPage>> list_sessions(UserId user, std::size_t limit,
                                                       std::optional<SessionId> before) override;
     net::awaitable<Result<Session>> update_session(UserId user, SessionId id,

@@ -122,6 +122,13 @@ ALTER TABLE ai_chat_messages ADD COLUMN cancel_requested INTEGER NOT NULL DEFAUL
 CREATE INDEX ai_chat_messages_cancel_requested ON ai_chat_messages (owner_node)
     WHERE cancel_requested AND status = 'generating';
 )sql"},
+    // A chat id a client chose (the AI SDK's), one per user's session: the
+    // unique index is what makes concurrent first sends of a chat create
+    // one session. NULLs are distinct, so REST sessions need none.
+    {5, R"sql(
+ALTER TABLE ai_chat_sessions ADD COLUMN chat_id TEXT;
+CREATE UNIQUE INDEX ai_chat_sessions_by_chat ON ai_chat_sessions (user_id, chat_id);
+)sql"},
 };
 
 }  // namespace

@@ -72,6 +72,9 @@ std::vector<Message> query_messages(Database& db, const std::string& sql, auto&&
     return out;
 }
 
+const std::string kSessionColumns =
+    "id, user_id, title, system_prompt, model, created_at, last_updated, chat_id";
+
 Session read_session(StatementUse& q) {
     return Session{.id = SessionId{q.text(0)},
                    .user_id = UserId{q.text(1)},
@@ -79,13 +82,22 @@ Session read_session(StatementUse& q) {
                    .system_prompt = q.text(3),
                    .model = q.text(4),
                    .created_at = q.integer(5),
-                   .last_updated = q.integer(6)};
+                   .last_updated = q.integer(6),
+                   .chat_id = q.is_null(7) ? std::nullopt : std::optional(q.text(7))};
+}
+
+std::optional<Session> find_chat_session(Database& db, const UserId& user,
+                                        const std::string& chat_id) {
+    auto q = db.cached("SELECT " + kSessionColumns +
+                       " FROM ai_chat_sessions WHERE user_id = ? AND chat_id = ?");
+    q.bind(1, user.value).bind(2, chat_id);
+    if (!q.step()) return std::nullopt;
+    return read_session(q);
 }
 
 std::optional<Session> find_session(Database& db, const UserId& user, const SessionId& id) {
     auto q = db.cached(
-        "SELECT id, user_id, title, system_prompt, model, created_at, last_updated "
-        "FROM ai_chat_sessions WHERE id = ? AND user_id = ?");
+        "SELECT " + kSessionColumns + " FROM ai_chat_sessions WHERE id = ? AND user_id = ?");
     q.bind(1, id.value).bind(2, user.value);
     if (!q.step()) return std::nullopt;
     return read_session(q);
@@ -297,8 +309,13 @@ SqliteStore::~SqliteStore() {
 
 net::awaitable<Result<Session>> SqliteStore::create_session(UserId user, NewSession s) {
     return on_writer([this, user, s]() -> Result<Session> {
+        // One write transaction: the look-up, the count and the insert see
+        // no other writer's (another store on the file) in between.
+        Transaction tx(*writer_db_, Transaction::Kind::write);
+        if (s.chat_id) {
+            if (auto found = find_chat_session(*writer_db_, user, *s.chat_id)) return *found;
+        }
         if (s.max_per_user > 0) {
-            // The writer thread is the only writer: count and insert cannot race.
             auto count =
                 writer_db_->cached("SELECT COUNT(*) FROM ai_chat_sessions WHERE user_id = ?");
             count.bind(1, user.value);
@@ -312,11 +329,11 @@ net::awaitable<Result<Session>> SqliteStore::create_session(UserId user, NewSess
                         .system_prompt = s.system_prompt,
                         .model = s.model,
                         .created_at = now,
-                        .last_updated = now};
+                        .last_updated = now,
+                        .chat_id = s.chat_id};
         writer_db_
-            ->cached(
-                "INSERT INTO ai_chat_sessions (id, user_id, title, system_prompt, model, "
-                "created_at, last_updated) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            ->cached("INSERT INTO ai_chat_sessions (" + kSessionColumns +
+                     ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
             .bind(1, session.id.value)
             .bind(2, user.value)
             .bind(3, session.title)
@@ -324,7 +341,9 @@ net::awaitable<Result<Session>> SqliteStore::create_session(UserId user, NewSess
             .bind(5, session.model)
             .bind(6, now)
             .bind(7, now)
+            .bind(8, s.chat_id)
             .run();
+        tx.commit();
         return session;
     });
 }
@@ -337,13 +356,21 @@ net::awaitable<Result<Session>> SqliteStore::get_session(UserId user, SessionId 
     });
 }
 
+net::awaitable<Result<Session>> SqliteStore::find_chat(UserId user, std::string chat_id) {
+    return on_reader([this, user, chat_id]() -> Result<Session> {
+        auto s = find_chat_session(*reader_db_, user, chat_id);
+        if (!s) return Error::not_found;
+        return *s;
+    });
+}
+
 net::awaitable<Result<SessionPage>> SqliteStore::list_sessions(UserId user, std::size_t limit,
                                                                std::optional<SessionId> before) {
     return on_reader([this, user, limit, before]() -> Result<SessionPage> {
         SessionPage page;
         auto q = reader_db_->cached(
-            "SELECT id, user_id, title, system_prompt, model, created_at, last_updated "
-            "FROM ai_chat_sessions WHERE user_id = ? AND (? IS NULL OR id < ?) "
+            "SELECT " + kSessionColumns +
+            " FROM ai_chat_sessions WHERE user_id = ? AND (? IS NULL OR id < ?) "
             "ORDER BY id DESC LIMIT ?");
         q.bind(1, user.value)
             .bind(2, before ? std::optional(before->value) : std::nullopt)

@@ -201,6 +201,62 @@ TYPED_TEST(ChatStoreContract, ListsSessionsNewestFirstInPages) {
     EXPECT_FALSE(second->next);
 }
 
+TYPED_TEST(ChatStoreContract, AChatIdFindsOrCreatesOneSessionPerUser) {
+    auto open = [&](const UserId& user, std::string title) {
+        return this->run(this->store_->create_session(
+            user, NewSession{.title = std::move(title), .model = "simulated", .chat_id = "chat-1"}));
+    };
+    EXPECT_EQ(this->run(this->store_->find_chat(kAlice, "chat-1")).error(), Error::not_found);
+    auto first = open(kAlice, "first");
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first->chat_id, "chat-1");
+    auto again = open(kAlice, "second");
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->id, first->id);
+    EXPECT_EQ(again->title, "first");  // found, not made again
+    auto found = this->run(this->store_->find_chat(kAlice, "chat-1"));
+    ASSERT_TRUE(found);
+    EXPECT_EQ(found->id, first->id);
+    // Bob's chat of the same id is his own session; Alice's stays hers.
+    auto bobs = open(kBob, "bob");
+    ASSERT_TRUE(bobs);
+    EXPECT_NE(bobs->id, first->id);
+    EXPECT_EQ(this->run(this->store_->find_chat(kBob, "chat-1"))->id, bobs->id);
+    EXPECT_EQ(this->run(this->store_->get_session(kBob, first->id)).error(), Error::not_found);
+    // Sessions without a chat id do not collide with one another.
+    EXPECT_FALSE(this->new_session().chat_id);
+    EXPECT_FALSE(this->new_session().chat_id);
+    // The limit holds for a new chat, but an existing one is still found.
+    auto limited = [&](std::string chat) {
+        return this->run(this->store_->create_session(
+            kAlice, NewSession{.title = "t", .model = "simulated", .max_per_user = 3,
+                               .chat_id = std::move(chat)}));
+    };
+    EXPECT_EQ(limited("chat-2").error(), Error::too_many_sessions);
+    EXPECT_EQ(limited("chat-1")->id, first->id);
+}
+
+TYPED_TEST(ChatStoreContract, TwoStoreClientsOpeningOneNewChatMakeOneSession) {
+    auto other = this->backend_.open(this->io_);
+    auto open = [&](ChatStore& store) {
+        return boost::asio::co_spawn(
+            this->io_,
+            store.create_session(kAlice, NewSession{.title = "t", .model = "simulated",
+                                                    .chat_id = "raced"}),
+            boost::asio::use_future);
+    };
+    auto a = open(*this->store_);
+    auto b = open(*other);
+    this->io_.restart();
+    while (a.wait_for(std::chrono::seconds(0)) != std::future_status::ready ||
+           b.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
+        this->io_.run_one_for(std::chrono::seconds(1));
+    auto ra = a.get();
+    auto rb = b.get();
+    ASSERT_TRUE(ra && rb);
+    EXPECT_EQ(ra->id, rb->id);
+}
+
 TYPED_TEST(ChatStoreContract, BeginTurnCreatesUserAndEmptyGeneratingAssistant) {
     auto s = this->new_session();
     auto turn = this->new_turn(s, "question");

@@ -51,6 +51,9 @@ public:
     net::awaitable<Result<store::Session>> get_session(UserId u, SessionId id) override {
         return inner_.get_session(std::move(u), std::move(id));
     }
+    net::awaitable<Result<store::Session>> find_chat(UserId u, std::string chat_id) override {
+        return inner_.find_chat(std::move(u), std::move(chat_id));
+    }
     net::awaitable<Result<store::SessionPage>> list_sessions(UserId u, std::size_t limit,
                                                              std::optional<SessionId> b) override {
         return inner_.list_sessions(std::move(u), limit, std::move(b));
