@@ -30,12 +30,15 @@ ChatApi::ChatApi(engine::Engine& engine, engine::Feeds& feeds, store::ChatStore&
                      .max_history_page = config_.max_history_page,
                      .max_poll_messages = config_.max_poll_messages}),
       messages_api_(conversations, streams_, config_.requests),
+      ui_chat_api_(conversations, streams_, store,
+                   {.requests = config_.requests, .max_history_page = config_.max_history_page}),
       web_(web) {
     routes_.add(V::get, "/healthz", {[this](Call& c) { return healthz(c); }, Access::open});
     routes_.add(V::get, "/readyz", {[this](Call& c) { return readyz(c); }, Access::open});
     sessions_api_.add_routes(routes_);
     messages_api_.add_routes(routes_);
     streams_.add_routes(routes_);
+    ui_chat_api_.add_routes(routes_);
     identity_.add_routes(routes_);
 }
 

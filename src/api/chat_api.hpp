@@ -3,8 +3,8 @@
 // RequestGuard (Host, Origin); every API request is authenticated once, here
 // (Identity), and rate-limited per user; then the route's handler runs, acting
 // for that user alone: the calls it makes are all scoped by the user (I6).
-// Handlers live by role in sessions_api, messages_api, streams_api and
-// identity; this file routes, and serves the static UI and health checks.
+// Handlers live by role in sessions_api, messages_api, streams_api,
+// ui_chat_api (the AI SDK's endpoints) and identity; this file routes, and serves the static UI and health checks.
 // One instance serves every connection on the I/O thread.
 #include "api/call.hpp"
 #include "api/cors.hpp"
@@ -16,6 +16,7 @@
 #include "api/requests.hpp"
 #include "api/sessions_api.hpp"
 #include "api/streams_api.hpp"
+#include "api/ui_chat_api.hpp"
 #include "auth/authenticator.hpp"
 #include "auth/session_cookie.hpp"
 #include "engine/conversations.hpp"
@@ -78,6 +79,7 @@ private:
     StreamsApi streams_;
     SessionsApi sessions_api_;
     MessagesApi messages_api_;
+    UiChatApi ui_chat_api_;
     const http::StaticFiles& web_;
     Routes routes_;
 };

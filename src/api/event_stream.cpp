@@ -1,41 +1,18 @@
 #include "api/event_stream.hpp"
 
-#include "api/json_codec.hpp"
 #include "core/log.hpp"
-#include "core/utf8.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 
 #include <array>
 
-#include <boost/json/serialize.hpp>
-
 namespace chatd::api {
 
-std::string format_deltas(const MessageId& id, std::string_view content, std::size_t from,
-                          std::size_t max_bytes) {
-    std::string out;
-    while (from < content.size()) {
-        std::size_t end = utf8_floor(content, std::min(content.size(), from + max_bytes));
-        if (end <= from) end = std::min(content.size(), from + 4);  // one character at least
-        auto data = json::serialize(json::object{{"message_id", id.value},
-                                                 {"offset", static_cast<std::int64_t>(from)},
-                                                 {"text", content.substr(from, end - from)}});
-        out += http::format_sse_event(
-            "delta", engine::encode_cursor({id, static_cast<std::int64_t>(end)}), data);
-        from = end;
-    }
-    return out;
-}
-
-std::string format_status(const store::Message& m, std::int64_t offset) {
-    return http::format_sse_event("status", engine::encode_cursor({m.id, offset}),
-                                  json::serialize(to_json(m, WithContent::no)));
-}
-
 EventStream::EventStream(http::beast::tcp_stream& stream, engine::Feeds& feeds,
-                         store::ChatStore& store, UserId user, const StreamConfig& config)
+                         store::ChatStore& store, UserId user, const StreamConfig& config,
+                         const StreamFormat& format)
     : writer_(stream, config.sse),
+      format_(format),
       feeds_(feeds),
       store_(store),
       user_(std::move(user)),
@@ -45,7 +22,8 @@ EventStream::EventStream(http::beast::tcp_stream& stream, engine::Feeds& feeds,
       next_ping_(std::chrono::steady_clock::now() + config.heartbeat) {}
 
 net::awaitable<bool> EventStream::open(std::string extra_headers) {
-    if (!co_await writer_.open(config_.retry, extra_headers)) co_return false;
+    extra_headers += format_.head_lines();
+    if (!co_await writer_.open(config_.retry, extra_headers, format_.chunked())) co_return false;
     watch_->wake = wake_;
     net::co_spawn(stream_.get_executor(), watch_client(stream_.socket(), watch_),
                   [](std::exception_ptr e) {
@@ -102,17 +80,8 @@ net::awaitable<bool> EventStream::idle() {
     co_return true;
 }
 
-std::size_t catch_up_end(std::string_view content, std::size_t from, std::size_t piece_bytes) {
-    if (from >= content.size()) return content.size();
-    auto end = utf8_floor(content, std::min(content.size(), from + piece_bytes));
-    if (end > from) return end;
-    // One character at least, however small the piece.
-    for (end = from + 1; end < content.size() && !is_utf8_boundary(content, end);) ++end;
-    return end;
-}
-
 net::awaitable<bool> EventStream::follow(MessageId id, std::int64_t offset) {
-    bool announce = offset == 0;
+    bool announce = true;  // the format's opening, once
     std::shared_ptr<engine::MessageFeed> feed;
     for (;;) {
         // A feed stays readable after its message ends, so there is no gap
@@ -128,12 +97,8 @@ net::awaitable<bool> EventStream::follow(MessageId id, std::int64_t offset) {
         }
         const store::Message& m = feed->message();
         if (announce) {
-            // "Started" is news only while it generates; an ended message's
-            // only status event is its terminal one, after its text.
             announce = false;
-            if (m.status == store::MessageStatus::generating &&
-                !co_await write(format_status(m, offset)))
-                co_return false;
+            if (!co_await write(format_.opening(m, offset))) co_return false;
             continue;  // the message may have changed while we wrote
         }
         auto size = m.content.size();
@@ -142,11 +107,11 @@ net::awaitable<bool> EventStream::follow(MessageId id, std::int64_t offset) {
             // deadline: never one buffer of the whole rest per subscriber.
             auto end = catch_up_end(m.content, static_cast<std::size_t>(offset),
                                     config_.catch_up_piece_bytes);
-            auto bytes = format_deltas(id, std::string_view(m.content).substr(0, end),
-                                       static_cast<std::size_t>(offset), config_.max_delta_bytes);
-            // The status is taken now: the message may change while we write.
+            auto bytes = format_.deltas(id, std::string_view(m.content).substr(0, end),
+                                        static_cast<std::size_t>(offset), config_.max_delta_bytes);
+            // The ending is taken now: the message may change while we write.
             auto status = m.status != store::MessageStatus::generating && end == size
-                              ? format_status(m, static_cast<std::int64_t>(end))
+                              ? format_.ending(m, static_cast<std::int64_t>(end))
                               : std::string();
             offset = static_cast<std::int64_t>(end);
             if (!co_await write(std::move(bytes))) co_return false;
@@ -154,7 +119,7 @@ net::awaitable<bool> EventStream::follow(MessageId id, std::int64_t offset) {
             continue;  // more may have been committed while we wrote
         }
         if (m.status != store::MessageStatus::generating)
-            co_return co_await write(format_status(m, offset));
+            co_return co_await write(format_.ending(m, offset));
         if (!co_await idle()) co_return false;
     }
 }

@@ -1,9 +1,10 @@
 #pragma once
 // The text side of one SSE connection (DESIGN §4, "Which text a stream
-// carries"): follows messages from a cursor, writes delta and status events,
-// and pings while idle. Messages are read as feeds (engine/feeds.hpp), the
+// carries"): follows messages from a cursor, writes their text and ends in
+// a StreamFormat (chatd's events, or the AI SDK's), and pings while idle. Messages are read as feeds (engine/feeds.hpp), the
 // same whichever node runs them; it waits for a feed to wake it, and never
 // polls. Runs on the I/O thread; holds at most one write's bytes.
+#include "api/stream_format.hpp"
 #include "engine/cursor.hpp"
 #include "engine/feeds.hpp"
 #include "http/sse.hpp"
@@ -22,27 +23,21 @@ struct StreamConfig {
     http::SseConfig sse;
 };
 
-// Splits `text` (a slice of a message starting at byte `offset`) into delta
-// events of at most `max_bytes` each, cut only between UTF-8 characters.
-std::string format_deltas(const MessageId& id, std::string_view content, std::size_t from,
-                          std::size_t max_bytes);
-std::string format_status(const store::Message& m, std::int64_t offset);
-// Where the next catch-up write of `content` from `from` ends: at most
-// `piece_bytes` later, between UTF-8 characters (one character at least).
-std::size_t catch_up_end(std::string_view content, std::size_t from, std::size_t piece_bytes);
-
 class EventStream {
 public:
+    // `format` outlives the stream.
     EventStream(http::beast::tcp_stream& stream, engine::Feeds& feeds, store::ChatStore& store,
-                UserId user, const StreamConfig& config);
+                UserId user, const StreamConfig& config, const StreamFormat& format = kChatdEvents);
 
     // Writes the head (with `extra_headers`, e.g. CORS) and starts watching
     // the client.
     net::awaitable<bool> open(std::string extra_headers = {});
-    // Writes a message from `offset` to its end and its terminal status event.
-    // From offset 0 of a generating message, its `generating` status comes
-    // first. False when the connection is gone or the message disappeared.
+    // Writes a message from `offset` to its end: the format's opening, the
+    // text, its ending. False when the connection is gone or the message
+    // disappeared.
     net::awaitable<bool> follow(MessageId id, std::int64_t offset);
+    // The body is complete (a chunked one's last chunk); after follow().
+    net::awaitable<bool> finish() { return writer_.finish(); }
     // Session stream: the rest of `cursor`'s message (if any), then every
     // later assistant message of the session, forever.
     net::awaitable<void> follow_session(SessionId session, std::optional<engine::Cursor> cursor);
@@ -68,6 +63,7 @@ private:
     net::awaitable<bool> idle();
 
     http::SseWriter writer_;
+    const StreamFormat& format_;
     engine::Feeds& feeds_;
     store::ChatStore& store_;
     UserId user_;

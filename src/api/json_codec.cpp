@@ -6,12 +6,14 @@
 namespace chatd::api {
 
 json::object to_json(const store::Session& s) {
-    return {{"id", s.id.value},
-            {"title", s.title},
-            {"system_prompt", s.system_prompt},
-            {"model", s.model},
-            {"created_at", format_iso8601(s.created_at)},
-            {"last_updated", format_iso8601(s.last_updated)}};
+    json::object o{{"id", s.id.value},
+                   {"title", s.title},
+                   {"system_prompt", s.system_prompt},
+                   {"model", s.model},
+                   {"created_at", format_iso8601(s.created_at)},
+                   {"last_updated", format_iso8601(s.last_updated)}};
+    if (s.chat_id) o["chat_id"] = *s.chat_id;
+    return o;
 }
 
 json::object to_json(const store::Message& m, WithContent with_content) {

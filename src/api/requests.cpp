@@ -5,6 +5,7 @@
 #include "core/time.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 
 namespace chatd::api {
@@ -94,6 +95,84 @@ Parsed<engine::Prompt> parse_prompt(const http::Request& request, const RequestL
                                std::to_string(limits.max_idempotency_key_chars) + " characters");
     }
     return prompt;
+}
+
+Parsed<std::string> chat_id(std::string_view text) {
+    constexpr std::size_t kMaxChars = 128;
+    bool ok = !text.empty() && text.size() <= kMaxChars &&
+              std::all_of(text.begin(), text.end(), [](char ch) {
+                  return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-';
+              });
+    if (!ok)
+        return Problem(Error::invalid_request,
+                       "a chat id must be 1 to 128 letters, digits, `_` or `-`");
+    return std::string(text);
+}
+
+namespace {
+
+// The text of a UI message's parts: text parts only (step boundaries carry
+// none); any other part (a file, a tool result) is refused, not dropped.
+Parsed<std::string> text_of(const json::value& parts) {
+    if (!parts.is_array()) return Problem(Error::invalid_request, "`parts` must be an array");
+    std::string text;
+    for (const auto& part : parts.as_array()) {
+        const auto* object = part.if_object();
+        const auto* type = object ? object->if_contains("type") : nullptr;
+        if (!type || !type->is_string())
+            return Problem(Error::invalid_request, "every part needs a string `type`");
+        if (type->as_string() == "step-start") continue;
+        if (type->as_string() != "text")
+            return Problem(Error::invalid_request, "only text parts can be sent, not `" +
+                                                       std::string(type->as_string()) + "`");
+        const auto* value = object->if_contains("text");
+        if (!value || !value->is_string())
+            return Problem(Error::invalid_request, "a text part needs a string `text`");
+        text += value->as_string();
+    }
+    return text;
+}
+
+}  // namespace
+
+Parsed<UiSend> parse_ui_send(std::string_view body, const RequestLimits& limits) {
+    auto parsed = parse_object(body);
+    if (!parsed.object) return Problem(Error::invalid_json, parsed.problem);
+    const auto& o = *parsed.object;
+    const auto* id = o.if_contains("id");
+    if (!id || !id->is_string()) return Problem(Error::invalid_request, "`id` must be a string");
+    auto chat = chat_id(id->as_string());
+    if (!chat) return chat.error();
+    if (const auto* trigger = o.if_contains("trigger");
+        trigger && !(trigger->is_string() && trigger->as_string() == "submit-message"))
+        return Problem(Error::invalid_request,
+                       "`trigger` must be `submit-message`: regenerating is not supported");
+    const auto* messages = o.if_contains("messages");
+    if (!messages || !messages->is_array() || messages->as_array().empty())
+        return Problem(Error::invalid_request, "`messages` must be a non-empty array");
+    const auto* last = messages->as_array().back().if_object();
+    const auto* role = last ? last->if_contains("role") : nullptr;
+    if (!role || !role->is_string() || role->as_string() != "user")
+        return Problem(Error::invalid_request, "the last of `messages` must be the user's");
+    const auto* parts = last->if_contains("parts");
+    if (!parts) return Problem(Error::invalid_request, "the user message needs `parts`");
+    auto text = text_of(*parts);
+    if (!text) return text.error();
+    if (text->empty()) return Problem(Error::invalid_request, "the user message has no text");
+    if (text->size() > limits.max_message_bytes)
+        return Problem(Error::content_too_long, "the user message is longer than " +
+                                                    std::to_string(limits.max_message_bytes) +
+                                                    " bytes");
+    UiSend send{.chat_id = std::move(*chat), .prompt = {.content = std::move(*text)}};
+    // The client's message id: a retried post of the same message replays
+    // its turn instead of sending it twice.
+    if (const auto* message_id = last->if_contains("id");
+        message_id && message_id->is_string() && !message_id->as_string().empty()) {
+        if (count_code_points(message_id->as_string()) > limits.max_idempotency_key_chars)
+            return Problem(Error::invalid_request, "the user message's `id` is too long");
+        send.prompt.idempotency_key = "ui:" + std::string(message_id->as_string());
+    }
+    return send;
 }
 
 Parsed<Page<SessionId>> parse_session_page(const boost::urls::params_view& query,

@@ -40,6 +40,21 @@ Parsed<engine::SessionDraft> parse_session_draft(std::string_view body,
 // POST /sessions/{id}/messages: {content} and the Idempotency-Key header.
 Parsed<engine::Prompt> parse_prompt(const http::Request& request, const RequestLimits& limits);
 
+// An AI SDK chat id (path or body): 1 to 128 of `A-Z a-z 0-9 _ -`, so it
+// needs no escaping in a path. Another shape is invalid_request.
+Parsed<std::string> chat_id(std::string_view text);
+
+// What the AI SDK's DefaultChatTransport posts (`useChat`'s request): the
+// chat `id`, the whole `messages` history, `trigger`, `messageId`. chatd
+// keeps the history itself, so only the last message counts: a user
+// message of text parts, whose id (the client's) makes the send
+// idempotent. Regenerating an answer is not supported (invalid_request).
+struct UiSend {
+    std::string chat_id;
+    engine::Prompt prompt;
+};
+Parsed<UiSend> parse_ui_send(std::string_view body, const RequestLimits& limits);
+
 // A page of a list: `limit` (absent: `fallback`; 1..max) and `before` (the
 // `next` of an earlier page).
 template <class Id>

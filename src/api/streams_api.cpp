@@ -52,11 +52,12 @@ net::awaitable<http::After> StreamsApi::stream_session(Call& c) {
 }
 
 net::awaitable<http::After> StreamsApi::follow(Call& c, StreamSlots::Slot slot, MessageId id,
-                                               std::int64_t offset) {
+                                               std::int64_t offset, const StreamFormat& format) {
     (void)slot;  // held until the stream ends
-    EventStream events(c.stream, feeds_, store_, c.user, config_);
-    if (co_await events.open(c.cors.head_lines(c.request)))
-        co_await events.follow(std::move(id), offset);
+    EventStream events(c.stream, feeds_, store_, c.user, config_, format);
+    if (co_await events.open(c.cors.head_lines(c.request)) &&
+        co_await events.follow(std::move(id), offset))
+        co_await events.finish();
     co_return http::After::close;
 }
 

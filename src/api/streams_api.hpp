@@ -18,10 +18,11 @@ public:
 
     // A stream slot of `user`: too_many_streams when all are open.
     Result<StreamSlots::Slot> open_slot(const UserId& user) { return slots_.open(user); }
-    // Streams message `id` from `offset` over SSE, then closes; `slot` is held
-    // meanwhile.
+    // Streams message `id` from `offset` over SSE in `format`, then closes;
+    // `slot` is held meanwhile.
     net::awaitable<http::After> follow(Call& c, StreamSlots::Slot slot, MessageId id,
-                                       std::int64_t offset);
+                                       std::int64_t offset,
+                                       const StreamFormat& format = kChatdEvents);
 
 private:
     net::awaitable<http::After> stream_message(Call& c);

@@ -37,6 +37,21 @@ net::awaitable<Result<store::Session>> Conversations::create_session(UserId user
     co_return co_await store_.create_session(std::move(user), std::move(fields));
 }
 
+net::awaitable<Result<store::Session>> Conversations::chat(UserId user, std::string chat_id,
+                                                           bool create, std::string title) {
+    if (is_well_formed_id(chat_id, "ses_")) {
+        SessionId id{chat_id};
+        auto found = co_await store_.get_session(user, id);
+        if (found || found.error() != Error::not_found) co_return found;
+    }
+    if (!create) co_return co_await store_.find_chat(std::move(user), std::move(chat_id));
+    store::NewSession fields{.title = title.empty() ? std::string("New chat") : std::move(title),
+                             .model = policy_.default_model,
+                             .max_per_user = policy_.max_sessions_per_user,
+                             .chat_id = std::move(chat_id)};
+    co_return co_await store_.create_session(std::move(user), std::move(fields));
+}
+
 net::awaitable<Result<store::Session>> Conversations::update_session(UserId user,
                                                                      SessionId session,
                                                                      SessionDraft draft) {

@@ -50,6 +50,13 @@ public:
     // model_not_allowed, too_many_sessions, or the new session.
     [[nodiscard]] net::awaitable<Result<store::Session>> create_session(UserId user,
                                                                         SessionDraft draft);
+    // A client's chat (the AI SDK's chat id): the user's session of that id
+    // (a chatd session id, or a chat id the client chose). With `create`,
+    // a chat id the user has no session for makes one, titled `title`, with
+    // the defaults; otherwise not_found. Another user's session is never
+    // found: their chat of the same id is another session.
+    [[nodiscard]] net::awaitable<Result<store::Session>> chat(UserId user, std::string chat_id,
+                                                              bool create, std::string title = {});
     // Changes what `draft` sets: title, system prompt, model (model_not_allowed
     // outside the policy). The next answer uses the new model and prompt.
     [[nodiscard]] net::awaitable<Result<store::Session>> update_session(UserId user,

@@ -4,6 +4,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <array>
+#include <cstdio>
+
 namespace chatd::http {
 
 std::string format_sse_event(std::string_view event, std::string_view id, std::string_view data) {
@@ -33,7 +36,7 @@ std::string format_sse_retry(std::chrono::milliseconds retry) {
 }
 
 net::awaitable<bool> SseWriter::open(std::chrono::milliseconds retry,
-                                     std::string_view extra_headers) {
+                                     std::string_view extra_headers, bool chunked) {
     boost::system::error_code ignored;
     stream_.socket().set_option(net::socket_base::send_buffer_size(config_.send_buffer_bytes),
                                 ignored);
@@ -41,19 +44,42 @@ net::awaitable<bool> SseWriter::open(std::chrono::milliseconds retry,
         "HTTP/1.1 200 OK\r\n"
         "Content-Type: text/event-stream; charset=utf-8\r\n"
         "Cache-Control: no-cache\r\n"
-        "X-Accel-Buffering: no\r\n"
-        "Connection: close\r\n";
+        "X-Accel-Buffering: no\r\n";
+    // A chunked body says itself where it ends; `Connection: close` beside
+    // it would let clients (Node's fetch) take a cut-off stream as complete.
+    // The connection still closes after the stream.
+    head += chunked ? "Transfer-Encoding: chunked\r\n" : "Connection: close\r\n";
     head.append(extra_headers).append("\r\n");
-    head += format_sse_retry(retry);
-    co_return co_await write(head);
+    stream_.expires_after(config_.write_timeout);
+    auto [ec, n] = co_await net::async_write(stream_, net::buffer(head),
+                                             net::as_tuple(net::use_awaitable));
+    stream_.expires_never();
+    if (ec) co_return false;
+    chunked_ = chunked;
+    co_return co_await write(format_sse_retry(retry));
 }
 
 net::awaitable<bool> SseWriter::write(std::string_view bytes) {
+    if (bytes.empty()) co_return true;  // an empty chunk would end the body
+    char size[32];
+    std::string_view framing[2] = {{}, "\r\n"};
+    if (chunked_) {
+        auto n = std::snprintf(size, sizeof size, "%zx\r\n", bytes.size());
+        framing[0] = {size, static_cast<std::size_t>(n)};
+    }
+    std::array<net::const_buffer, 3> buffers{net::buffer(framing[0].data(), framing[0].size()),
+                                             net::buffer(bytes.data(), bytes.size()),
+                                             net::buffer(framing[1].data(), chunked_ ? 2u : 0u)};
     stream_.expires_after(config_.write_timeout);
-    auto [ec, n] = co_await net::async_write(stream_, net::buffer(bytes.data(), bytes.size()),
-                                             net::as_tuple(net::use_awaitable));
+    auto [ec, n] = co_await net::async_write(stream_, buffers, net::as_tuple(net::use_awaitable));
     stream_.expires_never();
     co_return !ec;
+}
+
+net::awaitable<bool> SseWriter::finish() {
+    if (!chunked_) co_return true;
+    chunked_ = false;  // the terminator is raw bytes, not a chunk
+    co_return co_await write("0\r\n\r\n");
 }
 
 }  // namespace chatd::http

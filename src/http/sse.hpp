@@ -29,15 +29,22 @@ public:
     SseWriter(beast::tcp_stream& stream, SseConfig config) : stream_(stream), config_(config) {}
 
     // Writes the response head (200, text/event-stream, no-cache, no proxy
-    // buffering, connection close, plus `extra_headers`: `Name: value\r\n`
-    // lines) and the `retry:` line.
-    net::awaitable<bool> open(std::chrono::milliseconds retry, std::string_view extra_headers = {});
+    // buffering, plus `extra_headers`: `Name: value\r\n` lines) and the
+    // `retry:` line. `chunked`: the body goes in chunks and is complete only
+    // after finish(), so a client can tell a stream that was cut off (write
+    // deadline, shutdown) from one that ended; otherwise it ends at the
+    // close (`Connection: close`). The connection closes after either.
+    net::awaitable<bool> open(std::chrono::milliseconds retry, std::string_view extra_headers = {},
+                              bool chunked = false);
     // False when the client is gone or too slow; the stream must end then.
     net::awaitable<bool> write(std::string_view bytes);
+    // The body is complete (the last chunk, when chunked).
+    net::awaitable<bool> finish();
 
 private:
     beast::tcp_stream& stream_;
     SseConfig config_;
+    bool chunked_ = false;
 };
 
 }  // namespace chatd::http

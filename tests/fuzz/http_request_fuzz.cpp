@@ -73,6 +73,9 @@ enum class Endpoint {
     stream_message,
     poll,
     auth_session,
+    ui_send,
+    ui_resume,
+    ui_chat,
 };
 
 struct Route {
@@ -82,7 +85,7 @@ struct Route {
 };
 
 // ChatApi's route table (the add_routes of sessions_api, messages_api,
-// streams_api and identity).
+// streams_api, ui_chat_api and identity).
 constexpr std::array kRoutes{
     Route{V::get, "/healthz", Endpoint::healthz},
     Route{V::get, "/readyz", Endpoint::readyz},
@@ -102,6 +105,10 @@ constexpr std::array kRoutes{
     Route{V::post, "/api/v1/auth/session", Endpoint::auth_session},
     Route{V::get, "/api/v1/auth/session", Endpoint::auth_session},
     Route{V::delete_, "/api/v1/auth/session", Endpoint::auth_session},
+    Route{V::post, "/api/v1/ai-sdk/chat", Endpoint::ui_send},
+    Route{V::get, "/api/v1/ai-sdk/chat/{}/stream", Endpoint::ui_resume},
+    Route{V::post, "/api/v1/ai-sdk/chat/{}/stop", Endpoint::ui_chat},
+    Route{V::get, "/api/v1/ai-sdk/chat/{}/messages", Endpoint::ui_chat},
 };
 
 const chatd::http::Router<Endpoint>& router() {
@@ -250,6 +257,19 @@ void handle(const Request& r) {
             if (auto s = api::query_value(query, "session_id")) (void)accepted(api::session_id(*s));
             read_cursor(r, query);
             break;
+        case Endpoint::ui_send:
+            if (auto send = api::parse_ui_send(r.body(), kLimits); accepted(send)) {
+                CHATD_FUZZ_CHECK(accepted(api::chat_id(send->chat_id)));
+                show_content(send->prompt.content);
+            }
+            break;
+        case Endpoint::ui_resume:
+            (void)accepted(api::chat_id(id));
+            read_cursor(r, query);
+            break;
+        case Endpoint::ui_chat:
+            (void)accepted(api::chat_id(id));
+            break;
     }
 }
 
@@ -317,5 +337,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     bare.body() = std::string(input);
     if (auto prompt = api::parse_prompt(bare, kLimits); accepted(prompt))
         show_content(prompt->content);
+    if (auto send = api::parse_ui_send(input, kLimits); accepted(send))
+        show_content(send->prompt.content);
     return 0;
 }
