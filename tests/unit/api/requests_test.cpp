@@ -161,6 +161,64 @@ TEST(RequestsTest, PromptNeedsNonEmptyStringContent) {
     EXPECT_FALSE(ok->idempotency_key);
 }
 
+TEST(RequestsTest, ChatIdsAreShortAndNeedNoEscaping) {
+    for (const std::string& ok : std::vector<std::string>{
+             "a", "chat-1_X", "ses_01JABCDEFGHJKMNPQRSTVWXYZ0", std::string(128, 'z')})
+        EXPECT_TRUE(chat_id(ok)) << ok;
+    for (const std::string& bad : std::vector<std::string>{
+             "", "a.b", "..", "a b", "a/b", "caf\xC3\xA9", std::string(129, 'z')}) {
+        auto r = chat_id(bad);
+        ASSERT_FALSE(r) << bad;
+        EXPECT_EQ(r.error().code, make_error_code(Error::invalid_request)) << bad;
+    }
+}
+
+// DefaultChatTransport's body for `text` sent in chat `id`.
+std::string ui_body(std::string_view id, std::string_view parts,
+                    std::string_view trigger = "submit-message") {
+    return R"({"id":")" + std::string(id) + R"(","trigger":")" + std::string(trigger) +
+           R"(","messageId":null,"messages":[)" +
+           R"({"id":"a0","role":"assistant","parts":[{"type":"text","text":"earlier"}]},)" +
+           R"({"id":"u1","role":"user","parts":)" + std::string(parts) + "}]}";
+}
+
+TEST(RequestsTest, UiSendTakesTheLastUserMessagesText) {
+    auto ok = parse_ui_send(
+        ui_body("chat-1", R"([{"type":"step-start"},{"type":"text","text":"hello "},)"
+                          R"({"type":"text","text":"there"}])"),
+        kLimits);
+    ASSERT_TRUE(ok) << ok.error().detail;
+    EXPECT_EQ(ok->chat_id, "chat-1");
+    EXPECT_EQ(ok->prompt.content, "hello there");
+    EXPECT_EQ(ok->prompt.idempotency_key, "ui:u1");
+}
+
+TEST(RequestsTest, UiSendRefusesWhatItCannotSendFaithfully) {
+    const std::string text = R"([{"type":"text","text":"hi"}])";
+    for (const auto& body : {
+             ui_body("bad id", text),
+             ui_body("chat", text, "regenerate-message"),
+             ui_body("chat", R"([{"type":"file","url":"data:,x","mediaType":"text/plain"}])"),
+             ui_body("chat", R"([{"type":"text","text":""}])"),
+             ui_body("chat", R"([{"type":"text"}])"),
+             ui_body("chat", R"("hi")"),
+             std::string(R"({"id":"chat","messages":[]})"),
+             std::string(R"({"id":"chat","messages":[{"role":"assistant","parts":[]}]})"),
+             std::string(R"({"messages":[{"role":"user","parts":[]}]})"),
+         }) {
+        auto r = parse_ui_send(body, kLimits);
+        ASSERT_FALSE(r) << body;
+        EXPECT_EQ(r.error().code, make_error_code(Error::invalid_request)) << body;
+        EXPECT_FALSE(r.error().detail.empty()) << body;
+    }
+    EXPECT_EQ(parse_ui_send("[]", kLimits).error().code, make_error_code(Error::invalid_json));
+    RequestLimits small{.max_message_bytes = 4};
+    EXPECT_EQ(parse_ui_send(ui_body("chat", R"([{"type":"text","text":"hello"}])"), small)
+                  .error()
+                  .code,
+              make_error_code(Error::content_too_long));
+}
+
 TEST(RequestsTest, PromptContentHasAByteLimit) {
     RequestLimits limits{.max_message_bytes = 8};
     auto body = [](const std::string& content) { return R"({"content": ")" + content + "\"}"; };
