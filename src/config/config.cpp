@@ -1,5 +1,6 @@
 #include "config/config.hpp"
 
+#include "config/config_file.hpp"
 #include "core/text.hpp"
 #include "store/write_plan.hpp"
 
@@ -72,6 +73,12 @@ ParseOutcome parse(int argc, char** argv) {
     Config c;
     CLI::App app{"chatd: crash-proof chat generation server"};
     app.set_version_flag("--version", "chatd " CHATD_VERSION " (commit " CHATD_COMMIT ")");
+    std::string config_file;
+    const CLI::Option* config_option =
+        app.add_option("--config", config_file,
+                       "TOML file whose keys are these flags without the dashes (port = 8080); "
+                       "flags > CHATD_* environment > file > defaults")
+            ->envname("CHATD_CONFIG");
 
     app.add_option("--host", c.server.host, "address to listen on")
         ->envname("CHATD_HOST")
@@ -213,7 +220,8 @@ ParseOutcome parse(int argc, char** argv) {
     std::string trusted_proxies, trusted_secret_env;
     app.add_option("--trusted-proxies", trusted_proxies,
                    "trusted-header mode: comma-separated addresses or CIDRs of the gateway")
-        ->envname("CHATD_TRUSTED_PROXIES");
+        ->envname("CHATD_TRUSTED_PROXIES")
+        ->type_name(kListTypeName);
     app.add_option("--trusted-secret-env", trusted_secret_env,
                    "trusted-header mode: environment variable holding the gateway's shared "
                    "secret")
@@ -276,17 +284,20 @@ ParseOutcome parse(int argc, char** argv) {
     std::string allowed_models;
     app.add_option("--allowed-models", allowed_models,
                    "comma-separated models a session may name (default: --model only)")
-        ->envname("CHATD_ALLOWED_MODELS");
+        ->envname("CHATD_ALLOWED_MODELS")
+        ->type_name(kListTypeName);
     std::string cors_origins;
     app.add_option("--cors-origins", cors_origins,
                    "comma-separated origins of browser apps allowed to call the API "
                    "(https://app.example.com); default: none")
-        ->envname("CHATD_CORS_ORIGINS");
+        ->envname("CHATD_CORS_ORIGINS")
+        ->type_name(kListTypeName);
     std::string allowed_hosts;
     app.add_option("--allowed-hosts", allowed_hosts,
                    "comma-separated Host names answered (default: any; with --auth none: "
                    "loopback names and --host)")
-        ->envname("CHATD_ALLOWED_HOSTS");
+        ->envname("CHATD_ALLOWED_HOSTS")
+        ->type_name(kListTypeName);
 
     std::map<std::string, ProviderKind> providers{{"simulated", ProviderKind::simulated},
                                                   {"openai", ProviderKind::openai},
@@ -440,6 +451,13 @@ ParseOutcome parse(int argc, char** argv) {
         int code = app.exit(e, out, err);
         return {std::nullopt, code,
                 name_the_variable(app, argc, argv, e.what()) + out.str() + err.str()};
+    }
+    if (!config_file.empty()) {
+        try {
+            apply_config_file(app, config_file, config_option);
+        } catch (const std::runtime_error& e) {
+            return {std::nullopt, 2, std::string(e.what()) + "\n"};
+        }
     }
     c.auth.mode = auth_mode == "jwt"              ? auth::AuthMode::jwt
                   : auth_mode == "api-keys"       ? auth::AuthMode::api_keys

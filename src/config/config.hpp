@@ -1,6 +1,7 @@
 #pragma once
 // The whole configuration: one aggregate per module, filled from the command
-// line (CHATD_* environment variables as fallbacks) and validated once.
+// line, then CHATD_* environment variables, then a --config TOML file
+// (docs/configuration.md), and validated once.
 #include "api/chat_api.hpp"
 #include "auth/authenticator.hpp"
 #include "engine/conversations.hpp"
