@@ -6,6 +6,7 @@
 # and the fuzzer's output in build/fuzz/logs/<target>/. See docs/fuzzing.md.
 #
 #   CHATD_FUZZ_SECONDS=60       run time per target (-max_total_time)
+#   CHATD_FUZZ_PARALLEL=N       targets run at once (default: nproc)
 #   CHATD_FUZZ_TARGETS="a b"    only these targets (default: every tests/fuzz/*_fuzz.cpp)
 #   CHATD_FUZZ_CORPUS_DIR=dir   keep the grown corpus in dir/<target> across runs
 #                               (default: a temporary copy of the seeds, deleted after)
@@ -80,10 +81,11 @@ echo "== fuzz: built in $((built - started)) s; running each target for $seconds
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/chatd-fuzz.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 
-failed=()
-summaries=()
-for target in "${targets[@]}"; do
-  seeds=$root/tests/fuzz/corpus/$target
+# One target's run; its summary line goes to $scratch/<target>.summary and
+# its exit status says whether it found anything.
+fuzz_one() {
+  local target=$1
+  local seeds=$root/tests/fuzz/corpus/$target corpus
   if [ -n "${CHATD_FUZZ_CORPUS_DIR:-}" ]; then
     mkdir -p "$CHATD_FUZZ_CORPUS_DIR"
     corpus=$(cd "$CHATD_FUZZ_CORPUS_DIR" && pwd)/$target
@@ -94,20 +96,20 @@ for target in "${targets[@]}"; do
   # A copy: libFuzzer adds to and reduces the corpus it is given.
   if [ -d "$seeds" ]; then cp -n "$seeds"/* "$corpus"/ 2>/dev/null || true; fi
   chmod -R u+w "$corpus"
-  artifacts=$build/artifacts/$target
-  logs=$build/logs/$target
+  local artifacts=$build/artifacts/$target
+  local logs=$build/logs/$target
   mkdir -p "$artifacts"
   rm -rf "$logs" && mkdir -p "$logs"
-  args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048
-        -artifact_prefix="$artifacts/" -print_final_stats=1)
+  local args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048
+              -artifact_prefix="$artifacts/" -print_final_stats=1)
   if [ -f "$root/tests/fuzz/$target.dict" ]; then args+=(-dict="$root/tests/fuzz/$target.dict"); fi
   # shellcheck disable=SC2206 # CHATD_FUZZ_ARGS is a list of flags
   args+=(${CHATD_FUZZ_ARGS:-})
   echo "== fuzz: $target"
+  local before after status=0
   before=$(ls "$artifacts" | wc -l)
   # From the log directory: with -jobs, libFuzzer writes fuzz-<n>.log to the
   # current directory.
-  status=0
   (cd "$logs" && "$build/bin/$target" "${args[@]}" "$corpus" >"$logs/$target.log" 2>&1) || status=$?
   after=$(ls "$artifacts" | wc -l)
   # Belt and braces: any sanitizer report or new artefact fails the run, even
@@ -116,20 +118,42 @@ for target in "${targets[@]}"; do
      [ "$after" -gt "$before" ]; then
     if [ "$status" -eq 0 ]; then status=1; fi
   fi
+  local runs coverage files
   runs=$(grep -ho 'stat::number_of_executed_units: *[0-9]*' "$logs"/*.log | awk '{n += $2} END {print n + 0}' || true)
   coverage=$(grep -ho 'cov: [0-9]* ft: [0-9]*' "$logs/$target.log" | tail -n 1 || true)
   files=$(ls "$corpus" | wc -l)
   if [ "$status" -eq 0 ]; then
-    line="fuzz: $target ok: $runs runs in ${seconds}s, ${coverage:-cov: ?}, corpus $files files"
-  else
-    line="fuzz: $target FAILED (exit $status): log $logs/$target.log, inputs in $artifacts/"
-    failed+=("$target")
-    echo "---- $target: end of log" >&2
-    tail -n 60 "$logs/$target.log" >&2
-    echo "----" >&2
+    echo "fuzz: $target ok: $runs runs in ${seconds}s, ${coverage:-cov: ?}, corpus $files files" >"$scratch/$target.summary"
+    return 0
   fi
-  summaries+=("$line")
+  echo "fuzz: $target FAILED (exit $status): log $logs/$target.log, inputs in $artifacts/" >"$scratch/$target.summary"
+  {
+    echo "---- $target: end of log"
+    tail -n 60 "$logs/$target.log"
+    echo "----"
+  } >&2
+  return 1
+}
+
+# The targets are single-threaded: run as many at once as there are cores
+# (CHATD_FUZZ_PARALLEL), each for its whole time.
+parallel=${CHATD_FUZZ_PARALLEL:-$(nproc)}
+failed=()
+pending=("${targets[@]}")
+while [ ${#pending[@]} -gt 0 ]; do
+  batch=("${pending[@]:0:$parallel}")
+  pending=("${pending[@]:$parallel}")
+  pids=()
+  for target in "${batch[@]}"; do
+    fuzz_one "$target" &
+    pids+=($!)
+  done
+  for i in "${!batch[@]}"; do
+    wait "${pids[$i]}" || failed+=("${batch[$i]}")
+  done
 done
+summaries=()
+for target in "${targets[@]}"; do summaries+=("$(cat "$scratch/$target.summary")"); done
 
 echo "== fuzz: done in $(($(date +%s) - started)) s"
 for line in "${summaries[@]}"; do echo "$line"; done
