@@ -1,5 +1,6 @@
 #include "api/chat_api.hpp"
 
+#include "api/openapi_document.hpp"
 #include "core/log.hpp"
 
 #include <boost/url/parse.hpp>
@@ -35,6 +36,10 @@ ChatApi::ChatApi(engine::Engine& engine, engine::Feeds& feeds, store::ChatStore&
       web_(web) {
     routes_.add(V::get, "/healthz", {[this](Call& c) { return healthz(c); }, Access::open});
     routes_.add(V::get, "/readyz", {[this](Call& c) { return readyz(c); }, Access::open});
+    // The API's description is public: tools read it before they have keys.
+    routes_.add(V::get, "/api/v1/openapi.json",
+                {[](Call& c) { return c.reply(Status::ok, std::string(openapi_document())); },
+                 Access::open});
     sessions_api_.add_routes(routes_);
     messages_api_.add_routes(routes_);
     streams_.add_routes(routes_);
