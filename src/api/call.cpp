@@ -13,11 +13,26 @@ net::awaitable<http::After> Call::reply(http::Response response) {
 
 net::awaitable<http::After> Call::fail(const Problem& problem,
                                        std::optional<std::chrono::seconds> retry_after) {
-    co_return co_await reply(error_response(problem, framing(), retry_after));
+    auto response = error_response(problem, framing(), retry_after);
+    // A server-side failure says why in the log (the client gets the code).
+    if (response.result() == http::Status::internal_server_error)
+        log::error(log_context(), "500 on {}: {}{}{}", std::string_view(request.target()), problem.code.message(),
+                   problem.detail.empty() ? "" : ": ", problem.detail);
+    else if (response.result() == http::Status::service_unavailable)
+        log::warn(log_context(), "503 on {}: {}{}{}", std::string_view(request.target()), problem.code.message(),
+                  problem.detail.empty() ? "" : ": ", problem.detail);
+    co_return co_await reply(std::move(response));
+}
+
+std::string Call::head_lines() const {
+    return cors.head_lines(request) + "X-Request-Id: " + request_id + "\r\n";
 }
 
 net::awaitable<http::After> Call::send(http::Response response) {
+    if (!request_id.empty()) response.set("X-Request-Id", request_id);
     response.prepare_payload();
+    status = response.result_int();
+    bytes = head ? 0 : response.body().size();
     if (head) {
         // The headers GET would have, Content-Length included; no body.
         auto length = response.body().size();

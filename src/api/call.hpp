@@ -8,6 +8,7 @@
 #include "api/http_error.hpp"
 #include "auth/identity.hpp"
 #include "core/ids.hpp"
+#include "core/log.hpp"
 #include "core/net.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
@@ -15,6 +16,7 @@
 #include <boost/url/params_view.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -32,6 +34,17 @@ struct Call {
     UserId user;
     auth::Verdict identity;  // how `user` was established
     bool head = false;       // a HEAD request run as GET: its answer goes without body
+    // X-Request-Id: the client's, or one made for it; on the response and
+    // on every log line the request causes.
+    std::string request_id;
+    // What was answered, for the access log: status, and body bytes (of
+    // an event stream: what it wrote).
+    unsigned status = 0;
+    std::uint64_t bytes = 0;
+
+    log::Context log_context() const { return {request_id}; }
+    // The head lines an event stream adds to its own: CORS and X-Request-Id.
+    std::string head_lines() const;
 
     Framing framing() const { return framing_of(request); }
     // A JSON answer.

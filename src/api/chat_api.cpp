@@ -5,6 +5,9 @@
 
 #include <boost/url/parse.hpp>
 
+#include <algorithm>
+#include <cctype>
+
 namespace chatd::api {
 namespace {
 
@@ -48,15 +51,59 @@ ChatApi::ChatApi(engine::Engine& engine, engine::Feeds& feeds, store::ChatStore&
 }
 
 http::Response ChatApi::reject(Status status, std::string_view code, std::string_view message) {
-    return error_response(status, code, message, Framing{});
+    // Refused before it was a request (framing, limits): an id of its own.
+    auto res = error_response(status, code, message, Framing{});
+    auto id = make_id("req_");
+    res.set("X-Request-Id", id);
+    log::access({.request_id = id,
+                 .method = "-",
+                 .route = "-",
+                 .status = static_cast<unsigned>(status),
+                 .bytes = res.body().size()});
+    return res;
 }
+
+namespace {
+
+// X-Request-Id: the client's when it is one, else a new one.
+std::string request_id_of(const http::Request& request) {
+    constexpr std::size_t kMaxChars = 128;
+    if (auto it = request.find("X-Request-Id"); it != request.end()) {
+        std::string_view id = it->value();
+        // Kept only when it cannot garble a log line or a header.
+        bool ok = !id.empty() && id.size() <= kMaxChars &&
+                  std::all_of(id.begin(), id.end(), [](char ch) {
+                      return std::isalnum(static_cast<unsigned char>(ch)) ||
+                             std::string_view("-_.:+/=").find(ch) != std::string_view::npos;
+                  });
+        if (ok) return std::string(id);
+    }
+    return make_id("req_");
+}
+
+}  // namespace
 
 net::awaitable<http::After> ChatApi::handle(http::Request request,
                                             http::beast::tcp_stream& stream) {
+    auto started = std::chrono::steady_clock::now();
     Call c{.request = std::move(request),
            .stream = stream,
            .cors = cors_,
            .write_timeout = config_.write_timeout};
+    c.request_id = request_id_of(c.request);
+    std::string_view route = "-";
+    auto after = co_await dispatch(c, route);
+    log::access({.request_id = c.request_id,
+                 .method = std::string_view(c.request.method_string()),
+                 .route = route,
+                 .status = c.status,
+                 .bytes = c.bytes,
+                 .duration = std::chrono::duration_cast<std::chrono::microseconds>(
+                     std::chrono::steady_clock::now() - started)});
+    co_return after;
+}
+
+net::awaitable<http::After> ChatApi::dispatch(Call& c, std::string_view& route) {
     if (auto allowed = guard_.check(c.request); !allowed) co_return co_await c.fail(allowed.error());
     if (c.request.method() == V::options && c.request.target() == "*")
         co_return co_await options(c, "*");
@@ -71,6 +118,7 @@ net::awaitable<http::After> ChatApi::handle(http::Request request,
     auto match = routes_.match(c.head ? V::get : c.request.method(), target->path());
     bool head_on_stream = c.head && match.target && match.target->body == Body::stream;
     if (head_on_stream) match = {};
+    if (match.target) route = match.pattern;
     // Everything under /api/ but the health checks needs credentials, even a
     // path that does not exist: which ones do is no business of strangers.
     bool open = match.target && match.target->access == Access::open;
@@ -80,7 +128,8 @@ net::awaitable<http::After> ChatApi::handle(http::Request request,
         auto peer = c.stream.socket().remote_endpoint(ec).address();
         c.identity = identity_.identify(c.request, peer, access);
         if (!c.identity.user) {
-            log::debug("unauthenticated request from {}: {}", peer.to_string(), c.identity.reason);
+            log::debug(c.log_context(), "unauthenticated request from {}: {}", peer.to_string(),
+                       c.identity.reason);
             co_return co_await c.fail(Error::unauthorized);
         }
         c.user = *c.identity.user;
@@ -90,8 +139,10 @@ net::awaitable<http::After> ChatApi::handle(http::Request request,
     }
     if (!match.target) {
         if (c.request.method() == V::get || c.head) {
-            if (const auto* file = web_.find(target->path()))
+            if (const auto* file = web_.find(target->path())) {
+                route = "(static)";
                 co_return co_await serve_static(c, *file);
+            }
         }
         auto allow = allowed_methods(target->path());
         if (allow.empty()) co_return co_await c.fail({Error::not_found, "no such endpoint"});

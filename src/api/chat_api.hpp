@@ -60,6 +60,8 @@ public:
                           std::string_view message) override;
 
 private:
+    // Routes and answers `c`; `route` is set to the matched pattern.
+    net::awaitable<http::After> dispatch(Call& c, std::string_view& route);
     net::awaitable<http::After> healthz(Call& c);
     net::awaitable<http::After> readyz(Call& c);
     net::awaitable<http::After> serve_static(Call& c, const http::StaticFile& file);

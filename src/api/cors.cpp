@@ -7,8 +7,9 @@ namespace chatd::api {
 namespace {
 
 constexpr std::string_view kAllowHeaders =
-    "Authorization, Content-Type, Idempotency-Key, Last-Event-ID, Accept, Cache-Control";
-constexpr std::string_view kExposeHeaders = "Retry-After, WWW-Authenticate";
+    "Authorization, Content-Type, Idempotency-Key, Last-Event-ID, Accept, Cache-Control, "
+    "X-Request-Id";
+constexpr std::string_view kExposeHeaders = "Retry-After, WWW-Authenticate, X-Request-Id";
 
 bool contains_method(std::string_view allow, std::string_view method) {
     while (!allow.empty()) {

@@ -42,6 +42,8 @@ public:
     // later assistant message of the session, forever.
     net::awaitable<void> follow_session(SessionId session, std::optional<engine::Cursor> cursor);
 
+    // The body bytes written so far.
+    std::uint64_t bytes_written() const { return writer_.bytes_written(); }
     // Whether the client has gone (noticed by reading its socket).
     bool client_gone() const { return watch_->gone; }
 

@@ -25,6 +25,7 @@ net::awaitable<http::After> MessagesApi::send(Call& c) {
     if (!session) co_return co_await c.fail(session.error());
     auto prompt = parse_prompt(c.request, limits_);
     if (!prompt) co_return co_await c.fail(prompt.error());
+    prompt->request_id = c.request_id;
     // The stream's slot first: a send that could not stream its answer
     // starts nothing.
     StreamSlots::Slot slot;

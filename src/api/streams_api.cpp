@@ -46,8 +46,10 @@ net::awaitable<http::After> StreamsApi::stream_session(Call& c) {
     auto slot = slots_.open(c.user);
     if (!slot) co_return co_await c.fail(slot.error());
     EventStream events(c.stream, feeds_, store_, c.user, config_);
-    if (co_await events.open(c.cors.head_lines(c.request)))
+    if (co_await events.open(c.head_lines()))
         co_await events.follow_session(std::move(*session), std::move(*cursor));
+    c.status = 200;
+    c.bytes = events.bytes_written();
     co_return http::After::close;
 }
 
@@ -55,9 +57,10 @@ net::awaitable<http::After> StreamsApi::follow(Call& c, StreamSlots::Slot slot, 
                                                std::int64_t offset, const StreamFormat& format) {
     (void)slot;  // held until the stream ends
     EventStream events(c.stream, feeds_, store_, c.user, config_, format);
-    if (co_await events.open(c.cors.head_lines(c.request)) &&
-        co_await events.follow(std::move(id), offset))
+    if (co_await events.open(c.head_lines()) && co_await events.follow(std::move(id), offset))
         co_await events.finish();
+    c.status = 200;
+    c.bytes = events.bytes_written();
     co_return http::After::close;
 }
 

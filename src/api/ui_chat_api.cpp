@@ -56,6 +56,7 @@ void UiChatApi::add_routes(Routes& routes) {
 net::awaitable<http::After> UiChatApi::send(Call& c) {
     auto request = parse_ui_send(c.request.body(), config_.requests);
     if (!request) co_return co_await c.fail(request.error());
+    request->prompt.request_id = c.request_id;
     auto session = co_await conversations_.chat(c.user, std::move(request->chat_id), true,
                                                  title_of(request->prompt.content));
     if (!session) co_return co_await c.fail(session.error());

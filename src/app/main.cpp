@@ -335,7 +335,8 @@ int main(int argc, char** argv) {
         return parsed.exit_code;
     }
     std::signal(SIGPIPE, SIG_IGN);
-    log::init(parsed.config->log_level);
+    log::init(parsed.config->log_level,
+              parsed.config->log_format == "json" ? log::Format::json : log::Format::text);
     http::raise_descriptor_limit();
     try {
         check_listen_address(*parsed.config);

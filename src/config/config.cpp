@@ -102,6 +102,11 @@ ParseOutcome parse(int argc, char** argv) {
         ->envname("CHATD_LOG_LEVEL")
         ->capture_default_str()
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+    app.add_option("--log-format", c.log_format,
+                   "text (for people) or json (one object per line, for a log pipeline)")
+        ->envname("CHATD_LOG_FORMAT")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"text", "json"}));
 
     std::string db = "sqlite";
     app.add_option("--db", db,

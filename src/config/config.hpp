@@ -46,6 +46,7 @@ struct Config {
     std::filesystem::path web_dir;
     std::filesystem::path markdown_js = "/usr/share/javascript/markdown-it/markdown-it.js";
     std::string log_level = "info";
+    std::string log_format = "text";  // or "json"
 };
 
 // Either a config, or the exit code and text to print (help, or an error).

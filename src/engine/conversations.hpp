@@ -33,6 +33,7 @@ using SessionDraft = store::SessionPatch;
 struct Prompt {
     std::string content;
     std::optional<std::string> idempotency_key;
+    std::string request_id;  // the request sending it, for its answer's log lines
 };
 
 // Whether a session has an answer generating, and when it last changed.

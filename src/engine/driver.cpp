@@ -43,6 +43,8 @@ Driver::Driver(net::any_io_executor ex, store::ChatStore& store, llm::Provider& 
 
 void Driver::end(const std::shared_ptr<Generation>& g, store::Terminal terminal) {
     if (g->finishing()) return;
+    log::info(g->log_context(), "message {} ends {} after {} bytes", g->id().value,
+              store::to_string(terminal.status), g->produced_bytes());
     if (auto* stream = g->stream()) stream->cancel();
     g->finish(std::move(terminal));
     persister_.mark_dirty(g);
@@ -53,7 +55,7 @@ net::awaitable<Result<llm::GenerationRequest>> Driver::build_request(const Gener
     if (!session) co_return session.error();
     auto history = co_await store_.list_messages(g.user(), g.session_id());
     if (!history) co_return history.error();
-    llm::GenerationRequest request{.model = g.message().model};
+    llm::GenerationRequest request{.model = g.message().model, .request_id = g.request_id()};
     if (!session->system_prompt.empty())
         request.prompt.push_back({llm::PromptRole::system, session->system_prompt});
     for (auto& m : *history) {
@@ -67,6 +69,8 @@ net::awaitable<Result<llm::GenerationRequest>> Driver::build_request(const Gener
 }
 
 net::awaitable<void> Driver::drive(std::shared_ptr<Generation> g) {
+    log::info(g->log_context(), "message {} generating (model {}, session {})", g->id().value,
+              g->message().model, g->session_id().value);
     auto committed = std::make_shared<Wakeup>(ex_);
     g->subscribe(committed);
     std::optional<store::Usage> usage;
@@ -98,14 +102,15 @@ net::awaitable<void> Driver::drive(std::shared_ptr<Generation> g) {
         bool continuable = last->transient && g->produced_bytes() > 0 && provider_.can_continue() &&
                            continuation < config_.continue_attempts;
         if (!continuable) {
-            log::warn("message {} failed after {} bytes: {} ({})", g->id().value,
+            log::warn(g->log_context(), "message {} failed after {} bytes: {} ({})", g->id().value,
                       g->produced_bytes(), last->error_code, last->error_message);
             auto terminal = failure(std::move(last->error_code), std::move(last->error_message));
             terminal.usage = usage;
             end(g, std::move(terminal));
             co_return;
         }
-        log::warn("message {}: {} ({}); continuing its partial answer (continuation {} of {})",
+        log::warn(g->log_context(),
+                  "message {}: {} ({}); continuing its partial answer (continuation {} of {})",
                   g->id().value, last->error_code, last->error_message, continuation + 1,
                   config_.continue_attempts);
         // The continuation starts from what the store holds, so it is exactly
@@ -129,7 +134,7 @@ net::awaitable<std::optional<llm::StreamEvent>> Driver::relay(const std::shared_
                 utf8_floor(event.text, config_.max_answer_bytes - g->produced_bytes()));
             g->append(std::move(event.text));
             persister_.mark_dirty(g);
-            log::warn("message {}: answer reached --max-answer-bytes; ended as length",
+            log::warn(g->log_context(), "message {}: answer reached --max-answer-bytes; ended as length",
                       g->id().value);
             co_return llm::StreamEvent{.kind = llm::StreamEvent::Kind::done,
                                        .finish_reason = "length"};

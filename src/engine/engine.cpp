@@ -33,17 +33,20 @@ Result<GenerationSlots::Slot> Engine::reserve(const UserId& user) {
 }
 
 std::shared_ptr<Generation> Engine::start(const UserId& user, const store::Turn& turn,
-                                          GenerationSlots::Slot slot) {
-    return launch(user, turn.assistant_message, std::move(slot));
+                                          GenerationSlots::Slot slot, std::string request_id) {
+    return launch(user, turn.assistant_message, std::move(slot), 1, std::move(request_id));
 }
 
 std::shared_ptr<Generation> Engine::launch(const UserId& user, store::Message message,
-                                           GenerationSlots::Slot slot, std::int64_t epoch) {
+                                           GenerationSlots::Slot slot, std::int64_t epoch,
+                                           std::string request_id) {
     auto g = std::make_shared<Generation>(std::move(message), user, std::move(slot), epoch);
+    g->set_request_id(std::move(request_id));
     if (shutting_down_) {
         // Stored while the shutdown began: it stays generating, for another
         // node or the next start to continue or close (I5).
-        log::info("message {} arrived during shutdown; left for the next start", g->id().value);
+        log::info(g->log_context(), "message {} arrived during shutdown; left for the next start",
+                  g->id().value);
         g->suspend();
         return g;
     }
@@ -53,7 +56,7 @@ std::shared_ptr<Generation> Engine::launch(const UserId& user, store::Message me
         try {
             std::rethrow_exception(e);
         } catch (const std::exception& ex) {
-            log::error("generation {} crashed: {}", g->id().value, ex.what());
+            log::error(g->log_context(), "generation {} crashed: {}", g->id().value, ex.what());
         }
         // Its message must not stay generating (and its session blocked).
         driver_.end(g, failure("internal_error", "the server failed while generating this answer"));

@@ -49,9 +49,10 @@ public:
     // A place for one more generation of `user`, to take before its turn is
     // stored: overloaded (server full) or too_many_generations (user full).
     Result<GenerationSlots::Slot> reserve(const UserId& user);
-    // Registers and starts the generation of a freshly created turn.
+    // Registers and starts the generation of a freshly created turn;
+    // `request_id` (the request that sent it) goes on its log lines.
     std::shared_ptr<Generation> start(const UserId& user, const store::Turn& turn,
-                                      GenerationSlots::Slot slot);
+                                      GenerationSlots::Slot slot, std::string request_id = {});
     // The lease a new turn's answer starts under.
     const store::LeaseTerms& lease() const { return config_.lease; }
     // Renews this node's leases every ttl/3 until shutdown() ends; a live
@@ -104,7 +105,8 @@ private:
     friend class LeaseKeeper;
 
     std::shared_ptr<Generation> launch(const UserId& user, store::Message message,
-                                       GenerationSlots::Slot slot, std::int64_t epoch = 1);
+                                       GenerationSlots::Slot slot, std::int64_t epoch = 1,
+                                       std::string request_id = {});
     // `g`'s lease went to another node: it stops and leaves the registry.
     void lose(const std::shared_ptr<Generation>& g);
     void on_ended(const std::shared_ptr<Generation>& g);

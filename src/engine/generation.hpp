@@ -3,6 +3,7 @@
 // produced but not yet committed (invisible, I1). Lives on the I/O thread; the
 // engine's registry owns it while it runs, subscribers hold shared_ptrs to read
 // it, and it never owns its subscribers: it only wakes them.
+#include "core/log.hpp"
 #include "core/wakeup.hpp"
 #include "engine/generation_slots.hpp"
 #include "engine/message_feed.hpp"
@@ -35,6 +36,11 @@ public:
     const SessionId& session_id() const { return message_.session_id; }
     const UserId& user() const { return user_; }
     std::int64_t epoch() const { return epoch_; }
+    // The request that started it, for its log lines (empty after a
+    // takeover or a restart: no request of this node's caused it).
+    const std::string& request_id() const { return request_id_; }
+    void set_request_id(std::string id) { request_id_ = std::move(id); }
+    log::Context log_context() const { return {request_id_}; }
 
     // Committed text only; grows after each commit of this message.
     const std::string& committed() const { return message_.content; }
@@ -101,6 +107,7 @@ private:
 
     store::Message message_;
     UserId user_;
+    std::string request_id_;
     std::deque<std::string> pending_;
     std::size_t pending_bytes_ = 0;
     std::size_t produced_bytes_ = 0;           // committed content at start + appended since

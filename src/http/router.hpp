@@ -19,6 +19,7 @@ public:
     struct Match {
         const Target* target = nullptr;   // set when matched
         std::vector<std::string> params;  // the `{}` segments, in order
+        std::string_view pattern;         // the matched route's (for logs: no ids)
         std::string allow;                // set when only the method is wrong
     };
 
@@ -35,6 +36,7 @@ public:
             if (route.method == method) {
                 result.target = &route.target;
                 result.params = std::move(params);
+                result.pattern = route.pattern;
                 result.allow.clear();
                 return result;
             }

@@ -73,6 +73,7 @@ net::awaitable<bool> SseWriter::write(std::string_view bytes) {
     stream_.expires_after(config_.write_timeout);
     auto [ec, n] = co_await net::async_write(stream_, buffers, net::as_tuple(net::use_awaitable));
     stream_.expires_never();
+    if (!ec) bytes_ += bytes.size();
     co_return !ec;
 }
 

@@ -8,6 +8,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -40,11 +41,14 @@ public:
     net::awaitable<bool> write(std::string_view bytes);
     // The body is complete (the last chunk, when chunked).
     net::awaitable<bool> finish();
+    // Body bytes written (events, not framing).
+    std::uint64_t bytes_written() const { return bytes_; }
 
 private:
     beast::tcp_stream& stream_;
     SseConfig config_;
     bool chunked_ = false;
+    std::uint64_t bytes_ = 0;
 };
 
 }  // namespace chatd::http

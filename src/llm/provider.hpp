@@ -30,6 +30,8 @@ struct GenerationRequest {
     // Text already produced for this answer; a provider that can_continue()
     // continues after it (and is not asked to otherwise).
     std::string partial;
+    // The request that caused it, for the provider's log lines (may be empty).
+    std::string request_id;
 };
 
 struct Usage {

@@ -353,8 +353,8 @@ private:
         if (!failure.transient || retry >= config_.retry.max_retries) co_return false;
         auto wait = backoff_delay(config_.retry, retry, failure.retry_after, random_);
         if (Clock::now() + wait > started_ + config_.retry.deadline) co_return false;
-        log::warn("upstream attempt {} failed ({}: {}); retrying in {} ms", attempts_, failure.code,
-                  failure.message, wait.count());
+        log::warn(log::Context{request_.request_id}, "upstream attempt {} failed ({}: {}); retrying in {} ms",
+                  attempts_, failure.code, failure.message, wait.count());
         timer_.expires_after(wait);
         co_await timer_.async_wait(kAwait);
         co_return !cancelled_;
