@@ -10,13 +10,15 @@ packages=(
   g++ cmake ninja-build ccache pkg-config git dpkg-dev
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsqlite3-dev sqlite3 libpq-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
+  prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libssl-dev openssl ca-certificates
   libjs-markdown-it
   procps
 )
 case "${1:-}" in
-  --tests) packages+=(chromium fonts-dejavu-core clang-15 libfuzzer-15-dev curl jq systemd postgresql-15) ;;
+  --tests) packages+=(chromium fonts-dejavu-core clang-15 libfuzzer-15-dev curl jq systemd postgresql-15
+                     prometheus) ;;  # prometheus: its promtool checks /metrics
   --postgres) packages+=(postgresql-15 curl jq) ;;
 esac
 command -v node >/dev/null 2>&1 || packages+=(nodejs)

@@ -14,6 +14,7 @@ net::awaitable<http::After> Call::reply(http::Response response) {
 net::awaitable<http::After> Call::fail(const Problem& problem,
                                        std::optional<std::chrono::seconds> retry_after) {
     auto response = error_response(problem, framing(), retry_after);
+    error_code = error_code_of(problem);
     // A server-side failure says why in the log (the client gets the code).
     if (response.result() == http::Status::internal_server_error)
         log::error(log_context(), "500 on {}: {}{}{}", std::string_view(request.target()), problem.code.message(),

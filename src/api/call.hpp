@@ -41,6 +41,7 @@ struct Call {
     // an event stream: what it wrote).
     unsigned status = 0;
     std::uint64_t bytes = 0;
+    std::string error_code;  // the API error answered, if one was
 
     log::Context log_context() const { return {request_id}; }
     // The head lines an event stream adds to its own: CORS and X-Request-Id.

@@ -43,6 +43,8 @@ ChatApi::ChatApi(engine::Engine& engine, engine::Feeds& feeds, store::ChatStore&
     routes_.add(V::get, "/api/v1/openapi.json",
                 {[](Call& c) { return c.reply(Status::ok, std::string(openapi_document())); },
                  Access::open});
+    if (config_.metrics)
+        routes_.add(V::get, "/metrics", {[this](Call& c) { return metrics(c); }, Access::open});
     sessions_api_.add_routes(routes_);
     messages_api_.add_routes(routes_);
     streams_.add_routes(routes_);
@@ -93,13 +95,18 @@ net::awaitable<http::After> ChatApi::handle(http::Request request,
     c.request_id = request_id_of(c.request);
     std::string_view route = "-";
     auto after = co_await dispatch(c, route);
+    auto took = std::chrono::steady_clock::now() - started;
+    std::string_view method = c.request.method_string();
     log::access({.request_id = c.request_id,
-                 .method = std::string_view(c.request.method_string()),
+                 .method = method,
                  .route = route,
                  .status = c.status,
                  .bytes = c.bytes,
-                 .duration = std::chrono::duration_cast<std::chrono::microseconds>(
-                     std::chrono::steady_clock::now() - started)});
+                 .duration = std::chrono::duration_cast<std::chrono::microseconds>(took)});
+    if (config_.metrics) {
+        config_.metrics->request(method, route, c.status, took);
+        if (!c.error_code.empty()) config_.metrics->api_error(c.error_code);
+    }
     co_return after;
 }
 
@@ -201,6 +208,14 @@ net::awaitable<http::After> ChatApi::options(Call& c, std::string_view path) {
 
 net::awaitable<http::After> ChatApi::healthz(Call& c) {
     co_return co_await c.reply(Status::ok, R"({"status":"ok"})");
+}
+
+net::awaitable<http::After> ChatApi::metrics(Call& c) {
+    auto res = c.empty(Status::ok);
+    res.set(F::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    res.body() = config_.metrics->scrape(static_cast<double>(engine_.live_count()),
+                                         static_cast<double>(streams_.open_streams()));
+    co_return co_await c.reply(std::move(res));
 }
 
 net::awaitable<http::After> ChatApi::readyz(Call& c) {

@@ -19,6 +19,7 @@
 #include "api/ui_chat_api.hpp"
 #include "auth/authenticator.hpp"
 #include "auth/session_cookie.hpp"
+#include "core/metrics.hpp"
 #include "engine/conversations.hpp"
 #include "engine/engine.hpp"
 #include "engine/feeds.hpp"
@@ -43,6 +44,9 @@ struct ApiConfig {
     // Origins of browser apps allowed to call the API (CORS); also the
     // origins whose state-changing requests the guard lets through.
     std::vector<std::string> cors_origins;
+    // Where requests and errors are counted, and what GET /metrics shows
+    // (null: /metrics is not served).
+    Metrics* metrics = nullptr;
 };
 
 class ChatApi final : public http::Handler {
@@ -64,6 +68,7 @@ private:
     net::awaitable<http::After> dispatch(Call& c, std::string_view& route);
     net::awaitable<http::After> healthz(Call& c);
     net::awaitable<http::After> readyz(Call& c);
+    net::awaitable<http::After> metrics(Call& c);
     net::awaitable<http::After> serve_static(Call& c, const http::StaticFile& file);
     // OPTIONS: the methods a path takes (`*`: the server's).
     net::awaitable<http::After> options(Call& c, std::string_view path);

@@ -112,11 +112,23 @@ Mapping mapping_of(Error e) {
 
 }  // namespace
 
+namespace {
+
+Mapping mapping_of(const Problem& problem) {
+    if (problem.code.category() == chatd_category())
+        return mapping_of(static_cast<Error>(problem.code.value()));
+    return {S::internal_server_error, "internal", "internal error"};
+}
+
+}  // namespace
+
+std::string_view error_code_of(const Problem& problem) {
+    return mapping_of(problem).code;
+}
+
 http::Response error_response(const Problem& problem, Framing framing,
                               std::optional<std::chrono::seconds> retry_after) {
-    Mapping m{S::internal_server_error, "internal", "internal error"};
-    if (problem.code.category() == chatd_category())
-        m = mapping_of(static_cast<Error>(problem.code.value()));
+    Mapping m = mapping_of(problem);
     json::object error{{"code", m.code},
                        {"message", problem.detail.empty() ? m.message : problem.detail}};
     if (problem.active_message) error["active_message_id"] = problem.active_message->value;

@@ -39,6 +39,8 @@ http::Response json_response(http::Status status, std::string body, Framing fram
 // refusals, before any request reached the API).
 http::Response error_response(http::Status status, std::string_view code, std::string_view message,
                               Framing framing);
+// The code a problem answers with (`not_found`, …).
+std::string_view error_code_of(const Problem& problem);
 // Maps a problem to its status, code and message. Limits carry Retry-After:
 // `retry_after` when given, else the limit's own.
 http::Response error_response(const Problem& problem, Framing framing,

@@ -23,4 +23,10 @@ std::size_t StreamSlots::open_count(const UserId& user) const {
     return it == counts_->end() ? 0 : it->second;
 }
 
+std::size_t StreamSlots::open_total() const {
+    std::size_t total = 0;
+    for (const auto& [user, n] : *counts_) total += n;
+    return total;
+}
+
 }  // namespace chatd::api

@@ -21,6 +21,8 @@ public:
     // too_many_streams when `user` has all of theirs open.
     Result<Slot> open(const UserId& user);
     std::size_t open_count(const UserId& user) const;
+    // Every user's open slots.
+    std::size_t open_total() const;
 
 private:
     std::size_t per_user_;

@@ -18,6 +18,8 @@ public:
 
     // A stream slot of `user`: too_many_streams when all are open.
     Result<StreamSlots::Slot> open_slot(const UserId& user) { return slots_.open(user); }
+    // Event streams open now, every user's.
+    std::size_t open_streams() const { return slots_.open_total(); }
     // Streams message `id` from `offset` over SSE in `format`, then closes;
     // `slot` is held meanwhile.
     net::awaitable<http::After> follow(Call& c, StreamSlots::Slot slot, MessageId id,

@@ -3,6 +3,7 @@
 #include "config/config.hpp"
 #include "core/directory_lock.hpp"
 #include "core/log.hpp"
+#include "core/metrics.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -156,10 +157,20 @@ std::unique_ptr<store::ChatStore> open_store(const config::Config& c, net::io_co
     }
 }
 
+// The parts that count (API, engine, persister, upstream) count into `m`.
+config::Config counting_into(config::Config c, Metrics& m) {
+    c.api.metrics = &m;
+    c.engine.metrics = &m;
+    c.engine.persister.metrics = &m;
+    c.upstream.metrics = &m;
+    return c;
+}
+
 struct App {
     // In the order that checks what can fail before anything is written:
     // credentials and key files, the listening socket, the data directory's
     // lock; only then the session key and the database are made.
+    Metrics metrics;
     config::Config config;
     net::io_context io{1};
     std::unique_ptr<auth::Authenticator> authenticator = auth::make_authenticator(config.auth);
@@ -182,7 +193,7 @@ struct App {
     net::signal_set reload_signal{io, SIGHUP};
     net::thread_pool reload_thread{1};  // destroyed (joined) before the authenticator
 
-    explicit App(config::Config c) : config(std::move(c)) {}
+    explicit App(config::Config c) : config(counting_into(std::move(c), metrics)) {}
 
     // The node is named after the host and the port it listens on, unless
     // --node-id names it: unique among the nodes of one database either way.

@@ -45,6 +45,12 @@ void Driver::end(const std::shared_ptr<Generation>& g, store::Terminal terminal)
     if (g->finishing()) return;
     log::info(g->log_context(), "message {} ends {} after {} bytes", g->id().value,
               store::to_string(terminal.status), g->produced_bytes());
+    if (config_.metrics) {
+        auto usage = terminal.usage.value_or(store::Usage{});
+        config_.metrics->generation_ended(store::to_string(terminal.status),
+                                          terminal.error ? terminal.error->code : "",
+                                          usage.input_tokens, usage.output_tokens);
+    }
     if (auto* stream = g->stream()) stream->cancel();
     g->finish(std::move(terminal));
     persister_.mark_dirty(g);
@@ -71,6 +77,7 @@ net::awaitable<Result<llm::GenerationRequest>> Driver::build_request(const Gener
 net::awaitable<void> Driver::drive(std::shared_ptr<Generation> g) {
     log::info(g->log_context(), "message {} generating (model {}, session {})", g->id().value,
               g->message().model, g->session_id().value);
+    const auto started = std::chrono::steady_clock::now();
     auto committed = std::make_shared<Wakeup>(ex_);
     g->subscribe(committed);
     std::optional<store::Usage> usage;
@@ -88,7 +95,7 @@ net::awaitable<void> Driver::drive(std::shared_ptr<Generation> g) {
             ~Attached() { g.attach_stream(nullptr); }
         } attached{*g};
         g->attach_stream(stream.get());
-        auto last = co_await relay(g, *stream, *committed);
+        auto last = co_await relay(g, *stream, *committed, started);
         if (!last) co_return;
         add_usage(usage, last->usage);
         if (last->kind == llm::StreamEvent::Kind::done) {
@@ -120,13 +127,15 @@ net::awaitable<void> Driver::drive(std::shared_ptr<Generation> g) {
     }
 }
 
-net::awaitable<std::optional<llm::StreamEvent>> Driver::relay(const std::shared_ptr<Generation>& g,
-                                                              llm::ProviderStream& stream,
-                                                              Wakeup& committed) {
+net::awaitable<std::optional<llm::StreamEvent>> Driver::relay(
+    const std::shared_ptr<Generation>& g, llm::ProviderStream& stream, Wakeup& committed,
+    std::chrono::steady_clock::time_point started) {
     for (;;) {
         auto event = co_await stream.next();
         if (g->finishing()) co_return std::nullopt;  // cancelled or shut down
         if (event.kind != llm::StreamEvent::Kind::text) co_return event;
+        if (config_.metrics && g->produced_bytes() == 0 && !event.text.empty())
+            config_.metrics->first_token(std::chrono::steady_clock::now() - started);
         // A runaway upstream ends at the answer limit, as a model at its
         // token limit does (the stream is closed when it goes out of scope).
         if (g->produced_bytes() + event.text.size() > config_.max_answer_bytes) {

@@ -33,9 +33,10 @@ public:
 private:
     // Relays one provider stream into `g`; returns its last event (done or
     // failed), or nothing when `g` was finished from outside meanwhile.
-    net::awaitable<std::optional<llm::StreamEvent>> relay(const std::shared_ptr<Generation>& g,
-                                                          llm::ProviderStream& stream,
-                                                          Wakeup& committed);
+    // `started`: when the answer began (its first text is counted from it).
+    net::awaitable<std::optional<llm::StreamEvent>> relay(
+        const std::shared_ptr<Generation>& g, llm::ProviderStream& stream, Wakeup& committed,
+        std::chrono::steady_clock::time_point started);
     net::awaitable<Result<llm::GenerationRequest>> build_request(const Generation& g);
 
     net::any_io_executor ex_;

@@ -97,6 +97,8 @@ public:
     // the next start.
     net::awaitable<void> shutdown(Shutdown mode);
     bool accepting() const { return !shutting_down_; }
+    // Answers this node is generating now.
+    std::size_t live_count() const { return registry_.size(); }
     // False from a failed commit until a commit succeeds again.
     bool commits_succeed() const { return persister_.commits_succeed(); }
     const PersisterStats& persister_stats() const { return persister_.stats(); }

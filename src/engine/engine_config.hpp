@@ -45,6 +45,8 @@ struct EngineConfig {
     // How often the node reads the cancels other nodes requested of the
     // answers it runs (and a cancel made there looks for their end).
     std::chrono::milliseconds cancel_poll{250};
+    // Where answers, tokens and first tokens are counted (null: nowhere).
+    Metrics* metrics = nullptr;
 };
 
 }  // namespace chatd::engine

@@ -115,12 +115,16 @@ net::awaitable<bool> Persister::commit(
         bytes += w.text.size();
         batch.writes.push_back(w);
     }
+    const auto started = std::chrono::steady_clock::now();
     auto result = co_await store_.commit(std::move(batch));
     if (result && result->writes.size() != taken.size()) {
         log::error("store answered {} write results for {} writes", result->writes.size(),
                    taken.size());
         result = Error::store_failure;
     }
+    if (config_.metrics)
+        config_.metrics->commit(std::chrono::steady_clock::now() - started, taken.size(),
+                                bool(result));
     if (!result) {
         ++stats_.failed_commits;
         backoff_ = std::min(kMaxBackoff, std::max(kMinBackoff, backoff_ * 2));

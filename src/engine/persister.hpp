@@ -7,6 +7,7 @@
 // and batches grow with the load instead of commits. Text becomes visible
 // (Generation::committed) only after its commit returns (I1). Runs on the I/O
 // thread.
+#include "core/metrics.hpp"
 #include "core/wakeup.hpp"
 #include "engine/generation.hpp"
 #include "store/chat_store.hpp"
@@ -29,6 +30,8 @@ struct PersisterConfig {
     // Commits failing without a success for this long is an outage: the
     // outage handler runs (after each failed retry while it lasts).
     std::chrono::milliseconds outage_timeout{60000};
+    // Where commits are counted (null: nowhere).
+    Metrics* metrics = nullptr;
 };
 
 struct PersisterStats {

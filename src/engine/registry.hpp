@@ -26,6 +26,7 @@ public:
     std::shared_ptr<Generation> active_in(const UserId& user, const SessionId& session) const;
     // Every generation, as a copy: callers may end them while they go through it.
     std::vector<std::shared_ptr<Generation>> all() const;
+    std::size_t size() const { return by_message_.size(); }
 
 private:
     std::unordered_map<std::string, std::shared_ptr<Generation>> by_message_;

@@ -113,6 +113,7 @@ test('zk: real answers match the document', { timeout: 120000 }, async () => {
     await call(srv, 'liveness', 'GET', '/healthz');
     const ready = await call(srv, 'readiness', 'GET', '/readyz');
     assert.equal(ready.status, 200);
+    assert.equal((await call(srv, 'metrics', 'GET', '/metrics')).status, 200);
     assert.equal((await call(srv, 'who am I', 'GET', '/api/v1/auth/session')).json.user_id, 'usr_local');
     assert.equal((await call(srv, 'sign in without a cookie (none)', 'POST', '/api/v1/auth/session')).status, 200);
     assert.equal((await call(srv, 'sign out', 'DELETE', '/api/v1/auth/session')).status, 204);

@@ -131,6 +131,7 @@ private:
     // leaves nothing open.
     net::awaitable<std::optional<Failure>> open() {
         ++attempts_;
+        const auto attempt_started = Clock::now();
         tcp_.reset();
         tls_stream_.reset();
         parser_.emplace();
@@ -210,6 +211,8 @@ private:
             [&](auto& s) { return http::async_read_header(s, buffer_, *parser_, kAwait); });
         auto [rec2, n] = co_await std::move(read);
         if (rec2) co_return read_failure(rec2);
+        if (config_.metrics)
+            config_.metrics->upstream_response(wire_.name(), Clock::now() - attempt_started);
         const auto& head = parser_->get();
         auto status = head.result_int();
         if (status < 200 || status > 299) co_return co_await error_response(status);

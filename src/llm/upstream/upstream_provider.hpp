@@ -4,6 +4,7 @@
 // on the caller's event loop. One connection per attempt; before the first
 // token, transient failures are retried (RetryPolicy); timeouts for connect,
 // first token and the idle gap between bytes; cancel() closes the connection.
+#include "core/metrics.hpp"
 #include "llm/provider.hpp"
 #include "llm/upstream/retry.hpp"
 #include "llm/upstream/wire.hpp"
@@ -26,6 +27,8 @@ struct UpstreamConfig {
     std::chrono::milliseconds connect_timeout{10000};
     std::chrono::milliseconds first_token_timeout{60000};
     std::chrono::milliseconds idle_timeout{30000};
+    // Where response latency is counted (null: nowhere).
+    Metrics* metrics = nullptr;
 };
 
 // Where requests go, from the base URL and the wire's path.

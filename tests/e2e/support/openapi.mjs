@@ -295,6 +295,10 @@ export class ResponseChecker {
       });
       return events;
     }
+    if (type === 'text/plain') {
+      if (!validate(r.text)) fail(`${this.ajv.errorsText(validate.errors)} in ${short(r.text)}`);
+      return r.text;
+    }
     let body;
     try { body = JSON.parse(r.text); } catch { fail(`the body is not JSON: ${short(r.text)}`); }
     if (!validate(body)) fail(`${this.ajv.errorsText(validate.errors)} in ${short(body)}`);
