@@ -555,9 +555,13 @@ export function assertStarted(o, label) {
 // ---------------------------------------------------------------------------
 // Comparing answers.
 
-/** Headers as sorted "name: value" lines, without Date. */
+/** Headers as sorted "name: value" lines, without those each answer has its
+ * own of: Date and X-Request-Id (present on every answer: checked here). */
 export function headerLines(headers) {
   const out = [];
-  headers.forEach((v, k) => { if (k.toLowerCase() !== 'date') out.push(`${k.toLowerCase()}: ${v}`); });
+  assert.match(headers.get('x-request-id') ?? '', /^.{1,128}$/, 'every answer carries X-Request-Id');
+  headers.forEach((v, k) => {
+    if (!['date', 'x-request-id'].includes(k.toLowerCase())) out.push(`${k.toLowerCase()}: ${v}`);
+  });
   return out.sort();
 }
