@@ -50,13 +50,18 @@ net::awaitable<bool> SseWriter::open(std::chrono::milliseconds retry,
     // The connection still closes after the stream.
     head += chunked ? "Transfer-Encoding: chunked\r\n" : "Connection: close\r\n";
     head.append(extra_headers).append("\r\n");
-    stream_.expires_after(config_.write_timeout);
-    auto [ec, n] = co_await net::async_write(stream_, net::buffer(head),
-                                             net::as_tuple(net::use_awaitable));
-    stream_.expires_never();
-    if (ec) co_return false;
+    if (!co_await send(net::buffer(head))) co_return false;
     chunked_ = chunked;
     co_return co_await write(format_sse_retry(retry));
+}
+
+net::awaitable<bool> SseWriter::send(net::const_buffer a, net::const_buffer b,
+                                     net::const_buffer c) {
+    std::array<net::const_buffer, 3> buffers{a, b, c};
+    stream_.expires_after(config_.write_timeout);
+    auto [ec, n] = co_await net::async_write(stream_, buffers, net::as_tuple(net::use_awaitable));
+    stream_.expires_never();
+    co_return !ec;
 }
 
 net::awaitable<bool> SseWriter::write(std::string_view bytes) {
@@ -67,20 +72,17 @@ net::awaitable<bool> SseWriter::write(std::string_view bytes) {
         auto n = std::snprintf(size, sizeof size, "%zx\r\n", bytes.size());
         framing[0] = {size, static_cast<std::size_t>(n)};
     }
-    std::array<net::const_buffer, 3> buffers{net::buffer(framing[0].data(), framing[0].size()),
-                                             net::buffer(bytes.data(), bytes.size()),
-                                             net::buffer(framing[1].data(), chunked_ ? 2u : 0u)};
-    stream_.expires_after(config_.write_timeout);
-    auto [ec, n] = co_await net::async_write(stream_, buffers, net::as_tuple(net::use_awaitable));
-    stream_.expires_never();
-    if (!ec) bytes_ += bytes.size();
-    co_return !ec;
+    bool sent = co_await send(net::buffer(framing[0].data(), framing[0].size()),
+                              net::buffer(bytes.data(), bytes.size()),
+                              net::buffer(framing[1].data(), chunked_ ? 2u : 0u));
+    if (sent) bytes_ += bytes.size();
+    co_return sent;
 }
 
 net::awaitable<bool> SseWriter::finish() {
     if (!chunked_) co_return true;
-    chunked_ = false;  // the terminator is raw bytes, not a chunk
-    co_return co_await write("0\r\n\r\n");
+    chunked_ = false;
+    co_return co_await send(net::buffer(std::string_view("0\r\n\r\n")));  // the last chunk
 }
 
 }  // namespace chatd::http

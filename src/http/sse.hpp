@@ -45,6 +45,10 @@ public:
     std::uint64_t bytes_written() const { return bytes_; }
 
 private:
+    // Writes `a`, `b` and `c` (one write) within the write deadline.
+    net::awaitable<bool> send(net::const_buffer a, net::const_buffer b = {},
+                              net::const_buffer c = {});
+
     beast::tcp_stream& stream_;
     SseConfig config_;
     bool chunked_ = false;
