@@ -16,12 +16,14 @@ net::awaitable<http::After> Call::fail(const Problem& problem,
     auto response = error_response(problem, framing(), retry_after);
     error_code = error_code_of(problem);
     // A server-side failure says why in the log (the client gets the code).
+    std::string_view target = request.target();
+    std::string_view sep = problem.detail.empty() ? "" : ": ";
     if (response.result() == http::Status::internal_server_error)
-        log::error(log_context(), "500 on {}: {}{}{}", std::string_view(request.target()), problem.code.message(),
-                   problem.detail.empty() ? "" : ": ", problem.detail);
+        log::error(log_context(), "500 on {}: {}{}{}", target, problem.code.message(), sep,
+                   problem.detail);
     else if (response.result() == http::Status::service_unavailable)
-        log::warn(log_context(), "503 on {}: {}{}{}", std::string_view(request.target()), problem.code.message(),
-                  problem.detail.empty() ? "" : ": ", problem.detail);
+        log::warn(log_context(), "503 on {}: {}{}{}", target, problem.code.message(), sep,
+                  problem.detail);
     co_return co_await reply(std::move(response));
 }
 

@@ -58,7 +58,7 @@ net::awaitable<http::After> UiChatApi::send(Call& c) {
     if (!request) co_return co_await c.fail(request.error());
     request->prompt.request_id = c.request_id;
     auto session = co_await conversations_.chat(c.user, std::move(request->chat_id), true,
-                                                 title_of(request->prompt.content));
+                                                title_of(request->prompt.content));
     if (!session) co_return co_await c.fail(session.error());
     // The stream's slot first: a send that could not stream its answer
     // starts nothing.
@@ -124,8 +124,7 @@ net::awaitable<http::After> UiChatApi::stop(Call& c) {
 net::awaitable<http::After> UiChatApi::history(Call& c) {
     auto chat = chat_id(c.params[0]);
     if (!chat) co_return co_await c.fail(chat.error());
-    auto page =
-        parse_message_page(c.query, config_.max_history_page, config_.max_history_page);
+    auto page = parse_message_page(c.query, config_.max_history_page, config_.max_history_page);
     if (!page) co_return co_await c.fail(page.error());
     json::array out;
     // A chat not made yet has no messages (a new chat's page loads it too).

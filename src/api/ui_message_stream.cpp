@@ -42,8 +42,8 @@ std::string UiMessageStream::opening(const store::Message& m, std::int64_t offse
            event({{"type", "text-start"}, {"id", kTextPart}}, m.id, offset);
 }
 
-std::string UiMessageStream::deltas(const MessageId& id, std::string_view content,
-                                    std::size_t from, std::size_t max_bytes) const {
+std::string UiMessageStream::deltas(const MessageId& id, std::string_view content, std::size_t from,
+                                    std::size_t max_bytes) const {
     std::string out;
     while (from < content.size()) {
         auto end = catch_up_end(content, from, max_bytes);

@@ -1,9 +1,9 @@
 #include "core/log.hpp"
 
-#include <boost/json/serialize.hpp>
-#include <boost/json/string.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/sinks/stdout_sinks.h>
+#include <boost/json/serialize.hpp>
+#include <boost/json/string.hpp>
 
 namespace chatd::log {
 namespace {
@@ -69,8 +69,9 @@ void access(const Access& a) {
                                         {}));
         return;
     }
-    auto members = fmt::format(R"("method":{},"route":{},"status":{},"bytes":{},"duration_ms":{:.3f})",
-                               quoted(a.method), quoted(a.route), a.status, a.bytes, ms);
+    auto members =
+        fmt::format(R"("method":{},"route":{},"status":{},"bytes":{},"duration_ms":{:.3f})",
+                    quoted(a.method), quoted(a.route), a.status, a.bytes, ms);
     logger->info("{}", message_part({a.request_id}, "request", members));
 }
 

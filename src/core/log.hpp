@@ -51,14 +51,14 @@ void log(Level level, fmt::format_string<Args...> f, Args&&... args) {
     log(level, Context{}, f, std::forward<Args>(args)...);
 }
 
-#define CHATD_LOG_LEVEL(name, level)                                                  \
-    template <class... Args>                                                          \
-    void name(Context context, fmt::format_string<Args...> f, Args&&... args) {       \
-        log(level, context, f, std::forward<Args>(args)...);                          \
-    }                                                                                 \
-    template <class... Args>                                                          \
-    void name(fmt::format_string<Args...> f, Args&&... args) {                        \
-        log(level, Context{}, f, std::forward<Args>(args)...);                        \
+#define CHATD_LOG_LEVEL(name, level)                                            \
+    template <class... Args>                                                    \
+    void name(Context context, fmt::format_string<Args...> f, Args&&... args) { \
+        log(level, context, f, std::forward<Args>(args)...);                    \
+    }                                                                           \
+    template <class... Args>                                                    \
+    void name(fmt::format_string<Args...> f, Args&&... args) {                  \
+        log(level, Context{}, f, std::forward<Args>(args)...);                  \
     }
 CHATD_LOG_LEVEL(debug, Level::debug)
 CHATD_LOG_LEVEL(info, Level::info)

@@ -19,9 +19,8 @@ double seconds(std::chrono::steady_clock::duration d) {
 
 // Latencies from a fraction of a millisecond (a commit) to a minute (a
 // thinking model's first token).
-const Histogram::BucketBoundaries kSeconds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                              0.1,    0.25,  0.5,    1,     2.5,  5,     10,
-                                              30,     60};
+const Histogram::BucketBoundaries kSeconds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                              0.25,   0.5,   1,      2.5,   5,    10,    30,   60};
 const Histogram::BucketBoundaries kWrites = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000};
 
 }  // namespace

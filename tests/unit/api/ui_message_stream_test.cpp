@@ -91,14 +91,15 @@ TEST(UiMessageStream, AFailedAnswerSaysWhyAndFinishesAsAnError) {
     auto m = message(store::MessageStatus::error, "");
     m.error = store::MessageError{.code = "upstream_error", .message = "the model failed"};
     auto events = parse(UiMessageStream(false).ending(m, 0));
-    EXPECT_EQ(types(events), (std::vector<std::string>{"text-end", "error", "finish-step",
-                                                       "finish", "[DONE]"}));
+    EXPECT_EQ(types(events),
+              (std::vector<std::string>{"text-end", "error", "finish-step", "finish", "[DONE]"}));
     EXPECT_EQ(events[1].data.at("errorText"), "upstream_error: the model failed");
     EXPECT_EQ(events[3].data.at("finishReason"), "error");
 }
 
 TEST(UiMessageStream, ACancelledAnswerEndsWithAbort) {
-    auto events = parse(UiMessageStream(false).ending(message(store::MessageStatus::cancelled, "x"), 1));
+    auto events =
+        parse(UiMessageStream(false).ending(message(store::MessageStatus::cancelled, "x"), 1));
     EXPECT_EQ(types(events), (std::vector<std::string>{"text-end", "abort", "[DONE]"}));
 }
 

@@ -1,8 +1,8 @@
 #include "core/log.hpp"
 
 #include <gtest/gtest.h>
-#include <boost/json/parse.hpp>
 #include <spdlog/sinks/ostream_sink.h>
+#include <boost/json/parse.hpp>
 
 #include <sstream>
 #include <string>
@@ -23,8 +23,8 @@ protected:
     }
     void TearDown() override {
         // Back to text on stderr, as the other tests expect.
-        spdlog::set_default_logger(make_logger(
-            Format::text, std::make_shared<spdlog::sinks::ostream_sink_mt>(std::cerr)));
+        spdlog::set_default_logger(
+            make_logger(Format::text, std::make_shared<spdlog::sinks::ostream_sink_mt>(std::cerr)));
     }
     std::vector<std::string> lines() const {
         std::vector<std::string> out;

@@ -19,10 +19,13 @@ TEST(Metrics, CountsRequestsByRouteAndStatus) {
     m.request("GET", "/api/v1/chat/sessions/{}", 404, 3ms);
     m.api_error("not_found");
     auto text = m.scrape(0, 0);
-    EXPECT_TRUE(has_line(text, R"(chatd_http_requests_total{method="GET",route="/api/v1/chat/sessions/{}",status="404"} 2)"))
+    EXPECT_TRUE(has_line(
+        text,
+        R"(chatd_http_requests_total{method="GET",route="/api/v1/chat/sessions/{}",status="404"} 2)"))
         << text;
     EXPECT_TRUE(has_line(text, R"(chatd_api_errors_total{code="not_found"} 1)"));
-    EXPECT_TRUE(has_line(text, R"(chatd_http_request_duration_seconds_count{route="/api/v1/chat/sessions/{}"} 2)"));
+    EXPECT_TRUE(has_line(
+        text, R"(chatd_http_request_duration_seconds_count{route="/api/v1/chat/sessions/{}"} 2)"));
 }
 
 TEST(Metrics, GaugesAreWhatTheScrapeIsTold) {
