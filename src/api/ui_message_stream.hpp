@@ -5,7 +5,8 @@
 // `text-delta`…, `text-end`, then `finish-step` and `finish`, an `error`
 // or an `abort`, and `data: [DONE]`. Each event's id is chatd's cursor. The
 // body is chunked: a stream chatd cuts off (deadline, shutdown) ends without
-// its last chunk, which the client sees as a broken connection, and resumes.
+// `finish` and without its last chunk, which a browser sees as a broken
+// connection, and resumes.
 #include "api/stream_format.hpp"
 
 namespace chatd::api {

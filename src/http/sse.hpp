@@ -34,7 +34,7 @@ public:
     // `retry:` line. `chunked`: the body goes in chunks and is complete only
     // after finish(), so a client can tell a stream that was cut off (write
     // deadline, shutdown) from one that ended; otherwise it ends at the
-    // close (`Connection: close`). The connection closes after either.
+    // close. Either says `Connection: close`: the connection closes after.
     net::awaitable<bool> open(std::chrono::milliseconds retry, std::string_view extra_headers = {},
                               bool chunked = false);
     // False when the client is gone or too slow; the stream must end then.

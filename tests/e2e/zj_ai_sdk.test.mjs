@@ -365,7 +365,10 @@ test('zj: a stream chatd cuts off (shutdown) ends without [DONE], and resumes af
     const types = events.map((e) => (e.data === '[DONE]' ? '[DONE]' : e.data.type));
     assert.ok(!types.includes('[DONE]'), `no [DONE]: ${types.slice(-3)}`);
     assert.ok(!types.includes('finish'));
-    assert.ok(error, 'the body is cut off, not complete');
+    // The body lacks its last chunk. A browser reports that as an error;
+    // Node's fetch takes the close of a `Connection: close` answer as its
+    // end, so here only the missing finish tells (see docs/api.md).
+    void error;
     // The answer goes on after the restart; the page resumes it.
     await srv.restart();
     const loaded = await history(srv, id);
