@@ -146,6 +146,18 @@ protected:
         EXPECT_FALSE(r.writes[0].error) << r.writes[0].error.message();
     }
 
+    // Runs two store calls concurrently to their ends; their results.
+    template <class A, class B>
+    auto both(net::awaitable<A> a, net::awaitable<B> b) {
+        auto fa = boost::asio::co_spawn(io_, std::move(a), boost::asio::use_future);
+        auto fb = boost::asio::co_spawn(io_, std::move(b), boost::asio::use_future);
+        io_.restart();
+        while (fa.wait_for(std::chrono::seconds(0)) != std::future_status::ready ||
+               fb.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
+            io_.run_one_for(std::chrono::seconds(1));
+        return std::pair(fa.get(), fb.get());
+    }
+
     std::string content(const MessageId& id) { return run(store_->get_message(kAlice, id))->content; }
 
     void reopen() {
@@ -238,21 +250,11 @@ TYPED_TEST(ChatStoreContract, AChatIdFindsOrCreatesOneSessionPerUser) {
 
 TYPED_TEST(ChatStoreContract, TwoStoreClientsOpeningOneNewChatMakeOneSession) {
     auto other = this->backend_.open(this->io_);
-    auto open = [&](ChatStore& store) {
-        return boost::asio::co_spawn(
-            this->io_,
-            store.create_session(kAlice, NewSession{.title = "t", .model = "simulated",
-                                                    .chat_id = "raced"}),
-            boost::asio::use_future);
+    auto open = [](ChatStore& store) {
+        return store.create_session(
+            kAlice, NewSession{.title = "t", .model = "simulated", .chat_id = "raced"});
     };
-    auto a = open(*this->store_);
-    auto b = open(*other);
-    this->io_.restart();
-    while (a.wait_for(std::chrono::seconds(0)) != std::future_status::ready ||
-           b.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
-        this->io_.run_one_for(std::chrono::seconds(1));
-    auto ra = a.get();
-    auto rb = b.get();
+    auto [ra, rb] = this->both(open(*this->store_), open(*other));
     ASSERT_TRUE(ra && rb);
     EXPECT_EQ(ra->id, rb->id);
 }
@@ -670,18 +672,10 @@ TYPED_TEST(ChatStoreContract, TwoStoreClientsStartOneAnswerInASession) {
     auto s = this->new_session();
     auto other = this->backend_.open(this->io_);
     auto send = [&](ChatStore& store, std::string text) {
-        return boost::asio::co_spawn(this->io_, store.begin_turn(kAlice, s.id, NewTurn{.content = text, .model = "simulated"}),
-                                     boost::asio::use_future);
+        return store.begin_turn(kAlice, s.id, NewTurn{.content = text, .model = "simulated"});
     };
     for (int round = 0; round < 5; ++round) {
-        auto a = send(*this->store_, "from a");
-        auto b = send(*other, "from b");
-        this->io_.restart();
-        while (a.wait_for(std::chrono::seconds(0)) != std::future_status::ready ||
-               b.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
-            this->io_.run_one_for(std::chrono::seconds(1));
-        auto ra = a.get();
-        auto rb = b.get();
+        auto [ra, rb] = this->both(send(*this->store_, "from a"), send(*other, "from b"));
         ASSERT_TRUE(ra && rb);
         ASSERT_NE(bool(ra->turn), bool(rb->turn)) << "round " << round;
         const auto& started = ra->turn ? *ra->turn : *rb->turn;
