@@ -46,7 +46,7 @@ void BM_format_deltas_tail(benchmark::State& state) {
     auto content = stamped_text(500);
     std::size_t from = content.size() - tokens * 27;
     for (auto _ : state) {
-        auto out = api::format_deltas(id, content, from, 16 * 1024);
+        auto out = api::format_deltas({id, static_cast<std::int64_t>(from)}, content, 16 * 1024);
         benchmark::DoNotOptimize(out);
     }
     state.SetItemsProcessed(state.iterations() * state.range(0));
@@ -59,7 +59,7 @@ void BM_format_deltas_whole(benchmark::State& state) {
     auto id = new_message_id();
     auto content = mixed_text(static_cast<std::size_t>(state.range(0)));
     for (auto _ : state) {
-        auto out = api::format_deltas(id, content, 0, 16 * 1024);
+        auto out = api::format_deltas({id}, content, 16 * 1024);
         benchmark::DoNotOptimize(out);
     }
     state.SetBytesProcessed(state.iterations() * state.range(0));

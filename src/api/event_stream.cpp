@@ -80,7 +80,7 @@ net::awaitable<bool> EventStream::idle() {
     co_return true;
 }
 
-net::awaitable<bool> EventStream::follow(MessageId id, std::int64_t offset) {
+net::awaitable<bool> EventStream::follow(engine::Cursor at) {
     bool announce = true;  // the format's opening, once
     std::shared_ptr<engine::MessageFeed> feed;
     for (;;) {
@@ -89,7 +89,7 @@ net::awaitable<bool> EventStream::follow(MessageId id, std::int64_t offset) {
         // (its generation moved to another node) is replaced by the feed
         // that goes on from what is committed.
         if (!feed || feed->stale()) {
-            auto opened = co_await feeds_.open(user_, id);
+            auto opened = co_await feeds_.open(user_, at.message);
             if (!opened) co_return false;
             feed = std::move(*opened);
             feed->subscribe(wake_);
@@ -98,28 +98,37 @@ net::awaitable<bool> EventStream::follow(MessageId id, std::int64_t offset) {
         const store::Message& m = feed->message();
         if (announce) {
             announce = false;
-            if (!co_await write(format_.opening(m, offset))) co_return false;
+            if (!co_await write(format_.opening(m, at))) co_return false;
             continue;  // the message may have changed while we wrote
         }
-        auto size = m.content.size();
-        if (static_cast<std::size_t>(offset) < size) {
-            // Catch-up goes out in bounded pieces, each with its own write
-            // deadline: never one buffer of the whole rest per subscriber.
-            auto end = catch_up_end(m.content, static_cast<std::size_t>(offset),
-                                    config_.catch_up_piece_bytes);
-            auto bytes = format_.deltas(id, std::string_view(m.content).substr(0, end),
-                                        static_cast<std::size_t>(offset), config_.max_delta_bytes);
-            // The ending is taken now: the message may change while we write.
-            auto status = m.status != store::MessageStatus::generating && end == size
-                              ? format_.ending(m, static_cast<std::int64_t>(end))
-                              : std::string();
-            offset = static_cast<std::int64_t>(end);
+        // Catch-up goes out in bounded pieces, each with its own write
+        // deadline: never one buffer of the whole rest per subscriber. The
+        // reasoning first: it came before the text it led to.
+        const auto piece = config_.catch_up_piece_bytes;
+        if (static_cast<std::size_t>(at.reasoning_offset) < m.reasoning.size()) {
+            auto end = catch_up_end(m.reasoning, static_cast<std::size_t>(at.reasoning_offset), piece);
+            auto bytes = format_.reasoning(m, at, std::string_view(m.reasoning).substr(0, end),
+                                           config_.max_delta_bytes);
+            at.reasoning_offset = static_cast<std::int64_t>(end);
             if (!co_await write(std::move(bytes))) co_return false;
-            if (!status.empty()) co_return co_await write(std::move(status));
             continue;  // more may have been committed while we wrote
         }
+        auto size = m.content.size();
+        if (static_cast<std::size_t>(at.offset) < size) {
+            auto end = catch_up_end(m.content, static_cast<std::size_t>(at.offset), piece);
+            auto bytes = format_.deltas(m, at, std::string_view(m.content).substr(0, end),
+                                        config_.max_delta_bytes);
+            at.offset = static_cast<std::int64_t>(end);
+            // The ending is taken now: the message may change while we write.
+            auto status = m.status != store::MessageStatus::generating && end == size
+                              ? format_.ending(m, at)
+                              : std::string();
+            if (!co_await write(std::move(bytes))) co_return false;
+            if (!status.empty()) co_return co_await write(std::move(status));
+            continue;
+        }
         if (m.status != store::MessageStatus::generating)
-            co_return co_await write(format_.ending(m, offset));
+            co_return co_await write(format_.ending(m, at));
         if (!co_await idle()) co_return false;
     }
 }
@@ -132,14 +141,15 @@ net::awaitable<void> EventStream::follow_session(SessionId session,
     auto floor = new_message_id();
     std::optional<MessageId> last;  // the message followed last
     if (cursor) {
-        if (!co_await follow(cursor->message, cursor->offset)) co_return;
+        if (!co_await follow(*cursor)) co_return;
         last = floor = cursor->message;
     }
     for (;;) {
         auto active = feeds_.active_in(user_, session);
         if (active && (!last || last->value < active->id().value)) {
             auto id = active->id();
-            if (!co_await follow(id, 0)) co_return;
+            engine::Cursor from{id};  // named: GCC 12 mishandles braced temporaries in co_await
+            if (!co_await follow(from)) co_return;
             last = id;
             if (floor.value < id.value) floor = id;
             continue;
@@ -148,7 +158,8 @@ net::awaitable<void> EventStream::follow_session(SessionId session,
         if (!next) co_return;  // the session was deleted
         if (*next) {
             auto id = (*next)->id;
-            if (!co_await follow(id, 0)) co_return;
+            engine::Cursor from{id};
+            if (!co_await follow(from)) co_return;
             last = floor = id;
             continue;
         }

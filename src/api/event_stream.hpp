@@ -32,10 +32,10 @@ public:
     // Writes the head (with `extra_headers`, e.g. CORS) and starts watching
     // the client.
     net::awaitable<bool> open(std::string extra_headers = {});
-    // Writes a message from `offset` to its end: the format's opening, the
-    // text, its ending. False when the connection is gone or the message
-    // disappeared.
-    net::awaitable<bool> follow(MessageId id, std::int64_t offset);
+    // Writes a message from `from` to its end: the format's opening, the
+    // reasoning and text, its ending. False when the connection is gone or
+    // the message disappeared.
+    net::awaitable<bool> follow(engine::Cursor from);
     // The body is complete (a chunked one's last chunk); after follow().
     net::awaitable<bool> finish() { return writer_.finish(); }
     // Session stream: the rest of `cursor`'s message (if any), then every

@@ -21,7 +21,10 @@ json::object to_json(const store::Message& m, WithContent with_content) {
     o["id"] = m.id.value;
     o["session_id"] = m.session_id.value;
     o["role"] = to_string(m.role);
-    if (with_content == WithContent::yes) o["content"] = m.content;
+    if (with_content == WithContent::yes) {
+        o["content"] = m.content;
+        if (!m.reasoning.empty()) o["reasoning"] = m.reasoning;
+    }
     o["status"] = to_string(m.status);
     o["is_streaming"] = m.is_streaming;
     o["created_at"] = format_iso8601(m.created_at);

@@ -43,8 +43,10 @@ net::awaitable<http::After> MessagesApi::send(Call& c) {
         co_return co_await c.fail(conflict);
     }
     const auto& turn = *outcome->turn;
-    if (stream)
-        co_return co_await streams_.follow(c, std::move(slot), turn.assistant_message.id, 0);
+    if (stream) {
+        engine::Cursor from{turn.assistant_message.id};  // named: GCC 12 and co_await
+        co_return co_await streams_.follow(c, std::move(slot), std::move(from));
+    }
     json::object body{{"user_message", to_json(turn.user_message)},
                       {"assistant_message", to_json(turn.assistant_message)}};
     co_return co_await c.reply(Status::accepted, json::serialize(body));
@@ -55,12 +57,14 @@ net::awaitable<http::After> MessagesApi::content(Call& c) {
     if (!id) co_return co_await c.fail(id.error());
     auto m = co_await conversations_.find_message(c.user, *id);
     if (!m) co_return co_await c.fail(m.error());
-    auto end = static_cast<std::int64_t>(m->content.size());
+    engine::Cursor end{m->id, static_cast<std::int64_t>(m->content.size()),
+                       static_cast<std::int64_t>(m->reasoning.size())};
     json::object body{{"id", m->id.value},
                       {"content", m->content},
                       {"status", to_string(m->status)},
                       {"last_updated", format_iso8601(m->last_updated)},
-                      {"cursor", engine::encode_cursor({m->id, end})}};
+                      {"cursor", engine::encode_cursor(end)}};
+    if (!m->reasoning.empty()) body["reasoning"] = m->reasoning;
     co_return co_await c.reply(Status::ok, json::serialize(body));
 }
 

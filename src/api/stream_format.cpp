@@ -18,42 +18,65 @@ std::size_t catch_up_end(std::string_view content, std::size_t from, std::size_t
     return end;
 }
 
-std::string format_deltas(const MessageId& id, std::string_view content, std::size_t from,
-                          std::size_t max_bytes) {
+namespace {
+
+// `text[from..]` as events named `name`, their data the message id, the
+// piece's offset and text; `advance(cursor, end)` moves the cursor past it.
+template <class Advance>
+std::string text_events(std::string_view name, engine::Cursor at, std::string_view text,
+                        std::size_t from, std::size_t max_bytes, Advance advance) {
     std::string out;
-    while (from < content.size()) {
-        auto end = catch_up_end(content, from, max_bytes);
-        auto data = json::serialize(json::object{{"message_id", id.value},
-                                                 {"offset", static_cast<std::int64_t>(from)},
-                                                 {"text", content.substr(from, end - from)}});
-        out += http::format_sse_event(
-            "delta", engine::encode_cursor({id, static_cast<std::int64_t>(end)}), data);
-        from = end;
-    }
+    for_each_piece(text, from, max_bytes, [&](std::size_t piece_from, std::size_t end) {
+        auto data = json::serialize(json::object{{"message_id", at.message.value},
+                                                 {"offset", static_cast<std::int64_t>(piece_from)},
+                                                 {"text", text.substr(piece_from, end - piece_from)}});
+        advance(at, static_cast<std::int64_t>(end));
+        out += http::format_sse_event(name, engine::encode_cursor(at), data);
+    });
     return out;
 }
 
-std::string format_status(const store::Message& m, std::int64_t offset) {
-    return http::format_sse_event("status", engine::encode_cursor({m.id, offset}),
+}  // namespace
+
+std::string format_deltas(const engine::Cursor& at, std::string_view content,
+                          std::size_t max_bytes) {
+    return text_events("delta", at, content, static_cast<std::size_t>(at.offset), max_bytes,
+                       [](engine::Cursor& c, std::int64_t end) { c.offset = end; });
+}
+
+std::string format_reasoning(const engine::Cursor& at, std::string_view reasoning,
+                             std::size_t max_bytes) {
+    return text_events("reasoning", at, reasoning, static_cast<std::size_t>(at.reasoning_offset),
+                       max_bytes, [](engine::Cursor& c, std::int64_t end) { c.reasoning_offset = end; });
+}
+
+std::string format_status(const store::Message& m, const engine::Cursor& at) {
+    return http::format_sse_event("status", engine::encode_cursor(at),
                                   json::serialize(to_json(m, WithContent::no)));
 }
 
 const ChatdEvents kChatdEvents;
 
-std::string ChatdEvents::opening(const store::Message& m, std::int64_t offset) const {
+std::string ChatdEvents::opening(const store::Message& m, const engine::Cursor& at) const {
     // "Started" is news only while it generates; an ended message's only
     // status event is its terminal one, after its text.
-    if (offset != 0 || m.status != store::MessageStatus::generating) return {};
-    return format_status(m, offset);
+    if (at.offset != 0 || at.reasoning_offset != 0 || m.status != store::MessageStatus::generating)
+        return {};
+    return format_status(m, at);
 }
 
-std::string ChatdEvents::deltas(const MessageId& id, std::string_view content, std::size_t from,
-                                std::size_t max_bytes) const {
-    return format_deltas(id, content, from, max_bytes);
+std::string ChatdEvents::reasoning(const store::Message&, const engine::Cursor& at,
+                                   std::string_view reasoning, std::size_t max_bytes) const {
+    return format_reasoning(at, reasoning, max_bytes);
 }
 
-std::string ChatdEvents::ending(const store::Message& m, std::int64_t offset) const {
-    return format_status(m, offset);
+std::string ChatdEvents::deltas(const store::Message&, const engine::Cursor& at,
+                                std::string_view content, std::size_t max_bytes) const {
+    return format_deltas(at, content, max_bytes);
+}
+
+std::string ChatdEvents::ending(const store::Message& m, const engine::Cursor& at) const {
+    return format_status(m, at);
 }
 
 }  // namespace chatd::api

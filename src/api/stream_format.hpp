@@ -4,6 +4,7 @@
 // decides how it is written: chatd's own SSE events (DESIGN §4, ChatdEvents)
 // or the AI SDK's UI message stream (ui_message_stream.hpp). Every event
 // carries the cursor (engine/cursor.hpp) of the text it follows as its id.
+#include "engine/cursor.hpp"
 #include "store/model.hpp"
 
 #include <cstdint>
@@ -20,36 +21,57 @@ public:
     // A chunked body is complete only when the stream says so: a client
     // then tells a stream cut off (deadline, shutdown) from an ended one.
     virtual bool chunked() const { return false; }
-    // What comes before the text, for a reader starting at `offset` of `m`
+    // What comes before the text, for a reader starting at `at` of `m`
     // (which may have ended); may be empty.
-    virtual std::string opening(const store::Message& m, std::int64_t offset) const = 0;
-    // `content[from..]` as text events of at most `max_bytes` of text each,
-    // cut only between UTF-8 characters.
-    virtual std::string deltas(const MessageId& id, std::string_view content, std::size_t from,
-                               std::size_t max_bytes) const = 0;
-    // After the last text of an ended message, at `offset` (its end).
-    virtual std::string ending(const store::Message& m, std::int64_t offset) const = 0;
+    virtual std::string opening(const store::Message& m, const engine::Cursor& at) const = 0;
+    // `reasoning[at.reasoning_offset..]` (a prefix of m.reasoning) as
+    // reasoning events of at most `max_bytes` of text each, cut only between
+    // UTF-8 characters.
+    virtual std::string reasoning(const store::Message& m, const engine::Cursor& at,
+                                  std::string_view reasoning, std::size_t max_bytes) const = 0;
+    // `content[at.offset..]` (a prefix of m.content) as text events, the same way.
+    virtual std::string deltas(const store::Message& m, const engine::Cursor& at,
+                               std::string_view content, std::size_t max_bytes) const = 0;
+    // After the last text of an ended message, at `at` (its end).
+    virtual std::string ending(const store::Message& m, const engine::Cursor& at) const = 0;
 };
 
-// chatd's SSE events: `delta` events, and `status` events when a message
-// generates (from its start) and when it ends.
+// chatd's SSE events: `reasoning` and `delta` events, and `status` events
+// when a message generates (from its start) and when it ends.
 class ChatdEvents final : public StreamFormat {
 public:
-    std::string opening(const store::Message& m, std::int64_t offset) const override;
-    std::string deltas(const MessageId& id, std::string_view content, std::size_t from,
+    std::string opening(const store::Message& m, const engine::Cursor& at) const override;
+    std::string reasoning(const store::Message& m, const engine::Cursor& at,
+                          std::string_view reasoning, std::size_t max_bytes) const override;
+    std::string deltas(const store::Message& m, const engine::Cursor& at, std::string_view content,
                        std::size_t max_bytes) const override;
-    std::string ending(const store::Message& m, std::int64_t offset) const override;
+    std::string ending(const store::Message& m, const engine::Cursor& at) const override;
 };
 extern const ChatdEvents kChatdEvents;
 
-// Splits `content[from..]` into delta events of at most `max_bytes` each,
-// cut only between UTF-8 characters.
-std::string format_deltas(const MessageId& id, std::string_view content, std::size_t from,
+// Splits `content[at.offset..]` into `delta` events of at most `max_bytes`
+// each, cut only between UTF-8 characters; each event's id is the cursor
+// after its text.
+std::string format_deltas(const engine::Cursor& at, std::string_view content,
                           std::size_t max_bytes);
-std::string format_status(const store::Message& m, std::int64_t offset);
+// The same for `reasoning[at.reasoning_offset..]`, as `reasoning` events.
+std::string format_reasoning(const engine::Cursor& at, std::string_view reasoning,
+                             std::size_t max_bytes);
+std::string format_status(const store::Message& m, const engine::Cursor& at);
 
 // Where the next piece of `content` from `from` ends: at most `max_bytes`
 // later, between UTF-8 characters (one character at least).
 std::size_t catch_up_end(std::string_view content, std::size_t from, std::size_t max_bytes);
+
+// Calls `piece(from, end)` for each piece of `text[from..]` of at most
+// `max_bytes`, cut between UTF-8 characters.
+template <class Piece>
+void for_each_piece(std::string_view text, std::size_t from, std::size_t max_bytes, Piece piece) {
+    while (from < text.size()) {
+        auto end = catch_up_end(text, from, max_bytes);
+        piece(from, end);
+        from = end;
+    }
+}
 
 }  // namespace chatd::api

@@ -27,11 +27,11 @@ net::awaitable<http::After> StreamsApi::stream_message(Call& c) {
     MessageId id{c.params[0]};
     auto cursor = parse_cursor(c.request, c.query);
     if (!cursor) co_return co_await c.fail(cursor.error());
-    auto offset = co_await conversations_.stream_offset(c.user, id, *cursor);
-    if (!offset) co_return co_await c.fail(offset.error());
+    auto from = co_await conversations_.stream_start(c.user, std::move(id), *cursor);
+    if (!from) co_return co_await c.fail(from.error());
     auto slot = slots_.open(c.user);
     if (!slot) co_return co_await c.fail(slot.error());
-    co_return co_await follow(c, std::move(*slot), std::move(id), *offset);
+    co_return co_await follow(c, std::move(*slot), std::move(*from));
 }
 
 net::awaitable<http::After> StreamsApi::stream_session(Call& c) {
@@ -53,11 +53,11 @@ net::awaitable<http::After> StreamsApi::stream_session(Call& c) {
     co_return http::After::close;
 }
 
-net::awaitable<http::After> StreamsApi::follow(Call& c, StreamSlots::Slot slot, MessageId id,
-                                               std::int64_t offset, const StreamFormat& format) {
+net::awaitable<http::After> StreamsApi::follow(Call& c, StreamSlots::Slot slot,
+                                               engine::Cursor from, const StreamFormat& format) {
     (void)slot;  // held until the stream ends
     EventStream events(c.stream, feeds_, store_, c.user, config_, format);
-    if (co_await events.open(c.head_lines()) && co_await events.follow(std::move(id), offset))
+    if (co_await events.open(c.head_lines()) && co_await events.follow(std::move(from)))
         co_await events.finish();
     c.status = 200;
     c.bytes = events.bytes_written();

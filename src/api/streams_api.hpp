@@ -20,10 +20,9 @@ public:
     Result<StreamSlots::Slot> open_slot(const UserId& user) { return slots_.open(user); }
     // Event streams open now, every user's.
     std::size_t open_streams() const { return slots_.open_total(); }
-    // Streams message `id` from `offset` over SSE in `format`, then closes;
-    // `slot` is held meanwhile.
-    net::awaitable<http::After> follow(Call& c, StreamSlots::Slot slot, MessageId id,
-                                       std::int64_t offset,
+    // Streams a message from `from` (its id and offsets) over SSE in
+    // `format`, then closes; `slot` is held meanwhile.
+    net::awaitable<http::After> follow(Call& c, StreamSlots::Slot slot, engine::Cursor from,
                                        const StreamFormat& format = kChatdEvents);
 
 private:

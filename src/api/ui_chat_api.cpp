@@ -20,11 +20,15 @@ std::string title_of(std::string_view text) {
     return std::string(text.substr(0, utf8_floor(text, kMaxBytes))) + "…";
 }
 
-// A stored message as the AI SDK's UIMessage: its text as one text part,
-// and chatd's own fields as metadata.
+// A stored message as the AI SDK's UIMessage: its reasoning and its text as
+// one part each, and chatd's own fields as metadata.
 json::object ui_message(const store::Message& m) {
     bool live = m.status == store::MessageStatus::generating;
     json::array parts;
+    if (!m.reasoning.empty())
+        parts.push_back(json::object{{"type", "reasoning"},
+                                     {"text", m.reasoning},
+                                     {"state", live && m.content.empty() ? "streaming" : "done"}});
     if (!m.content.empty())
         parts.push_back(json::object{
             {"type", "text"}, {"text", m.content}, {"state", live ? "streaming" : "done"}});
@@ -72,8 +76,8 @@ net::awaitable<http::After> UiChatApi::send(Call& c) {
         co_return co_await c.fail(conflict);
     }
     UiMessageStream format(false);
-    co_return co_await streams_.follow(c, std::move(*slot), outcome->turn->assistant_message.id, 0,
-                                       format);
+    engine::Cursor from{outcome->turn->assistant_message.id};  // named: GCC 12 and co_await
+    co_return co_await streams_.follow(c, std::move(*slot), std::move(from), format);
 }
 
 net::awaitable<http::After> UiChatApi::resume(Call& c) {
@@ -85,26 +89,24 @@ net::awaitable<http::After> UiChatApi::resume(Call& c) {
     if (!session && session.error() == Error::not_found)
         co_return co_await c.reply(c.empty(Status::no_content));
     if (!session) co_return co_await c.fail(session.error());
-    std::optional<MessageId> message;
-    std::int64_t offset = 0;
+    std::optional<engine::Cursor> from;
     if (*cursor) {
         // The rest of the cursor's message, ended or not: the client holds
         // the part before it.
         auto checked = co_await conversations_.check_session_stream(c.user, session->id, *cursor);
         if (!checked) co_return co_await c.fail(checked.error());
-        message = (*cursor)->message;
-        offset = (*cursor)->offset;
+        from = **cursor;
     } else {
         auto activity = co_await conversations_.activity(c.user, session->id);
         if (!activity) co_return co_await c.fail(activity.error());
-        message = activity->generating;
+        if (activity->generating) from = engine::Cursor{*activity->generating};
     }
-    if (!message) co_return co_await c.reply(c.empty(Status::no_content));
+    if (!from) co_return co_await c.reply(c.empty(Status::no_content));
     auto slot = streams_.open_slot(c.user);
     if (!slot) co_return co_await c.fail(slot.error());
     bool continuation = cursor->has_value();
     UiMessageStream format(continuation);
-    co_return co_await streams_.follow(c, std::move(*slot), std::move(*message), offset, format);
+    co_return co_await streams_.follow(c, std::move(*slot), std::move(*from), format);
 }
 
 net::awaitable<http::After> UiChatApi::stop(Call& c) {

@@ -344,6 +344,13 @@ ParseOutcome parse(int argc, char** argv) {
         ->envname("CHATD_OPENAI_MAX_TOKENS_FIELD")
         ->capture_default_str()
         ->check(CLI::IsMember({"max_tokens", "max_completion_tokens"}));
+    app.add_option("--anthropic-thinking-budget-tokens", c.wire.anthropic_thinking_budget,
+                   "Anthropic's extended thinking, its budget in tokens (0: off; at least 1024 "
+                   "and below --max-output-tokens); the thinking is stored as the message's "
+                   "reasoning")
+        ->envname("CHATD_ANTHROPIC_THINKING_BUDGET_TOKENS")
+        ->capture_default_str()
+        ->check(CLI::Range(std::int64_t{0}, std::int64_t{1000000}));
     app.add_option("--anthropic-version", c.wire.anthropic_version, "anthropic-version header")
         ->envname("CHATD_ANTHROPIC_VERSION")
         ->capture_default_str();
@@ -434,6 +441,11 @@ ParseOutcome parse(int argc, char** argv) {
         ->envname("CHATD_SIM_MAX_TOKENS")
         ->capture_default_str()
         ->check(CLI::Range(1, 10000000));
+    app.add_option("--sim-reasoning-tokens", c.simulated.reasoning_tokens,
+                   "simulated reasoning (thinking) tokens before each answer's text")
+        ->envname("CHATD_SIM_REASONING_TOKENS")
+        ->capture_default_str()
+        ->check(CLI::Range(std::size_t{0}, std::size_t{10000000}));
     app.add_option("--sim-fail-after", c.simulated.fail_after,
                    "simulated failure after this many tokens")
         ->envname("CHATD_SIM_FAIL_AFTER");
@@ -464,6 +476,12 @@ ParseOutcome parse(int argc, char** argv) {
             return {std::nullopt, 2, std::string(e.what()) + "\n"};
         }
     }
+    if (auto budget = c.wire.anthropic_thinking_budget;
+        budget != 0 && (budget < 1024 || budget >= c.wire.max_output_tokens))
+        return {std::nullopt, 2,
+                "--anthropic-thinking-budget-tokens: " + std::to_string(budget) +
+                    " must be at least 1024 and below --max-output-tokens (" +
+                    std::to_string(c.wire.max_output_tokens) + "), as Anthropic's API requires\n"};
     c.auth.mode = auth_mode == "jwt"              ? auth::AuthMode::jwt
                   : auth_mode == "api-keys"       ? auth::AuthMode::api_keys
                   : auth_mode == "trusted-header" ? auth::AuthMode::trusted_header

@@ -132,19 +132,19 @@ net::awaitable<Result<store::Message>> Conversations::find_message(UserId user, 
     co_return co_await store_.get_message(std::move(user), std::move(id));
 }
 
-net::awaitable<Result<std::int64_t>> Conversations::stream_offset(UserId user, MessageId id,
-                                                                  std::optional<Cursor> cursor) {
+net::awaitable<Result<Cursor>> Conversations::stream_start(UserId user, MessageId id,
+                                                           std::optional<Cursor> cursor) {
     auto m = co_await find_message(user, id);
     if (!m) co_return m.error();
-    if (!cursor) co_return std::int64_t{0};
+    if (!cursor) co_return Cursor{std::move(id)};
     if (cursor->message != id) {
         // A cursor of a missing or foreign message is as unknown as one.
         auto other = co_await find_message(user, cursor->message);
         if (!other) co_return other.error();
         co_return Error::cursor_mismatch;
     }
-    if (auto ok = check_cursor_offset(m->content, cursor->offset); !ok) co_return ok.error();
-    co_return cursor->offset;
+    if (auto ok = check_cursor(*cursor, m->content, m->reasoning); !ok) co_return ok.error();
+    co_return *cursor;
 }
 
 net::awaitable<Result<void>> Conversations::check_session_stream(UserId user, SessionId session,
@@ -155,7 +155,7 @@ net::awaitable<Result<void>> Conversations::check_session_stream(UserId user, Se
     auto m = co_await find_message(user, cursor->message);
     if (!m) co_return m.error();
     if (m->session_id != session) co_return Error::cursor_mismatch;
-    co_return check_cursor_offset(m->content, cursor->offset);
+    co_return check_cursor(*cursor, m->content, m->reasoning);
 }
 
 }  // namespace chatd::engine

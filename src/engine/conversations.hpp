@@ -86,12 +86,13 @@ public:
     // The live message (from the engine's memory) or the stored one.
     [[nodiscard]] net::awaitable<Result<store::Message>> find_message(UserId user, MessageId id);
 
-    // Where a stream of message `id` starts: 0, or `cursor`'s offset when the
-    // cursor is of that message and within its committed content.
+    // Where a stream of message `id` starts: its beginning, or `cursor` when
+    // the cursor is of that message and within its committed content and
+    // reasoning.
     // not_found for the message, or a cursor of a missing or foreign one;
     // cursor_mismatch for a cursor of another of the user's messages;
     // cursor_out_of_range past the committed content.
-    [[nodiscard]] net::awaitable<Result<std::int64_t>> stream_offset(
+    [[nodiscard]] net::awaitable<Result<Cursor>> stream_start(
         UserId user, MessageId id, std::optional<Cursor> cursor);
     // Checks where a stream of `session` starts: the session is the user's,
     // and a cursor (if any) is of one of its messages, within its content.

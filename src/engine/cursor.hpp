@@ -1,6 +1,8 @@
 #pragma once
-// Stream cursors (SSE event ids): a message and a committed byte offset in its
-// content. Encoded as `<message id>.<offset>`; clients treat them as opaque.
+// Stream cursors (SSE event ids): a message and committed byte offsets in its
+// content and in its reasoning. Encoded as `<message id>.<offset>`, or
+// `<message id>.<offset>.<reasoning offset>` once it has reasoning; clients
+// treat them as opaque.
 #include "core/error.hpp"
 #include "core/ids.hpp"
 
@@ -13,6 +15,7 @@ namespace chatd::engine {
 struct Cursor {
     MessageId message;
     std::int64_t offset = 0;
+    std::int64_t reasoning_offset = 0;
     friend bool operator==(const Cursor&, const Cursor&) = default;
 };
 
@@ -22,5 +25,8 @@ std::string encode_cursor(const Cursor& c);
 // cursor_out_of_range unless `offset` is within `content` and not inside a
 // UTF-8 character.
 [[nodiscard]] Result<void> check_cursor_offset(std::string_view content, std::int64_t offset);
+// Both of the cursor's offsets, in the message's content and reasoning.
+[[nodiscard]] Result<void> check_cursor(const Cursor& c, std::string_view content,
+                                        std::string_view reasoning);
 
 }  // namespace chatd::engine

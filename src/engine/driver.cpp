@@ -106,7 +106,11 @@ net::awaitable<void> Driver::drive(std::shared_ptr<Generation> g) {
         }
         // Before the first token the provider has already retried; after it,
         // a partial answer is continued where the provider can.
-        bool continuable = last->transient && g->produced_bytes() > 0 && provider_.can_continue() &&
+        // (Reasoning alone is progress too: the next attempt thinks afresh,
+        // and its reasoning is appended to what is stored.)
+        bool continuable = last->transient &&
+                           g->produced_bytes() + g->produced_reasoning_bytes() > 0 &&
+                           provider_.can_continue() &&
                            continuation < config_.continue_attempts;
         if (!continuable) {
             log::warn(g->log_context(), "message {} failed after {} bytes: {} ({})", g->id().value,
@@ -133,22 +137,30 @@ net::awaitable<std::optional<llm::StreamEvent>> Driver::relay(
     for (;;) {
         auto event = co_await stream.next();
         if (g->finishing()) co_return std::nullopt;  // cancelled or shut down
-        if (event.kind != llm::StreamEvent::Kind::text) co_return event;
-        if (config_.metrics && g->produced_bytes() == 0 && !event.text.empty())
+        const bool reasoning = event.kind == llm::StreamEvent::Kind::reasoning;
+        if (event.kind != llm::StreamEvent::Kind::text && !reasoning) co_return event;
+        const auto produced = g->produced_bytes() + g->produced_reasoning_bytes();
+        if (config_.metrics && produced == 0 && !event.text.empty())
             config_.metrics->first_token(std::chrono::steady_clock::now() - started);
-        // A runaway upstream ends at the answer limit, as a model at its
-        // token limit does (the stream is closed when it goes out of scope).
-        if (g->produced_bytes() + event.text.size() > config_.max_answer_bytes) {
-            event.text.resize(
-                utf8_floor(event.text, config_.max_answer_bytes - g->produced_bytes()));
-            g->append(std::move(event.text));
+        auto append = [&](std::string text) {
+            if (reasoning)
+                g->append_reasoning(std::move(text));
+            else
+                g->append(std::move(text));
+        };
+        // A runaway upstream ends at the answer limit (its reasoning
+        // included), as a model at its token limit does (the stream is
+        // closed when it goes out of scope).
+        if (produced + event.text.size() > config_.max_answer_bytes) {
+            event.text.resize(utf8_floor(event.text, config_.max_answer_bytes - produced));
+            append(std::move(event.text));
             persister_.mark_dirty(g);
             log::warn(g->log_context(), "message {}: answer reached --max-answer-bytes; ended as length",
                       g->id().value);
             co_return llm::StreamEvent{.kind = llm::StreamEvent::Kind::done,
                                        .finish_reason = "length"};
         }
-        g->append(std::move(event.text));
+        append(std::move(event.text));
         persister_.mark_dirty(g);
         // Backpressure: while the store lags, stop reading the provider
         // rather than hold unbounded uncommitted text (I7); text inside a

@@ -86,7 +86,7 @@ void Engine::on_refused(const std::shared_ptr<Generation>& g, const store::Messa
         return;
     }
     if (auto* stream = g->stream()) stream->cancel();
-    if (error == Error::store_failure && !w.text.empty()) {
+    if (error == Error::store_failure && (!w.text.empty() || !w.reasoning.empty())) {
         // Text the store cannot take (too large, out of order): the answer
         // ends here, with what is stored.
         g->end_after_committed(

@@ -9,6 +9,7 @@ Generation::Generation(store::Message message, UserId user, GenerationSlots::Slo
     : message_(std::move(message)),
       user_(std::move(user)),
       produced_bytes_(message_.content.size()),
+      produced_reasoning_bytes_(message_.reasoning.size()),
       epoch_(epoch),
       slot_(std::move(slot)) {}
 
@@ -20,6 +21,12 @@ void Generation::append(std::string text) {
     pending_.push_back(std::move(text));
 }
 
+void Generation::append_reasoning(std::string text) {
+    if (finishing() || text.empty()) return;
+    produced_reasoning_bytes_ += text.size();
+    pending_reasoning_ += text;
+}
+
 void Generation::finish(store::Terminal terminal) {
     if (finish_requested_) return;
     finish_requested_ = true;
@@ -29,7 +36,10 @@ void Generation::finish(store::Terminal terminal) {
 store::MessageWrite Generation::take(CommitMode mode) {
     store::MessageWrite w{.id = message_.id,
                           .epoch = epoch_,
-                          .offset = static_cast<std::int64_t>(message_.content.size())};
+                          .offset = static_cast<std::int64_t>(message_.content.size()),
+                          .reasoning_offset = static_cast<std::int64_t>(message_.reasoning.size()),
+                          .reasoning = std::move(pending_reasoning_)};
+    pending_reasoning_.clear();
     if (mode == CommitMode::per_chunk) {
         if (!pending_.empty()) {
             w.text = std::move(pending_.front());
@@ -52,6 +62,7 @@ store::MessageWrite Generation::take(CommitMode mode) {
 void Generation::restore(store::MessageWrite w) {
     if (moved_) return;  // another node goes on from what is stored
     if (w.terminal) terminal_ = std::move(w.terminal);
+    if (!w.reasoning.empty()) pending_reasoning_.insert(0, w.reasoning);
     if (!w.text.empty()) {
         pending_bytes_ += w.text.size();
         pending_.push_front(std::move(w.text));
@@ -60,7 +71,9 @@ void Generation::restore(store::MessageWrite w) {
 
 void Generation::committed(const store::MessageWrite& w, UnixMillis at, std::int64_t version) {
     message_.content += w.text;
+    message_.reasoning += w.reasoning;
     produced_bytes_ = std::max(produced_bytes_, message_.content.size());  // moved meanwhile
+    produced_reasoning_bytes_ = std::max(produced_reasoning_bytes_, message_.reasoning.size());
     message_.version = version;
     message_.last_updated = at;
     if (w.terminal) {
@@ -74,30 +87,32 @@ void Generation::committed(const store::MessageWrite& w, UnixMillis at, std::int
     notify();
 }
 
-void Generation::end_after_committed(store::Terminal terminal) {
+void Generation::drop_pending() {
     pending_.clear();
     pending_bytes_ = 0;
+    pending_reasoning_.clear();
     produced_bytes_ = message_.content.size();
+    produced_reasoning_bytes_ = message_.reasoning.size();
+}
+
+void Generation::end_after_committed(store::Terminal terminal) {
+    drop_pending();
     finish_requested_ = true;
     terminal_ = std::move(terminal);
     notify();  // a producer waiting for room sees that it is finished
 }
 
 void Generation::adopt_end(store::Message stored) {
-    pending_.clear();
-    pending_bytes_ = 0;
     terminal_.reset();
     finish_requested_ = true;
     message_ = std::move(stored);
-    produced_bytes_ = message_.content.size();
+    drop_pending();
     notify();
 }
 
 void Generation::move_away() {
-    pending_.clear();
-    pending_bytes_ = 0;
+    drop_pending();
     terminal_.reset();
-    produced_bytes_ = message_.content.size();
     moved_ = true;
     notify();
 }

@@ -65,8 +65,10 @@ public:
     // Wakes `w` on every commit of this message, until it expires.
     void subscribe(std::weak_ptr<Wakeup> w) override { subscribers_.add(std::move(w)); }
 
-    // Producer side. append() after finishing() is ignored.
+    // Producer side. append() and append_reasoning() after finishing() are
+    // ignored. Reasoning is committed with the text, in its own field.
     void append(std::string text);
+    void append_reasoning(std::string text);
     // Requests the terminal state; the first request wins.
     void finish(store::Terminal terminal);
     // The provider stream the engine is reading, while it reads it (the
@@ -75,9 +77,11 @@ public:
     llm::ProviderStream* stream() const { return stream_; }
 
     // Persister side.
-    bool has_pending() const { return !pending_.empty() || terminal_.has_value(); }
-    // Takes pending text (all of it, or one token in per-chunk mode) and, when
-    // nothing else is pending, the terminal state.
+    bool has_pending() const {
+        return !pending_.empty() || !pending_reasoning_.empty() || terminal_.has_value();
+    }
+    // Takes pending text (all of it, or one token in per-chunk mode), all
+    // pending reasoning and, when nothing else is pending, the terminal state.
     store::MessageWrite take(CommitMode mode);
     // The commit of `w` failed: put it back in front of what is pending.
     void restore(store::MessageWrite w);
@@ -93,17 +97,25 @@ public:
     // store refused to take any more): `stored` is how it ended.
     void adopt_end(store::Message stored);
 
-    // Bytes produced and not yet committed: pending, and in a commit.
-    std::size_t uncommitted_bytes() const { return produced_bytes_ - message_.content.size(); }
+    // Bytes produced and not yet committed, reasoning included: pending, and
+    // in a commit.
+    std::size_t uncommitted_bytes() const {
+        return produced_bytes_ - message_.content.size() + produced_reasoning_bytes_ -
+               message_.reasoning.size();
+    }
+    // Text of the answer produced (committed or not), and of its reasoning.
     std::size_t produced_bytes() const { return produced_bytes_; }
+    std::size_t produced_reasoning_bytes() const { return produced_reasoning_bytes_; }
     // Every byte appended so far is committed (none pending or in a commit).
-    bool settled() const { return message_.content.size() == produced_bytes_; }
+    bool settled() const { return uncommitted_bytes() == 0; }
     bool queued_for_commit = false;  // persister bookkeeping
     // Its end is stored: its slot goes to the next generation.
     void release_slot() { slot_.release(); }
 
 private:
     void notify();
+    // Forgets what was produced and not committed.
+    void drop_pending();
 
     store::Message message_;
     UserId user_;
@@ -111,6 +123,8 @@ private:
     std::deque<std::string> pending_;
     std::size_t pending_bytes_ = 0;
     std::size_t produced_bytes_ = 0;           // committed content at start + appended since
+    std::string pending_reasoning_;
+    std::size_t produced_reasoning_bytes_ = 0;  // the same, of the reasoning
     std::optional<store::Terminal> terminal_;  // requested, not yet taken by a commit
     // Stays true from the first finish() on, also while the persister holds the
     // terminal state in a commit: no second terminal state can slip in.

@@ -112,7 +112,7 @@ net::awaitable<bool> Persister::commit(
     batch.writes.reserve(taken.size());
     std::uint64_t bytes = 0;
     for (auto& [g, w] : taken) {
-        bytes += w.text.size();
+        bytes += w.text.size() + w.reasoning.size();
         batch.writes.push_back(w);
     }
     const auto started = std::chrono::steady_clock::now();

@@ -40,9 +40,11 @@ struct Usage {
 };
 
 struct StreamEvent {
-    enum class Kind { text, done, failed };
+    // reasoning: the model's thinking (Anthropic's thinking, OpenAI-compatible
+    // servers' reasoning_content), kept apart from the answer's text.
+    enum class Kind { text, reasoning, done, failed };
     Kind kind = Kind::text;
-    std::string text;            // kind == text
+    std::string text;            // kind == text or reasoning
     std::string finish_reason;   // kind == done: stop, length, content_filter
     std::optional<Usage> usage;  // kind == done, or failed when the provider knows it
     std::string error_code;      // kind == failed

@@ -50,6 +50,10 @@ struct Message {
     SessionId session_id;
     Role role = Role::user;
     std::string content;  // committed text only
+    // The model's reasoning (thinking) before or beside its answer, committed
+    // text only: its own text, never part of content, never sent back to the
+    // model as history.
+    std::string reasoning;
     MessageStatus status = MessageStatus::completed;
     bool is_streaming = false;
     UnixMillis created_at = 0;
@@ -147,6 +151,10 @@ struct MessageWrite {
     std::int64_t epoch = 1;  // the lease it was produced under; a stale one is refused
     std::int64_t offset = 0;
     std::string text;
+    // Reasoning appended at byte `reasoning_offset` of the message's
+    // reasoning, idempotent the same way as `text`.
+    std::int64_t reasoning_offset = 0;
+    std::string reasoning;
     std::optional<Terminal> terminal;
     // Commit mode `per-chunk` (the seed's baseline): rewrite the whole content
     // column on every chunk instead of appending to the chunk log.
@@ -236,7 +244,8 @@ struct ChangeNotice {
     }
 };
 
-// Where a reader of a message is: the bytes of its content it holds.
+// Where a reader of a message is: the bytes of its content it holds. (Its
+// reasoning is read whole: a message's reasoning is stored in one piece.)
 struct ReadPosition {
     MessageId id;
     std::int64_t offset = 0;

@@ -29,8 +29,11 @@ WritePlan plan_write(const MessageWrite& w, const std::optional<StoredTail>& sto
         plan.error = Error::lease_lost;
         return plan;
     }
+    const auto reasoning_size = static_cast<std::int64_t>(w.reasoning.size());
     bool consistent = w.offset >= 0 && w.offset <= stored->end && write_end <= kMaxContentBytes &&
-                      (!whole_content || static_cast<std::int64_t>(w.full_content.size()) == write_end);
+                      (!whole_content || static_cast<std::int64_t>(w.full_content.size()) == write_end) &&
+                      w.reasoning_offset >= 0 && w.reasoning_offset <= stored->reasoning_end &&
+                      w.reasoning_offset + reasoning_size <= kMaxContentBytes;
     if (!consistent) {
         plan.error = Error::store_failure;
         return plan;
@@ -38,7 +41,10 @@ WritePlan plan_write(const MessageWrite& w, const std::optional<StoredTail>& sto
     const auto already = std::min(stored->end - w.offset, text_size);
     plan.offset = w.offset + already;
     plan.text = std::string_view(w.text).substr(static_cast<std::size_t>(already));
-    if (plan.text.empty() && !w.terminal) {
+    const auto reasoning_already = std::min(stored->reasoning_end - w.reasoning_offset, reasoning_size);
+    plan.reasoning =
+        std::string_view(w.reasoning).substr(static_cast<std::size_t>(reasoning_already));
+    if (plan.text.empty() && plan.reasoning.empty() && !w.terminal) {
         plan.action = WritePlan::Action::skip;
         plan.version = stored->version;
         return plan;

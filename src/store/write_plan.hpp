@@ -23,6 +23,7 @@ struct StoredTail {
     std::int64_t end = 0;      // bytes of text stored: content column, then chunks
     std::int64_t version = 1;  // its version now
     std::int64_t epoch = 1;    // its lease epoch now
+    std::int64_t reasoning_end = 0;  // bytes of reasoning stored
 };
 
 struct WritePlan {
@@ -34,6 +35,7 @@ struct WritePlan {
     Action action = Action::refuse;
     std::int64_t offset = 0;
     std::string_view text;  // the part of the write's text not stored yet
+    std::string_view reasoning;  // the part of its reasoning not stored yet (appended)
     std::int64_t version = 0;  // the message's version once the plan is carried out
     boost::system::error_code error;
 };
@@ -41,7 +43,8 @@ struct WritePlan {
 // `stored` is nullopt when the message does not exist (deleted meanwhile).
 // Text before the stored end is skipped; a write that starts after it (a
 // gap), whose whole content disagrees with its offset, or that would grow
-// the message past kMaxContentBytes is refused (store_failure); a message
+// the message past kMaxContentBytes is refused (store_failure), and the same
+// rules hold for its reasoning at reasoning_offset; a message
 // that has ended takes nothing more (not_generating), except the very
 // terminal state it already has (a retried end); a generating message takes
 // nothing under another lease epoch than its own (lease_lost).

@@ -7,8 +7,9 @@
 //     sizes drawn from the input, and byte by byte yields the same events and
 //     the same failed() state;
 //   - no event's data outgrows the parser's limit;
-//   - a decoder only appends to the text, reports a finish reason among stop,
-//     length and content_filter, and fails only with the documented codes.
+//   - a decoder reports a finish reason among stop, length and
+//     content_filter, and fails only with the documented codes; an event
+//     that fails adds no text.
 // Whether the text is valid UTF-8 is not checked: the decoders do not promise
 // it (it holds today only because Boost.JSON rejects invalid UTF-8).
 #include "fuzz_support.hpp"
@@ -60,12 +61,10 @@ bool documented_failure_code(std::string_view code) {
 void decode(const up::Wire& wire, const chatd::llm::GenerationRequest& request,
             const std::vector<up::SseEvent>& events) {
     auto decoder = wire.decoder(request);
-    std::string text;
     for (const auto& event : events) {
-        std::string before = text;
-        auto failure = decoder->feed(event, text);
-        CHATD_FUZZ_CHECK(text.size() >= before.size() &&
-                         std::string_view(text).substr(0, before.size()) == before);
+        up::Decoded out;
+        auto failure = decoder->feed(event, out);
+        CHATD_FUZZ_CHECK(!failure || (out.text.empty() && out.reasoning.empty()));
         if (failure) {
             CHATD_FUZZ_CHECK(documented_failure_code(failure->code));
             return;  // the provider ends the attempt here

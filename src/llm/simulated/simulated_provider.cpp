@@ -33,10 +33,11 @@ std::uint64_t next_random(std::uint64_t& state) {
 
 class SimulatedStream final : public ProviderStream {
 public:
-    SimulatedStream(net::any_io_executor ex, std::vector<std::string> tokens,
-                    std::size_t already_emitted, std::int64_t input_tokens,
-                    const SimulatedConfig& config)
+    SimulatedStream(net::any_io_executor ex, std::vector<std::string> reasoning,
+                    std::vector<std::string> tokens, std::size_t already_emitted,
+                    std::int64_t input_tokens, const SimulatedConfig& config)
         : timer_(ex),
+          reasoning_(std::move(reasoning)),
           tokens_(std::move(tokens)),
           emitted_before_(already_emitted),
           input_tokens_(input_tokens),
@@ -46,6 +47,12 @@ public:
     net::awaitable<StreamEvent> next() override {
         std::size_t total = emitted_before_ + index_;
         if (cancelled_) co_return failed("cancelled", "cancelled");
+        if (reasoning_index_ < reasoning_.size()) {
+            co_await pace();
+            if (cancelled_) co_return failed("cancelled", "cancelled");
+            co_return StreamEvent{.kind = StreamEvent::Kind::reasoning,
+                                  .text = reasoning_[reasoning_index_++]};
+        }
         if (config_.fail_after && total >= *config_.fail_after)
             co_return failed("provider_error",
                              "simulated failure after " + std::to_string(total) + " tokens");
@@ -61,7 +68,8 @@ public:
                                   .usage = Usage{input_tokens_, static_cast<std::int64_t>(total)}};
         }
         if (config_.stall_after && total >= *config_.stall_after) {
-            bool got_text = index_ > 0;  // in this stream, as an upstream reader counts
+            // In this stream, as an upstream reader counts (reasoning too).
+            bool got_text = index_ > 0 || reasoning_index_ > 0;
             auto limit = got_text ? config_.idle_timeout : config_.first_token_timeout;
             timer_.expires_at(limit ? std::chrono::steady_clock::now() + *limit
                                     : std::chrono::steady_clock::time_point::max());
@@ -74,16 +82,7 @@ public:
             e.transient = true;
             co_return e;
         }
-        if (config_.tokens_per_second > 0) {
-            // Tokens are scheduled on a fixed grid, so a late wake-up does not
-            // slow the whole answer down.
-            next_at_ += std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                std::chrono::duration<double>(1.0 / config_.tokens_per_second));
-            timer_.expires_at(next_at_);
-            co_await timer_.async_wait(net::as_tuple(net::use_awaitable));
-        } else {
-            co_await net::post(timer_.get_executor(), net::use_awaitable);
-        }
+        co_await pace();
         if (cancelled_) co_return failed("cancelled", "cancelled");
         if (config_.stamp_tokens) {
             ++index_;
@@ -102,6 +101,20 @@ public:
     }
 
 private:
+    // Waits for the next token's turn.
+    net::awaitable<void> pace() {
+        if (config_.tokens_per_second > 0) {
+            // Tokens are scheduled on a fixed grid, so a late wake-up does not
+            // slow the whole answer down.
+            next_at_ += std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                std::chrono::duration<double>(1.0 / config_.tokens_per_second));
+            timer_.expires_at(next_at_);
+            co_await timer_.async_wait(net::as_tuple(net::use_awaitable));
+        } else {
+            co_await net::post(timer_.get_executor(), net::use_awaitable);
+        }
+    }
+
     static StreamEvent failed(std::string code, std::string message) {
         return StreamEvent{.kind = StreamEvent::Kind::failed,
                            .error_code = std::move(code),
@@ -109,6 +122,8 @@ private:
     }
 
     net::steady_timer timer_;
+    std::vector<std::string> reasoning_;
+    std::size_t reasoning_index_ = 0;
     std::vector<std::string> tokens_;
     std::size_t index_ = 0;
     std::size_t emitted_before_;
@@ -131,17 +146,42 @@ std::string stamped_token(std::chrono::system_clock::time_point at, std::uint64_
     return buf;
 }
 
-std::vector<std::string> simulated_answer(const std::vector<PromptMessage>& prompt,
-                                          const SimulatedConfig& config) {
+namespace {
+
+std::uint64_t prompt_seed(const std::vector<PromptMessage>& prompt) {
     std::uint64_t seed = kFnv1aBasis;
     for (const auto& m : prompt) {
         seed = fnv1a(std::to_string(static_cast<int>(m.role)), seed);
         seed = fnv1a(m.content, seed);
     }
-    std::uint64_t state = seed;
+    return seed;
+}
+
+// `count` words as sentences, from the generator at `state`.
+std::vector<std::string> sentences(std::uint64_t state, std::size_t count);
+
+}  // namespace
+
+std::vector<std::string> simulated_answer(const std::vector<PromptMessage>& prompt,
+                                          const SimulatedConfig& config) {
+    std::uint64_t state = prompt_seed(prompt);
     std::size_t span =
         config.max_tokens >= config.min_tokens ? config.max_tokens - config.min_tokens + 1 : 1;
     std::size_t count = config.min_tokens + next_random(state) % span;
+    return sentences(state, count);
+}
+
+std::vector<std::string> simulated_reasoning(const std::vector<PromptMessage>& prompt,
+                                             const SimulatedConfig& config) {
+    if (config.reasoning_tokens == 0) return {};
+    auto tokens = sentences(prompt_seed(prompt) ^ 0x7468696e6bull, config.reasoning_tokens);
+    tokens.front().insert(0, "Thinking: ");
+    return tokens;
+}
+
+namespace {
+
+std::vector<std::string> sentences(std::uint64_t state, std::size_t count) {
     std::vector<std::string> tokens;
     tokens.reserve(count);
     bool sentence_start = true;
@@ -168,6 +208,8 @@ std::vector<std::string> simulated_answer(const std::vector<PromptMessage>& prom
     return tokens;
 }
 
+}  // namespace
+
 std::vector<std::string> tokens_after(const std::vector<std::string>& answer, std::size_t offset) {
     std::vector<std::string> rest;
     std::size_t at = 0;
@@ -186,8 +228,11 @@ std::unique_ptr<ProviderStream> SimulatedProvider::start(net::any_io_executor ex
     auto rest = tokens_after(answer, request.partial.size());
     std::int64_t input_bytes = 0;
     for (const auto& m : request.prompt) input_bytes += static_cast<std::int64_t>(m.content.size());
-    return std::make_unique<SimulatedStream>(std::move(ex), std::move(rest), total - rest.size(),
-                                             (input_bytes + 3) / 4, config_);
+    // A continuation goes on with the text; its reasoning is behind it.
+    auto reasoning = request.partial.empty() ? simulated_reasoning(request.prompt, config_)
+                                             : std::vector<std::string>{};
+    return std::make_unique<SimulatedStream>(std::move(ex), std::move(reasoning), std::move(rest),
+                                             total - rest.size(), (input_bytes + 3) / 4, config_);
 }
 
 }  // namespace chatd::llm::simulated

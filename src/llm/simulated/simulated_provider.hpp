@@ -17,6 +17,9 @@ struct SimulatedConfig {
     double tokens_per_second = 40;  // <= 0: as fast as the loop allows
     std::size_t min_tokens = 150;
     std::size_t max_tokens = 400;
+    // Reasoning (thinking) tokens before each fresh answer's text, at the
+    // same rate (a continuation does not think again).
+    std::size_t reasoning_tokens = 0;
     std::optional<std::size_t> fail_after;   // fail after this many tokens
     std::optional<std::size_t> stall_after;  // stop emitting after this many tokens
     // What a real upstream's reader allows (--upstream-first-token-timeout-ms,
@@ -40,6 +43,11 @@ std::string stamped_token(std::chrono::system_clock::time_point at, std::uint64_
 // line break). Contains multi-byte UTF-8 (accents, CJK, emoji).
 std::vector<std::string> simulated_answer(const std::vector<PromptMessage>& prompt,
                                           const SimulatedConfig& config);
+
+// The reasoning before the answer to a prompt, as tokens (config.reasoning_tokens
+// of them).
+std::vector<std::string> simulated_reasoning(const std::vector<PromptMessage>& prompt,
+                                             const SimulatedConfig& config);
 
 // The tokens that follow byte `offset` of the answer: a token cut by the offset
 // is resumed from there. `offset` must be a UTF-8 boundary of the answer.

@@ -34,7 +34,7 @@ public:
     explicit AnthropicDecoder(bool skip_leading_whitespace)
         : skip_leading_whitespace_(skip_leading_whitespace) {}
 
-    std::optional<Failure> feed(const SseEvent& event, std::string& text) override {
+    std::optional<Failure> feed(const SseEvent& event, Decoded& out) override {
         if (done_) return std::nullopt;
         auto parsed = parse_object(event.data);
         if (!parsed) return malformed_event();
@@ -47,14 +47,23 @@ public:
                     usage_ = Usage{int_at(*u, "input_tokens"), int_at(*u, "output_tokens")};
         } else if (type == "content_block_start") {
             auto* block = object_at(o, "content_block");
-            bool is_text = block && string_at(*block, "type") == "text";
-            text_blocks_[int_at(o, "index")] = is_text;
-            if (is_text) append(string_at(*block, "text"), text);
+            auto block_type = block ? string_at(*block, "type") : std::string_view();
+            auto kind = block_type == "text"       ? Block::text
+                        : block_type == "thinking" ? Block::thinking
+                                                   : Block::other;  // tool use, redacted thinking
+            blocks_[int_at(o, "index")] = kind;
+            if (kind == Block::text) append(string_at(*block, "text"), out.text);
+            if (kind == Block::thinking) out.reasoning.append(string_at(*block, "thinking"));
         } else if (type == "content_block_delta") {
             auto* delta = object_at(o, "delta");
-            if (delta && string_at(*delta, "type") == "text_delta" &&
-                text_blocks_[int_at(o, "index")])
-                append(string_at(*delta, "text"), text);
+            auto delta_type = delta ? string_at(*delta, "type") : std::string_view();
+            auto kind = blocks_[int_at(o, "index")];
+            if (delta_type == "text_delta" && kind == Block::text)
+                append(string_at(*delta, "text"), out.text);
+            else if (delta_type == "thinking_delta" && kind == Block::thinking)
+                out.reasoning.append(string_at(*delta, "thinking"));
+            // signature_delta: the thinking's signature, needed only to send
+            // it back with tool use, which chatd does not do.
         } else if (type == "message_delta") {
             if (auto* delta = object_at(o, "delta"))
                 if (auto reason = string_at(*delta, "stop_reason"); !reason.empty())
@@ -93,7 +102,8 @@ private:
     bool done_ = false;
     std::string finish_reason_ = "stop";
     std::optional<Usage> usage_;
-    std::map<std::int64_t, bool> text_blocks_;  // block index -> is a text block
+    enum class Block { other, text, thinking };
+    std::map<std::int64_t, Block> blocks_;  // by block index
 };
 
 class AnthropicWire final : public Wire {
@@ -117,7 +127,8 @@ public:
             messages.push_back(
                 message_object(m.role == PromptRole::assistant ? "assistant" : "user", m.content));
         }
-        // Continuation: the partial answer as the last assistant turn (prefill).
+        // Continuation: the partial answer as the last assistant turn (prefill;
+        // never with thinking, see can_continue).
         if (auto prefill = trim_trailing_whitespace(request.partial); !prefill.empty()) {
             messages.push_back(message_object("assistant", prefill));
         }
@@ -127,7 +138,12 @@ public:
         body["stream"] = true;
         if (!system.empty()) body["system"] = system;
         body["messages"] = std::move(messages);
-        if (settings_.temperature) body["temperature"] = *settings_.temperature;
+        if (settings_.anthropic_thinking_budget > 0) {
+            body["thinking"] = {{"type", "enabled"},
+                                {"budget_tokens", settings_.anthropic_thinking_budget}};
+        } else if (settings_.temperature) {
+            body["temperature"] = *settings_.temperature;
+        }
         return json::serialize(body);
     }
     std::unique_ptr<WireDecoder> decoder(const GenerationRequest& request) const override {
@@ -135,7 +151,7 @@ public:
         return std::make_unique<AnthropicDecoder>(!prefill.empty() &&
                                                   prefill.size() < request.partial.size());
     }
-    bool can_continue() const override { return true; }
+    bool can_continue() const override { return settings_.anthropic_thinking_budget == 0; }
 
 private:
     WireSettings settings_;

@@ -31,7 +31,7 @@ std::string map_finish_reason(std::string_view raw) {
 
 class OpenAiDecoder final : public WireDecoder {
 public:
-    std::optional<Failure> feed(const SseEvent& event, std::string& text) override {
+    std::optional<Failure> feed(const SseEvent& event, Decoded& out) override {
         if (done_) return std::nullopt;
         if (event.data == "[DONE]") {
             done_ = true;
@@ -50,9 +50,11 @@ public:
         for (const auto& c : choices->as_array()) {
             if (!c.is_object() || int_at(c.as_object(), "index") != 0) continue;
             if (auto* delta = object_at(c.as_object(), "delta")) {
-                // `content` is the answer; `reasoning`/`reasoning_content` (thinking
-                // on some servers) is dropped.
-                text.append(string_at(*delta, "content"));
+                // `content` is the answer; thinking comes as `reasoning_content`
+                // (DeepSeek, vLLM, llama.cpp) or `reasoning` (OpenRouter, Ollama).
+                out.reasoning.append(string_at(*delta, "reasoning_content"));
+                out.reasoning.append(string_at(*delta, "reasoning"));
+                out.text.append(string_at(*delta, "content"));
             }
             if (auto* f = c.as_object().if_contains("finish_reason"); f && f->is_string())
                 finish_reason_ = map_finish_reason(f->as_string());

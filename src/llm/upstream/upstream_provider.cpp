@@ -314,16 +314,14 @@ private:
         events_batch_.clear();
         if (!sse_.feed(std::string_view(chunk_.data(), got), events_batch_))
             co_return Failure{"upstream_protocol", "upstream event too large", false, {}};
-        std::string text;
         for (const auto& event : events_batch_) {
-            auto failure = decoder_->feed(event, text);
-            if (failure) {
-                queue_text(std::move(text));
-                co_return failure;
-            }
+            Decoded decoded;
+            auto failure = decoder_->feed(event, decoded);
+            queue(StreamEvent::Kind::reasoning, decoded.reasoning);
+            queue(StreamEvent::Kind::text, decoded.text);
+            if (failure) co_return failure;
             if (decoder_->finished()) break;
         }
-        queue_text(std::move(text));
         if (decoder_->finished()) {
             StreamEvent done{.kind = StreamEvent::Kind::done};
             done.finish_reason = decoder_->finish_reason();
@@ -340,12 +338,14 @@ private:
         co_return std::nullopt;
     }
 
-    void queue_text(std::string text) {
+    // Queues text or reasoning, in the order it came; one read's pieces of
+    // one kind in a row make one event. Reasoning is progress as much as
+    // text: after it, the idle timeout applies, and no attempt is retried.
+    void queue(StreamEvent::Kind kind, std::string_view text) {
         if (text.empty()) return;
         got_text_ = true;
-        StreamEvent e{.kind = StreamEvent::Kind::text};
-        e.text = std::move(text);
-        events_.push_back(std::move(e));
+        if (events_.empty() || events_.back().kind != kind) events_.push_back({.kind = kind});
+        events_.back().text.append(text);
     }
 
     // Before the first token: waits out the backoff and says whether to try

@@ -43,14 +43,25 @@ struct WireSettings {
     // and older models take `max_tokens`.
     std::string openai_max_tokens_field = "max_tokens";
     std::string anthropic_version = "2023-06-01";
+    // Anthropic's extended thinking: its budget in tokens (0: off). With it,
+    // no temperature is sent and no partial answer is continued (prefill),
+    // neither of which the API takes together with thinking.
+    std::int64_t anthropic_thinking_budget = 0;
 };
 
-// Reads one response's events. feed() appends answer text (never thinking) to
-// `text` and returns a failure for an error event or a malformed one.
+// What one event of the stream says of the answer: its text, and the model's
+// reasoning (thinking), which is never part of the text.
+struct Decoded {
+    std::string reasoning;
+    std::string text;
+};
+
+// Reads one response's events. feed() sets what an event adds to the answer
+// and returns a failure for an error event or a malformed one.
 class WireDecoder {
 public:
     virtual ~WireDecoder() = default;
-    virtual std::optional<Failure> feed(const SseEvent& event, std::string& text) = 0;
+    virtual std::optional<Failure> feed(const SseEvent& event, Decoded& out) = 0;
     // The terminal event arrived: the answer is complete.
     virtual bool finished() const = 0;
     // chatd's finish reason: stop, length or content_filter.

@@ -98,12 +98,19 @@ constexpr std::string_view kChatIds[] = {
     "CREATE UNIQUE INDEX ai_chat_sessions_by_chat ON ai_chat_sessions (user_id, chat_id)",
 };
 
+// The model's reasoning, beside the content: appended in place as it
+// commits (it is not in the chunk log, which holds the content).
+constexpr std::string_view kReasoning[] = {
+    "ALTER TABLE ai_chat_messages ADD COLUMN reasoning TEXT NOT NULL DEFAULT ''",
+};
+
 constexpr PgMigration kMigrations[] = {
     {1, kBase},
     {2, kOneGenerating},
     {3, kChunks},
     {4, kLeases},
     {5, kChatIds},
+    {6, kReasoning},
 };
 
 }  // namespace

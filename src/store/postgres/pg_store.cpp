@@ -26,7 +26,7 @@ using Clock = PgConnection::Clock;
 const std::string kColumns =
     "id, session_id, role, content, status, is_streaming::int, created_at, last_updated, "
     "version, change_seq, error_code, error_message, model, finish_reason, input_tokens, "
-    "output_tokens";
+    "output_tokens, reasoning";
 
 std::string select_messages(std::string_view rest) {
     return "SELECT " + kColumns + " FROM ai_chat_messages " + std::string(rest);
@@ -68,6 +68,7 @@ Message read_message(const PgResult& r, int row) {
     if (!r.is_null(row, 14) || !r.is_null(row, 15))
         m.usage = Usage{r.is_null(row, 14) ? 0 : r.integer(row, 14),
                         r.is_null(row, 15) ? 0 : r.integer(row, 15)};
+    m.reasoning = r.text(row, 16);
     return m;
 }
 
@@ -671,7 +672,7 @@ net::awaitable<Result<std::vector<WriteResult>>> PgStore::commit_writes(
     // deadlock) and reads what each holds.
     static const std::string tails =
         "SELECT m.id, m.status, octet_length(m.content), m.version, c.end_offset, c.version, "
-        "m.lease_epoch "
+        "m.lease_epoch, octet_length(m.reasoning) "
         "FROM ai_chat_messages m LEFT JOIN LATERAL (SELECT byte_offset + octet_length(text) AS "
         "end_offset, version FROM ai_chat_message_chunks WHERE message_id = m.id ORDER BY "
         "byte_offset DESC LIMIT 1) c ON true WHERE m.id = ANY($1::text[]) ORDER BY m.id "
@@ -685,6 +686,11 @@ net::awaitable<Result<std::vector<WriteResult>>> PgStore::commit_writes(
         "output_tokens = $7, version = $8, last_updated = $9, change_seq = " CHATD_PG_XACT
         " WHERE id = $10";
     static const std::string drop = "DELETE FROM ai_chat_message_chunks WHERE message_id = $1";
+    // Reasoning is appended to its column (it is not in the chunk log); the
+    // row then carries the write's version and change too.
+    static const std::string reason =
+        "UPDATE ai_chat_messages SET reasoning = reasoning || $1, version = $2, last_updated = $3, "
+        "change_seq = " CHATD_PG_XACT " WHERE id = $4";
     static const std::string rewrite =
         "UPDATE ai_chat_messages SET content = $1, version = $2, last_updated = $3, "
         "change_seq = " CHATD_PG_XACT " WHERE id = $4";
@@ -705,7 +711,8 @@ net::awaitable<Result<std::vector<WriteResult>>> PgStore::commit_writes(
         StoredTail tail{.status = status_from_string(t.text(row, 1)).value_or(MessageStatus::error),
                         .end = t.integer(row, 2),
                         .version = t.integer(row, 3),
-                        .epoch = t.integer(row, 6)};
+                        .epoch = t.integer(row, 6),
+                        .reasoning_end = t.integer(row, 7)};
         if (tail.status == MessageStatus::generating && !t.is_null(row, 4)) {
             tail.end = std::max(tail.end, t.integer(row, 4));
             tail.version = std::max(tail.version, t.integer(row, 5));
@@ -725,7 +732,7 @@ net::awaitable<Result<std::vector<WriteResult>>> PgStore::commit_writes(
         }
         results.push_back(WriteResult{.version = plan.version});
         if (plan.action == WritePlan::Action::skip) continue;
-        if (w.terminal || w.rewrite_content)
+        if (w.terminal || w.rewrite_content || !plan.reasoning.empty())
             changed.messages.push_back(w.id);
         else
             changed.chunks.push_back({.id = w.id,
@@ -733,6 +740,8 @@ net::awaitable<Result<std::vector<WriteResult>>> PgStore::commit_writes(
                                       .text = std::string(plan.text),
                                       .version = plan.version,
                                       .at = batch.at});
+        if (!plan.reasoning.empty())
+            q.push_back({reason, {plan.reasoning, plan.version, batch.at, w.id.value}});
         if (w.terminal) {
             const auto& term = *w.terminal;
             q.push_back({end,
@@ -746,7 +755,7 @@ net::awaitable<Result<std::vector<WriteResult>>> PgStore::commit_writes(
             q.push_back({drop, {w.id.value}});
         } else if (w.rewrite_content) {
             q.push_back({rewrite, {w.full_content, plan.version, batch.at, w.id.value}});
-        } else {
+        } else if (!plan.text.empty()) {
             q.push_back({append, {w.id.value, plan.offset, plan.text, batch.at, plan.version}});
         }
     }

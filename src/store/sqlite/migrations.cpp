@@ -129,6 +129,11 @@ CREATE INDEX ai_chat_messages_cancel_requested ON ai_chat_messages (owner_node)
 ALTER TABLE ai_chat_sessions ADD COLUMN chat_id TEXT;
 CREATE UNIQUE INDEX ai_chat_sessions_by_chat ON ai_chat_sessions (user_id, chat_id);
 )sql"},
+    // The model's reasoning, beside the content: appended in place as it
+    // commits (it is not in the chunk log, which holds the content).
+    {6, R"sql(
+ALTER TABLE ai_chat_messages ADD COLUMN reasoning TEXT NOT NULL DEFAULT '';
+)sql"},
 };
 
 }  // namespace

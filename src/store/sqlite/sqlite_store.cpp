@@ -17,7 +17,8 @@ namespace {
 
 constexpr std::string_view kMessageColumns =
     "id, session_id, role, content, status, is_streaming, created_at, last_updated, version, "
-    "change_seq, error_code, error_message, model, finish_reason, input_tokens, output_tokens";
+    "change_seq, error_code, error_message, model, finish_reason, input_tokens, output_tokens, "
+    "reasoning";
 
 std::string select_messages(std::string_view where) {
     return "SELECT " + std::string(kMessageColumns) + " FROM ai_chat_messages " +
@@ -40,6 +41,7 @@ Message read_message(StatementUse& q) {
     m.model = q.text(12);
     if (!q.is_null(13)) m.finish_reason = q.text(13);
     if (!q.is_null(14) || !q.is_null(15)) m.usage = Usage{q.integer(14), q.integer(15)};
+    m.reasoning = q.text(16);
     return m;
 }
 
@@ -138,14 +140,15 @@ std::optional<StoredTail> stored_tail(Database& db, const MessageId& id) {
     std::optional<StoredTail> tail;
     {
         auto q = db.cached(
-            "SELECT status, length(CAST(content AS BLOB)), version, lease_epoch "
-            "FROM ai_chat_messages WHERE id = ?");
+            "SELECT status, length(CAST(content AS BLOB)), version, lease_epoch, "
+            "length(CAST(reasoning AS BLOB)) FROM ai_chat_messages WHERE id = ?");
         q.bind(1, id.value);
         if (!q.step()) return std::nullopt;
         tail = StoredTail{.status = status_from_string(q.text(0)).value_or(MessageStatus::error),
                           .end = q.integer(1),
                           .version = q.integer(2),
-                          .epoch = q.integer(3)};
+                          .epoch = q.integer(3),
+                          .reasoning_end = q.integer(4)};
     }
     if (tail->status != MessageStatus::generating) return tail;
     auto q = db.cached(
@@ -164,6 +167,20 @@ WriteResult apply_write(Database& db, const MessageWrite& w, UnixMillis at, std:
     auto plan = plan_write(w, stored_tail(db, w.id));
     if (plan.action == WritePlan::Action::refuse) return WriteResult{.error = plan.error};
     if (plan.action == WritePlan::Action::skip) return WriteResult{.version = plan.version};
+    if (!plan.reasoning.empty()) {
+        // Reasoning is appended to its column; the row then carries this
+        // write's version and change too (a generating message's are the
+        // newest of its row and its chunks).
+        db.cached(
+              "UPDATE ai_chat_messages SET reasoning = reasoning || ?, version = ?, "
+              "last_updated = ?, change_seq = ? WHERE id = ?")
+            .bind(1, plan.reasoning)
+            .bind(2, plan.version)
+            .bind(3, at)
+            .bind(4, seq)
+            .bind(5, w.id.value)
+            .run();
+    }
     if (w.terminal) {
         // The whole text goes to the message row; its chunk rows go with it.
         const auto& t = *w.terminal;
@@ -196,7 +213,7 @@ WriteResult apply_write(Database& db, const MessageWrite& w, UnixMillis at, std:
             .bind(4, seq)
             .bind(5, w.id.value)
             .run();
-    } else {
+    } else if (!plan.text.empty()) {
         db.cached(
               "INSERT INTO ai_chat_message_chunks (seq, message_id, byte_offset, text, "
               "created_at, version) VALUES (?, ?, ?, ?, ?, ?)")
@@ -634,7 +651,8 @@ net::awaitable<Result<CommitResult>> SqliteStore::commit(Batch batch) {
         written.push_back({.id = w.id,
                            .offset = w.offset,
                            .text = w.terminal || w.rewrite_content ? std::string() : w.text,
-                           .version = w.terminal || w.rewrite_content ? -1 : 0,
+                           // Reasoning is announced as a change of the message.
+                           .version = w.terminal || w.rewrite_content || !w.reasoning.empty() ? -1 : 0,
                            .at = batch.at});
     // Named: GCC 12 mishandles a lambda temporary inside co_await.
     auto work = [this, batch = std::move(batch)]() -> Result<CommitResult> {

@@ -35,7 +35,7 @@ std::vector<Delta> parse(const std::string& events) {
 TEST(FormatDeltas, SplitsOnlyBetweenCharactersAndCoversTheText) {
     std::string content;
     for (int i = 0; i < 200; ++i) content += "a\xC3\xA9\xE6\x97\xA5\xF0\x9F\x99\x82";
-    auto deltas = parse(format_deltas(kId, content, 3, 7));
+    auto deltas = parse(format_deltas({kId, 3}, content, 7));
     std::string joined;
     std::int64_t expect_offset = 3;
     for (const auto& d : deltas) {
@@ -59,15 +59,38 @@ TEST(CatchUp, PiecesEndBetweenCharactersWithinTheBound) {
 }
 
 TEST(FormatDeltas, NothingToSendIsNoEvent) {
-    EXPECT_EQ(format_deltas(kId, "abc", 3, 16), "");
+    EXPECT_EQ(format_deltas({kId, 3}, "abc", 16), "");
+    EXPECT_EQ(format_reasoning({kId, 0, 2}, "ab", 16), "");
+}
+
+TEST(FormatReasoning, IsItsOwnEventWithOffsetsInTheReasoning) {
+    // The cursor after each piece moves in the reasoning and keeps the content's offset.
+    auto events = format_reasoning({kId, 4, 1}, "xyz\xC3\xA9", 2);
+    EXPECT_EQ(events.find("event: delta"), std::string::npos);
+    auto pieces = parse(events);
+    ASSERT_EQ(pieces.size(), 2u);
+    EXPECT_EQ(pieces[0].offset, 1);
+    EXPECT_EQ(pieces[0].text, "yz");
+    EXPECT_EQ(pieces[0].id, kId.value + ".4.3");
+    EXPECT_EQ(pieces[1].text, "\xC3\xA9");
+    EXPECT_EQ(pieces[1].id, kId.value + ".4.5");
+    EXPECT_NE(events.find("event: reasoning\nid: " + kId.value + ".4.3\n"), std::string::npos);
+}
+
+TEST(FormatDeltas, CursorsKeepTheReasoningOffset) {
+    auto pieces = parse(format_deltas({kId, 0, 7}, "ab", 16));
+    ASSERT_EQ(pieces.size(), 1u);
+    EXPECT_EQ(pieces[0].id, kId.value + ".2.7");
 }
 
 TEST(FormatStatus, CarriesTheMessageWithoutContentAndTheCursor) {
     store::Message m{
         .id = kId, .content = "secret text", .status = store::MessageStatus::completed};
-    auto event = format_status(m, 11);
+    m.reasoning = "secret thoughts";
+    auto event = format_status(m, {kId, 11});
     EXPECT_NE(event.find("event: status\nid: " + kId.value + ".11\n"), std::string::npos);
     EXPECT_EQ(event.find("secret text"), std::string::npos);
+    EXPECT_EQ(event.find("secret thoughts"), std::string::npos);
     EXPECT_NE(event.find("\"status\":\"completed\""), std::string::npos);
 }
 

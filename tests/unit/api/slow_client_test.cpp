@@ -50,7 +50,8 @@ TEST(SlowClient, IsCutOffWhileItsGenerationCompletes) {
     EventStream events(server, feeds, store, kUser, config);
     auto delivered = test::run(io, [](EventStream& e, MessageId id) -> net::awaitable<bool> {
         if (!co_await e.open()) co_return false;
-        co_return co_await e.follow(std::move(id), 0);
+        engine::Cursor from{std::move(id)};  // named: GCC 12 and co_await
+        co_return co_await e.follow(from);
     }(events, g->id()));
     EXPECT_FALSE(delivered) << "the stalled client was not cut off";
 
@@ -105,7 +106,8 @@ TEST(SlowClient, ASteadyReaderFarBehindGetsTheWholeAnswerInPieces) {
         io,
         [](EventStream& e, MessageId id, bool& ok,
            http::beast::tcp_stream& s) -> net::awaitable<void> {
-            ok = co_await e.open() && co_await e.follow(std::move(id), 0);
+            engine::Cursor from{std::move(id)};  // named: GCC 12 and co_await
+            ok = co_await e.open() && co_await e.follow(from);
             s.close();
         }(events, id, delivered, server),
         [](std::exception_ptr e) {

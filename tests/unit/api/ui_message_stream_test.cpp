@@ -55,16 +55,63 @@ store::Message message(store::MessageStatus status, std::string content) {
 
 TEST(UiMessageStream, OpensWithStartNamingTheMessageUnlessItContinues) {
     auto m = message(store::MessageStatus::generating, "");
-    auto opening = parse(UiMessageStream(false).opening(m, 0));
-    EXPECT_EQ(types(opening), (std::vector<std::string>{"start", "start-step", "text-start"}));
+    auto opening = parse(UiMessageStream(false).opening(m, {kId}));
+    EXPECT_EQ(types(opening), (std::vector<std::string>{"start", "start-step"}));
     EXPECT_EQ(opening[0].data.at("messageId").as_string(), kId.value);
     for (const auto& e : opening) EXPECT_EQ(e.id, engine::encode_cursor({kId, 0}));
-    EXPECT_EQ(UiMessageStream(true).opening(m, 5), "");
+    EXPECT_EQ(UiMessageStream(true).opening(m, {kId, 5}), "");
+}
+
+TEST(UiMessageStream, TheTextPartStartsWithItsFirstDelta) {
+    auto m = message(store::MessageStatus::generating, "hi");
+    auto events = parse(UiMessageStream(false).deltas(m, {kId}, "hi", 16));
+    EXPECT_EQ(types(events), (std::vector<std::string>{"text-start", "text-delta"}));
+    // The part opens under the delta's cursor: a client resuming from it has both.
+    EXPECT_EQ(events[0].id, engine::encode_cursor({kId, 2}));
+}
+
+TEST(UiMessageStream, ReasoningIsAPartBeforeTheText) {
+    auto m = message(store::MessageStatus::generating, "ok");
+    m.reasoning = "hmm, yes";
+    UiMessageStream format(false);
+    auto thinking = parse(format.reasoning(m, {kId}, "hmm, ", 3));
+    EXPECT_EQ(types(thinking), (std::vector<std::string>{"reasoning-start", "reasoning-delta",
+                                                         "reasoning-delta"}));
+    EXPECT_EQ(thinking[1].data.at("delta"), "hmm");
+    EXPECT_EQ(thinking[2].id, engine::encode_cursor({kId, 0, 5}));
+    // Resumed inside the reasoning: no second start.
+    auto rest = parse(format.reasoning(m, {kId, 0, 5}, m.reasoning, 16));
+    EXPECT_EQ(types(rest), (std::vector<std::string>{"reasoning-delta"}));
+    EXPECT_EQ(rest[0].data.at("id"), "reasoning");
+    // The text closes the reasoning part.
+    auto text = parse(format.deltas(m, {kId, 0, 8}, m.content, 16));
+    EXPECT_EQ(types(text),
+              (std::vector<std::string>{"reasoning-end", "text-start", "text-delta"}));
+    EXPECT_EQ(text[2].id, engine::encode_cursor({kId, 2, 8}));
+}
+
+TEST(UiMessageStream, ReasoningAfterTheTextBeganIsAClosedPartOfItsOwn) {
+    auto m = message(store::MessageStatus::generating, "ok");
+    m.reasoning = "abcd";
+    auto events = parse(UiMessageStream(false).reasoning(m, {kId, 2, 2}, m.reasoning, 16));
+    EXPECT_EQ(types(events),
+              (std::vector<std::string>{"reasoning-start", "reasoning-delta", "reasoning-end"}));
+    EXPECT_EQ(events[0].data.at("id"), "reasoning-2");
+    EXPECT_EQ(events[1].data.at("delta"), "cd");
+}
+
+TEST(UiMessageStream, AnAnswerOfReasoningAloneClosesItsPartsAtTheEnd) {
+    auto m = message(store::MessageStatus::completed, "");
+    m.reasoning = "abc";
+    auto events = parse(UiMessageStream(false).ending(m, {kId, 0, 3}));
+    EXPECT_EQ(types(events), (std::vector<std::string>{"reasoning-end", "text-start", "text-end",
+                                                       "finish-step", "finish", "[DONE]"}));
 }
 
 TEST(UiMessageStream, DeltasCarryTheTextAndTheCursorAfterIt) {
     std::string content = "ab\xC3\xA9\xF0\x9F\x99\x82z";
-    auto events = parse(UiMessageStream(false).deltas(kId, content, 1, 2));
+    auto m = message(store::MessageStatus::generating, content);
+    auto events = parse(UiMessageStream(false).deltas(m, {kId, 1}, content, 2));
     std::string joined;
     for (const auto& e : events) {
         EXPECT_EQ(e.type(), "text-delta");
@@ -80,7 +127,7 @@ TEST(UiMessageStream, DeltasCarryTheTextAndTheCursorAfterIt) {
 TEST(UiMessageStream, ACompletedAnswerFinishesThenSaysDone) {
     auto m = message(store::MessageStatus::completed, "hi");
     m.finish_reason = "length";
-    auto events = parse(UiMessageStream(false).ending(m, 2));
+    auto events = parse(UiMessageStream(false).ending(m, {kId, 2}));
     EXPECT_EQ(types(events),
               (std::vector<std::string>{"text-end", "finish-step", "finish", "[DONE]"}));
     EXPECT_EQ(events[2].data.at("finishReason"), "length");
@@ -90,16 +137,16 @@ TEST(UiMessageStream, ACompletedAnswerFinishesThenSaysDone) {
 TEST(UiMessageStream, AFailedAnswerSaysWhyAndFinishesAsAnError) {
     auto m = message(store::MessageStatus::error, "");
     m.error = store::MessageError{.code = "upstream_error", .message = "the model failed"};
-    auto events = parse(UiMessageStream(false).ending(m, 0));
-    EXPECT_EQ(types(events),
-              (std::vector<std::string>{"text-end", "error", "finish-step", "finish", "[DONE]"}));
-    EXPECT_EQ(events[1].data.at("errorText"), "upstream_error: the model failed");
-    EXPECT_EQ(events[3].data.at("finishReason"), "error");
+    auto events = parse(UiMessageStream(false).ending(m, {kId}));
+    EXPECT_EQ(types(events), (std::vector<std::string>{"text-start", "text-end", "error",
+                                                       "finish-step", "finish", "[DONE]"}));
+    EXPECT_EQ(events[2].data.at("errorText"), "upstream_error: the model failed");
+    EXPECT_EQ(events[4].data.at("finishReason"), "error");
 }
 
 TEST(UiMessageStream, ACancelledAnswerEndsWithAbort) {
     auto events =
-        parse(UiMessageStream(false).ending(message(store::MessageStatus::cancelled, "x"), 1));
+        parse(UiMessageStream(false).ending(message(store::MessageStatus::cancelled, "x"), {kId, 1}));
     EXPECT_EQ(types(events), (std::vector<std::string>{"text-end", "abort", "[DONE]"}));
 }
 

@@ -96,7 +96,10 @@ protected:
     }
 
     Result<std::int64_t> offset(const MessageId& id, std::optional<Cursor> cursor) {
-        return run(conversations_->stream_offset(kUser, id, std::move(cursor)));
+        auto from = run(conversations_->stream_start(kUser, id, std::move(cursor)));
+        if (!from) return from.error();
+        EXPECT_EQ(from->message, id);
+        return from->offset;
     }
     Result<void> check_stream(const SessionId& session, std::optional<Cursor> cursor) {
         return run(conversations_->check_session_stream(kUser, session, std::move(cursor)));
@@ -483,7 +486,7 @@ TEST_F(ConversationsTest, FindMessageFindsOnlyTheUsersOwn) {
               make_error_code(Error::not_found));
 }
 
-// stream_offset
+// stream_start
 
 TEST_F(ConversationsTest, StreamOffsetWithoutACursorIsZero) {
     start(kFast);

@@ -52,5 +52,31 @@ TEST(Cursor, RejectsOffsetInsideUtf8Character) {
     EXPECT_TRUE(check_cursor_offset(text, 10));
 }
 
+TEST(Cursor, CarriesTheReasoningOffsetOnlyWhenThereIsOne) {
+    EXPECT_EQ(encode_cursor({kId, 12}), kId.value + ".12");
+    EXPECT_EQ(encode_cursor({kId, 12, 30}), kId.value + ".12.30");
+    EXPECT_EQ(encode_cursor({kId, 0, 30}), kId.value + ".0.30");
+    for (Cursor c : {Cursor{kId, 0, 7}, Cursor{kId, 5, 7}, Cursor{kId, 5, 0}}) {
+        auto decoded = decode_cursor(encode_cursor(c));
+        ASSERT_TRUE(decoded);
+        EXPECT_EQ(*decoded, c);
+    }
+}
+
+TEST(Cursor, RejectsMalformedReasoningOffsets) {
+    // One cursor, one spelling: a zero reasoning offset is never written.
+    for (std::string_view bad : {".1.0", ".1.", ".1.01", ".1.x", ".1.2.3", "..1", ".1.-2"}) {
+        auto text = kId.value + std::string(bad);
+        EXPECT_EQ(decode_cursor(text).error(), Error::invalid_cursor) << text;
+    }
+}
+
+TEST(Cursor, ChecksBothOffsets) {
+    EXPECT_TRUE(check_cursor({kId, 2, 3}, "ab", "xyz"));
+    EXPECT_EQ(check_cursor({kId, 2, 4}, "ab", "xyz").error(), Error::cursor_out_of_range);
+    EXPECT_EQ(check_cursor({kId, 3, 0}, "ab", "").error(), Error::cursor_out_of_range);
+    EXPECT_EQ(check_cursor({kId, 0, 1}, "", "\xC3\xA9").error(), Error::cursor_out_of_range);
+}
+
 }  // namespace
 }  // namespace chatd::engine

@@ -140,5 +140,50 @@ TEST(Generation, AdoptEndTakesTheStoredEndAndWakesSubscribers) {
     EXPECT_TRUE(g.settled());
 }
 
+TEST(Generation, ReasoningCommitsBesideTheTextNeverInIt) {
+    auto g = make_generation();
+    g.append_reasoning("Let me think. ");
+    g.append_reasoning("42.");
+    g.append("The answer");
+    EXPECT_EQ(g.uncommitted_bytes(), 27u);
+    EXPECT_FALSE(g.settled());
+    auto w = g.take(CommitMode::group);
+    EXPECT_EQ(w.reasoning, "Let me think. 42.");
+    EXPECT_EQ(w.reasoning_offset, 0);
+    EXPECT_EQ(w.text, "The answer");
+    EXPECT_FALSE(g.has_pending());
+    EXPECT_TRUE(g.message().reasoning.empty()) << "invisible until committed (I1)";
+    g.committed(w, 1, 2);
+    EXPECT_EQ(g.message().reasoning, "Let me think. 42.");
+    EXPECT_EQ(g.committed(), "The answer");
+    EXPECT_TRUE(g.settled());
+    g.append_reasoning(" More.");
+    auto next = g.take(CommitMode::group);
+    EXPECT_EQ(next.reasoning_offset, 17);
+    EXPECT_EQ(next.offset, 10);
+    EXPECT_TRUE(next.text.empty());
+}
+
+TEST(Generation, FailedCommitRestoresReasoningInFrontOfNewer) {
+    auto g = make_generation();
+    g.append_reasoning("first ");
+    auto w = g.take(CommitMode::per_chunk);
+    EXPECT_EQ(w.reasoning, "first ");
+    g.append_reasoning("second");
+    g.restore(std::move(w));
+    auto again = g.take(CommitMode::group);
+    EXPECT_EQ(again.reasoning, "first second");
+    EXPECT_EQ(again.reasoning_offset, 0);
+}
+
+TEST(Generation, MovingAwayDropsUncommittedReasoning) {
+    auto g = make_generation();
+    g.append_reasoning("unseen");
+    g.move_away();
+    EXPECT_TRUE(g.settled());
+    EXPECT_FALSE(g.has_pending());
+    EXPECT_EQ(g.produced_reasoning_bytes(), 0u);
+}
+
 }  // namespace
 }  // namespace chatd::engine

@@ -59,7 +59,9 @@ std::vector<StreamEvent> drain(SimulatedConfig config, std::string partial = {})
         std::vector<StreamEvent> events;
         for (;;) {
             events.push_back(co_await s.next());
-            if (events.back().kind != StreamEvent::Kind::text) co_return events;
+            auto kind = events.back().kind;
+            if (kind != StreamEvent::Kind::text && kind != StreamEvent::Kind::reasoning)
+                co_return events;
         }
     }(*stream));
 }
@@ -132,6 +134,47 @@ TEST(SimulatedProvider, AStallBeforeAnyTextEndsAfterTheFirstTokenTimeout) {
     ASSERT_EQ(events.size(), 1u);
     EXPECT_EQ(events.back().error_code, "upstream_timeout");
     EXPECT_NE(events.back().error_message.find("no answer within 20 ms"), std::string::npos);
+}
+
+TEST(SimulatedProvider, ThinksFirstAsReasoningNeverText) {
+    SimulatedConfig config{
+        .tokens_per_second = 0, .min_tokens = 3, .max_tokens = 3, .reasoning_tokens = 4};
+    auto events = drain(config);
+    ASSERT_EQ(events.size(), 8u);
+    std::string reasoning, text;
+    for (std::size_t i = 0; i < 4; ++i) {
+        EXPECT_EQ(events[i].kind, StreamEvent::Kind::reasoning);
+        reasoning += events[i].text;
+    }
+    for (std::size_t i = 4; i < 7; ++i) {
+        EXPECT_EQ(events[i].kind, StreamEvent::Kind::text);
+        text += events[i].text;
+    }
+    EXPECT_EQ(reasoning, join(simulated_reasoning(prompt("q"), config)));
+    EXPECT_EQ(reasoning.rfind("Thinking: ", 0), 0u);
+    EXPECT_EQ(text, join(simulated_answer(prompt("q"), config)));
+    EXPECT_EQ(events.back().kind, StreamEvent::Kind::done);
+}
+
+TEST(SimulatedProvider, AContinuationDoesNotThinkAgain) {
+    SimulatedConfig config{
+        .tokens_per_second = 0, .min_tokens = 6, .max_tokens = 6, .reasoning_tokens = 4};
+    auto whole = join(simulated_answer(prompt("q"), config));
+    for (const auto& e : drain(config, whole.substr(0, utf8_floor(whole, 5))))
+        EXPECT_NE(e.kind, StreamEvent::Kind::reasoning);
+}
+
+// Thinking is progress: a stall after it is an idle stall, not a first-token one.
+TEST(SimulatedProvider, AStallAfterReasoningEndsAfterTheIdleTimeout) {
+    using std::chrono::milliseconds;
+    auto events = drain(SimulatedConfig{.tokens_per_second = 0,
+                                        .reasoning_tokens = 2,
+                                        .stall_after = 0,
+                                        .first_token_timeout = milliseconds(60000),
+                                        .idle_timeout = milliseconds(20)});
+    ASSERT_EQ(events.size(), 3u);
+    EXPECT_EQ(events.back().error_code, "upstream_timeout");
+    EXPECT_NE(events.back().error_message.find("sent nothing for 20 ms"), std::string::npos);
 }
 
 }  // namespace

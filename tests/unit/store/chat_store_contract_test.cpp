@@ -623,6 +623,58 @@ TYPED_TEST(ChatStoreContract, ARetriedCommitStoresEachByteOnce) {
     EXPECT_EQ(m->version, ended.writes[0].version);
 }
 
+// Reasoning is stored beside the content, never in it: committed with the
+// text in one write, idempotent by its own offset, read back whole by every
+// read (the answer, a poll, a follower's tail), kept when the message ends,
+// and announced as a change of the message.
+TYPED_TEST(ChatStoreContract, ReasoningIsStoredBesideTheContent) {
+    auto listener = this->store_->listen(this->io_.get_executor());
+    await_notice(this->io_, *listener, [](const ChangeNotice& n) { return n.everything; });
+    auto s = this->new_session();
+    const auto id = this->new_turn(s).assistant_message.id;
+    auto thought = [&](std::int64_t at, std::string reasoning, std::int64_t offset, std::string text) {
+        auto w = this->chunk(id, offset, std::move(text));
+        w.reasoning_offset = at;
+        w.reasoning = std::move(reasoning);
+        return w;
+    };
+    auto first = this->commit({thought(0, "Six times ", 0, "")});
+    ASSERT_FALSE(first.writes[0].error);
+    EXPECT_EQ(first.writes[0].version, 2);
+    EXPECT_TRUE(names(await_notice(this->io_, *listener,
+                                   [&](const ChangeNotice& n) { return names(n.messages, id); })
+                          .messages,
+                      id));
+    // Retried and grown, with the first text: each byte once.
+    auto grown = this->commit({thought(0, "Six times seven, é.", 0, "The answer")});
+    ASSERT_FALSE(grown.writes[0].error);
+    EXPECT_EQ(grown.writes[0].version, 3);
+    EXPECT_EQ(this->commit({thought(0, "Six times", 0, "The")}).writes[0].version, 3);
+    EXPECT_EQ(this->commit({thought(30, "gap", 10, "")}).writes[0].error, Error::store_failure);
+    auto live = this->run(this->store_->get_message(kAlice, id));
+    EXPECT_EQ(live->reasoning, "Six times seven, é.");
+    EXPECT_EQ(live->content, "The answer");
+    EXPECT_EQ(live->version, 3);
+    auto polled = this->run(this->store_->changed_since(kAlice, s.id, Since{}));
+    ASSERT_TRUE(polled);
+    EXPECT_EQ(polled->messages.back().reasoning, "Six times seven, é.");
+    auto tails = this->run(this->store_->read_tails({{id, 4}}));
+    ASSERT_EQ(tails->size(), 1u);
+    EXPECT_EQ((*tails)[0].content, "answer");
+    EXPECT_EQ((*tails)[0].reasoning, "Six times seven, é.") << "reasoning is read whole";
+    // The end keeps it; history has it; the user's message has none.
+    auto end = this->end(id, 10, " is 42.", "The answer is 42.");
+    end.reasoning_offset = 20;
+    end.reasoning = " Done.";
+    ASSERT_FALSE(this->commit({end}).writes[0].error);
+    auto history = this->run(this->store_->list_messages(kAlice, s.id));
+    ASSERT_EQ(history->size(), 2u);
+    EXPECT_EQ((*history)[0].reasoning, "");
+    EXPECT_EQ((*history)[1].reasoning, "Six times seven, é. Done.");
+    EXPECT_EQ((*history)[1].content, "The answer is 42.");
+    EXPECT_EQ((*history)[1].status, MessageStatus::completed);
+}
+
 // One bad write fails alone: the other generations of the batch are stored.
 TYPED_TEST(ChatStoreContract, AWriteAfterAGapIsRefusedAlone) {
     auto a = this->new_turn(this->new_session()).assistant_message.id;

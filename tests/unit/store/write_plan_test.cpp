@@ -114,5 +114,53 @@ TEST(WritePlan, AnEndedMessageTakesOnlyItsOwnEndAgain) {
     EXPECT_EQ(plan_write(chunk(6, "more"), ended).error, Error::not_generating);
 }
 
+MessageWrite thought(std::int64_t offset, std::string reasoning, std::int64_t text_offset = 0) {
+    auto w = chunk(text_offset, "");
+    w.reasoning_offset = offset;
+    w.reasoning = std::move(reasoning);
+    return w;
+}
+
+StoredTail thinking(std::int64_t reasoning_end, std::int64_t version) {
+    auto t = live(0, version);
+    t.reasoning_end = reasoning_end;
+    return t;
+}
+
+TEST(WritePlan, ReasoningAtItsStoredEndIsStoredAlone) {
+    auto w = thought(4, "more");
+    auto plan = plan_write(w, thinking(4, 3));
+    EXPECT_EQ(plan.action, Action::store);
+    EXPECT_EQ(plan.reasoning, "more");
+    EXPECT_TRUE(plan.text.empty());
+    EXPECT_EQ(plan.version, 4);
+}
+
+TEST(WritePlan, ARetriedReasoningWriteStoresOnlyTheRest) {
+    auto w = thought(0, "abcdef");
+    auto plan = plan_write(w, thinking(4, 3));
+    EXPECT_EQ(plan.action, Action::store);
+    EXPECT_EQ(plan.reasoning, "ef");
+    EXPECT_EQ(plan_write(thought(0, "abcd"), thinking(4, 3)).action, Action::skip);
+}
+
+TEST(WritePlan, AGapInTheReasoningIsRefused) {
+    EXPECT_EQ(plan_write(thought(5, "x"), thinking(4, 3)).error, Error::store_failure);
+    EXPECT_EQ(plan_write(thought(-1, "x"), thinking(4, 3)).error, Error::store_failure);
+    EXPECT_EQ(plan_write(thought(kMaxContentBytes, "x"), thinking(kMaxContentBytes, 3)).error,
+              Error::store_failure);
+}
+
+TEST(WritePlan, TextAndReasoningOfOneWriteAreSkippedApart) {
+    auto w = thought(0, "think", 0);
+    w.text = "answer";
+    auto tail = live(6, 5);
+    tail.reasoning_end = 2;
+    auto plan = plan_write(w, tail);
+    EXPECT_EQ(plan.action, Action::store);
+    EXPECT_TRUE(plan.text.empty());
+    EXPECT_EQ(plan.reasoning, "ink");
+}
+
 }  // namespace
 }  // namespace chatd::store

@@ -22,8 +22,9 @@ std::string read_file(const std::string& path) {
     return out.str();
 }
 
-struct Decoded {
+struct Answer {
     std::string text;
+    std::string reasoning;
     bool finished = false;
     std::optional<Failure> failure;
     std::string finish_reason;
@@ -31,18 +32,21 @@ struct Decoded {
 };
 
 // Feeds `pieces` in order, as the upstream client does with each read.
-Decoded decode(const Wire& wire, const std::vector<std::string_view>& pieces) {
+Answer decode(const Wire& wire, const std::vector<std::string_view>& pieces) {
     GenerationRequest request;
     auto decoder = wire.decoder(request);
     SseParser parser;
-    Decoded d;
+    Answer d;
     std::vector<SseEvent> events;
     for (auto piece : pieces) {
         events.clear();
         EXPECT_TRUE(parser.feed(piece, events));
         for (const auto& e : events) {
             if (d.failure || decoder->finished()) break;
-            d.failure = decoder->feed(e, d.text);
+            Decoded piece;
+            d.failure = decoder->feed(e, piece);
+            d.text += piece.text;
+            d.reasoning += piece.reasoning;
         }
     }
     d.finished = decoder->finished();
@@ -90,7 +94,7 @@ std::string mapped(std::string_view raw) {
     return std::string(raw);
 }
 
-void check(const Fixture& f, const Decoded& d, const std::string& how) {
+void check(const Fixture& f, const Answer& d, const std::string& how) {
     SCOPED_TRACE(f.name + " " + how);
     const auto& e = f.expected;
     EXPECT_EQ(d.text, std::string(e.at("text").as_string()));
@@ -209,7 +213,11 @@ TEST(AnthropicWire, RequestMovesSystemOutAndTrimsThePrefill) {
         "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
         "\"delta\":{\"type\":\"text_delta\",\"text\":\" a time\"}}\n\n",
         events);
-    for (auto& e : events) EXPECT_FALSE(decoder->feed(e, text));
+    for (auto& e : events) {
+        Decoded piece;
+        EXPECT_FALSE(decoder->feed(e, piece));
+        text += piece.text;
+    }
     EXPECT_EQ(text, "a time");
 }
 
@@ -234,6 +242,49 @@ TEST(Failures, StatusesMapToCodesAndRetryability) {
     }
     EXPECT_EQ(failure_for_status(500, "<html>oops</html>").message,
               "upstream answered HTTP 500: <html>oops</html>");
+}
+
+TEST(WireFixtures, AnthropicThinkingIsReasoningNeverText) {
+    for (const auto& f : fixtures()) {
+        auto d = decode(*wire_for(f.expected), {f.bytes});
+        if (f.name == "anthropic-thinking.sse")
+            EXPECT_EQ(d.reasoning, "The user wants a number. 6 times 7 is 42.");
+        else
+            EXPECT_EQ(d.reasoning, "") << f.name;
+    }
+}
+
+TEST(OpenAiWire, ReasoningContentAndReasoningAreReasoning) {
+    // DeepSeek, vLLM and llama.cpp say reasoning_content; OpenRouter and Ollama reasoning.
+    std::string_view bytes =
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n"
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"reasoning_content\":\"Six \\u00e9\"}}]}\n\n"
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"reasoning\":\"times seven.\","
+        "\"content\":null}}]}\n\n"
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"42\"},"
+        "\"finish_reason\":\"stop\"}]}\n\n"
+        "data: [DONE]\n\n";
+    auto wire = make_openai_wire({});
+    for (std::size_t at = 0; at <= bytes.size(); ++at) {
+        auto d = decode(*wire, {bytes.substr(0, at), bytes.substr(at)});
+        EXPECT_EQ(d.reasoning, "Six \xC3\xA9times seven.") << at;
+        EXPECT_EQ(d.text, "42") << at;
+        EXPECT_TRUE(d.finished);
+    }
+}
+
+TEST(AnthropicWire, ThinkingIsAskedForWithItsBudgetAndNeverPrefilled) {
+    auto wire = make_anthropic_wire(
+        {.max_output_tokens = 4096, .temperature = 0.3, .anthropic_thinking_budget = 2048});
+    GenerationRequest r{.model = "claude", .prompt = {{PromptRole::user, "hi"}}};
+    auto body = json::parse(wire->body(r)).as_object();
+    EXPECT_EQ(body.at("thinking").at("type"), "enabled");
+    EXPECT_EQ(body.at("thinking").at("budget_tokens"), 2048);
+    EXPECT_FALSE(body.contains("temperature")) << "the API takes no temperature with thinking";
+    EXPECT_FALSE(wire->can_continue()) << "nor a prefill";
+    auto plain = json::parse(make_anthropic_wire({.temperature = 0.3})->body(r)).as_object();
+    EXPECT_FALSE(plain.contains("thinking"));
+    EXPECT_EQ(plain.at("temperature"), 0.3);
 }
 
 }  // namespace
