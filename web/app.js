@@ -7,7 +7,7 @@
 // others (all but view.js and chat.js run in Node with fakes):
 //   api.js       the HTTP API client (cookie credentials, sign-in calls)
 //   auth.js      the sign-in state (check on load, sign in, sign out, ended)
-//   model.js     the message model (byte-offset deltas, committed texts)
+//   model.js     the message model (byte-offset deltas and reasoning, committed texts)
 //   follower.js  the session-stream follower (reconnect, poll, stall, gap)
 //   chat.js      the conversation controller (open, send, stop, sessions)
 //   view.js      the DOM, rendered at most once per animation frame
@@ -136,14 +136,17 @@ function main() {
         status: m.status,
         text: m.text.text,
         bytes: m.text.bytes,
+        reasoning: m.reasoning.text,
+        reasoningBytes: m.reasoning.bytes,
         error: m.error ? { ...m.error } : null,
       }));
     },
     message(id) {
       const m = model.get(id);
       return m ? { id: m.id, role: m.role, status: m.status, text: m.text.text, bytes: m.text.bytes,
+                   reasoning: m.reasoning.text, reasoningBytes: m.reasoning.bytes,
                    error: m.error ? { ...m.error } : null,
-                   // The DOM shows this text and status (rendering is batched per frame).
+                   // The DOM shows this text, reasoning and status (rendering is batched per frame).
                    rendered: view.isRendered(m) } : null;
     },
     trace(id) {

@@ -137,6 +137,7 @@ export class ChatController {
       cursor,
       api: this.api,
       onDelta: (d) => model.applyDelta(d),
+      onReasoning: (d) => model.applyReasoning(d),
       onStatus: (m) => model.applyStatusEvent(m),
       onMessage: (m, source) => model.merge(m, source),
       onOpen: () => this.syncHistory({ onlyNew: true })

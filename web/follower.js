@@ -8,8 +8,9 @@
 // event id; after FAILURES_BEFORE_POLLING failures in a row it also polls
 // until a stream is healthy again (open HEALTHY_AFTER_MS, or an event). A
 // stream with no byte for STALL_MS is treated as dropped. A delta past the end
-// of the text (a gap) makes it re-fetch the content endpoint and re-attach
-// from its cursor. 401/403 (onAuthError says it handled it) and 404 end it.
+// of the text, or a reasoning event past the end of the reasoning (a gap),
+// makes it re-fetch the content endpoint (which has both) and re-attach from
+// its cursor. 401/403 (onAuthError says it handled it) and 404 end it.
 //
 // No DOM and no shared state: it talks to the API through `api`
 // (api.js: openStream, content, poll) and to the rest of the page through
@@ -53,7 +54,8 @@ export function clampRetry(ms) {
 }
 
 export class SessionFollower {
-  // callbacks: onDelta(data) -> MessageText.apply result; onStatus(data);
+  // callbacks: onDelta(data) -> MessageText.apply result; onReasoning(data),
+  // the same for a reasoning event; onStatus(data);
   // onMessage(m, source) for committed texts ('content', 'poll');
   // onOpen() when a stream opens (the owner syncs the history);
   // onConnection(state): 'connecting', 'live', 'reconnecting', 'polling', 'gone';
@@ -67,6 +69,7 @@ export class SessionFollower {
     this.log = log;
     this.cb = {
       onDelta: () => 'applied',
+      onReasoning: () => 'applied',
       onStatus: () => {},
       onMessage: () => {},
       onOpen: () => {},
@@ -239,9 +242,10 @@ export class SessionFollower {
       this.log.warn(`[chatd] unreadable ${ev.type} event`);
       return;
     }
-    if (ev.type === 'delta') {
-      if (this.cb.onDelta(data) === 'gap') {
-        // Text is missing before this delta: fetch what is committed, then
+    if (ev.type === 'delta' || ev.type === 'reasoning') {
+      const result = ev.type === 'delta' ? this.cb.onDelta(data) : this.cb.onReasoning(data);
+      if (result === 'gap') {
+        // Text is missing before this event: fetch what is committed, then
         // attach again from the content endpoint's cursor.
         this.resyncId = data.message_id;
         ctrl.abort();

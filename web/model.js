@@ -1,13 +1,19 @@
 // The message model of the open conversation: its messages by id, each with
 // its text as a MessageText (text.js: a string plus its UTF-8 byte length,
-// because chatd's stream offsets count bytes), status, version and error.
+// because chatd's stream offsets count bytes), its reasoning (the model's
+// thinking, kept apart from the text: its own MessageText, its own byte
+// offsets), status, version and error.
 //
-// Text enters only two ways: stream deltas, applied by byte offset (a
+// Text and reasoning enter only two ways each: stream events (`delta` for
+// the text, `reasoning` for the reasoning), applied by byte offset (a
 // duplicate is skipped, a gap is refused and reported so the caller can
 // re-fetch), and committed whole texts (history, content endpoint, poll,
-// cancel), kept when longer. A terminal status is never replaced by a
-// non-terminal one. Every text change is written to a bounded trace (what the
-// browser tests read through window.__chatd.trace()).
+// cancel: `content` and `reasoning`), kept when longer. A terminal status is
+// never replaced by a non-terminal one. Every text change is written to a
+// bounded trace (what the browser tests read through window.__chatd.trace()):
+// a text delta is kind 'delta' and a committed text carries `bytes`; a
+// reasoning event is kind 'reasoning' and a committed reasoning carries
+// `reasoningBytes`, so a reader of one part is not misled by the other.
 //
 // Pure: no DOM, no network. It tells its owner through callbacks:
 // onChange(msg) when a message should be re-rendered, onUnknown(id) when an
@@ -29,6 +35,7 @@ export function newMessage(m) {
     error: m.error || null,
     finishReason: m.finish_reason || null,
     text: new MessageText(),
+    reasoning: new MessageText(),
   };
 }
 
@@ -111,7 +118,7 @@ export class MessageModel {
     return this.traceLog.filter((e) => !id || e.id === id).map((e) => ({ ...e }));
   }
 
-  // Merges a message object (with or without content) from `source`
+  // Merges a message object (with or without content and reasoning) from `source`
   // ('history', 'content', 'poll', 'send', 'cancel', 'status'). onlyNew: a
   // message already held is left alone. Returns the held message, or null
   // when m belongs to another session.
@@ -125,10 +132,19 @@ export class MessageModel {
     } else if (onlyNew) {
       return msg;
     }
+    // One trace entry per merge, whichever parts it carried.
+    const entry = { kind: source, id: msg.id };
     if (typeof m.content === 'string') {
       const result = msg.text.extend(m.content);
-      this.trace({ kind: source, id: msg.id, bytes: msg.text.bytes, result });
+      Object.assign(entry, { bytes: msg.text.bytes, result });
     }
+    // Absent means empty (chatd leaves the field out then), not "unknown":
+    // nothing to merge either way.
+    if (typeof m.reasoning === 'string' && m.reasoning !== '') {
+      const reasoningResult = msg.reasoning.extend(m.reasoning);
+      Object.assign(entry, { reasoningBytes: msg.reasoning.bytes, reasoningResult });
+    }
+    if ('bytes' in entry || 'reasoningBytes' in entry) this.trace(entry);
     applyStatusFields(msg, m);
     this.onChange(msg);
     return msg;
@@ -152,6 +168,17 @@ export class MessageModel {
   // A stream delta { message_id, offset, text }. Returns what MessageText.apply
   // did: 'applied', 'overlap', 'duplicate' or 'gap' (nothing applied).
   applyDelta(d) {
+    return this.applyStreamText(d, 'text', 'delta');
+  }
+
+  // A stream reasoning event { message_id, offset, text }: the same as a
+  // delta, in the reasoning's own byte space. Usually every one comes before
+  // the first delta, but nothing here relies on that.
+  applyReasoning(d) {
+    return this.applyStreamText(d, 'reasoning', 'reasoning');
+  }
+
+  applyStreamText(d, part, kind) {
     let msg = this.messages.get(d.message_id);
     if (!msg) {
       msg = newMessage({ id: d.message_id, role: 'assistant', status: 'generating' });
@@ -159,17 +186,19 @@ export class MessageModel {
       this.onChange(msg);
       this.onUnknown(msg.id);
     }
-    const result = msg.text.apply(d.offset, d.text);
-    this.trace({ kind: 'delta', id: msg.id, offset: d.offset, length: utf8Length(d.text), result });
+    const result = msg[part].apply(d.offset, d.text);
+    this.trace({ kind, id: msg.id, offset: d.offset, length: utf8Length(d.text), result });
     if (result !== 'gap' && result !== 'duplicate') this.onChange(msg);
     return result;
   }
 
-  // A stream status event: status fields only (text comes from deltas).
+  // A stream status event: status fields only (text and reasoning come from
+  // their own events).
   applyStatusEvent(m) {
     const known = this.messages.has(m.id);
     const fields = { ...m };
     delete fields.content;
+    delete fields.reasoning;
     this.merge(fields, 'status');
     this.trace({ kind: 'status', id: m.id, status: m.status });
     // A generation this tab did not start: its user message is not held either.

@@ -4,10 +4,16 @@
 // Messages are re-rendered from the model (model.js) at most once per
 // animation frame: scheduleRender(msg) marks a message dirty, the frame
 // renders every dirty message that is still the current one (isCurrent).
-// User text goes in through textContent, assistant text through markdown.js;
-// nothing else writes message text into the DOM. What the view knows about a
+// User text goes in through textContent, assistant text through markdown.js,
+// an answer's reasoning as the data of one Text node (never parsed); nothing
+// else writes message text into the DOM. What the view knows about a
 // message's DOM (element, what was last rendered) stays here, keyed by the
 // model's message object.
+//
+// Reasoning is shown above the answer in a <details class="reasoning">,
+// closed at first and made only once there is reasoning. It is built once per
+// message and then only appended to, so a person who opened it keeps it open
+// while the answer streams on.
 //
 // The view holds no application state: what it shows comes in as arguments,
 // what the person does goes out through the callbacks app.js attaches.
@@ -63,7 +69,7 @@ export class ChatView {
     this.composerState = composerState;
     this.els = {};
     for (const [key, id] of Object.entries(ELEMENT_IDS)) this.els[key] = doc.getElementById(id);
-    this.dom = new WeakMap();  // message -> { el, badge, errorEl, body, rendered… }
+    this.dom = new WeakMap();  // message -> { el, badge, errorEl, body, reasoning, rendered… }
     this.dirty = new Set();
     this.renderPending = false;
     this.conn = null;
@@ -134,7 +140,7 @@ export class ChatView {
     body.className = msg.role === 'assistant' ? 'msg-body md' : 'msg-body plain';
     el.append(meta, body);
     const d = { el, badge, errorEl, body, renderedBytes: -1, renderedStatus: null, renderedError: undefined,
-                nextRenderAt: 0 };
+                nextRenderAt: 0, reasoning: null, renderedReasoningBytes: 0 };
     this.dom.set(msg, d);
 
     // Keep the DOM in id order (ids are time-sortable).
@@ -160,6 +166,7 @@ export class ChatView {
       d.renderedStatus = msg.status;
       d.renderedError = msg.error;
     }
+    if (msg.reasoning.bytes > 0) this.renderReasoning(msg, d);
     if (d.renderedBytes !== msg.text.bytes) {
       const perf = this.win.performance;
       const started = perf.now();
@@ -172,11 +179,42 @@ export class ChatView {
     }
   }
 
-  // The screen shows the message's text and status as the model holds them.
+  buildReasoningElement(d) {
+    const doc = this.doc;
+    const el = doc.createElement('details');
+    el.className = 'reasoning';
+    const summary = doc.createElement('summary');
+    const body = doc.createElement('div');
+    body.className = 'reasoning-body';
+    const text = doc.createTextNode('');
+    body.append(text);
+    el.append(summary, body);
+    d.el.insertBefore(el, d.body);
+    d.reasoning = { el, summary, text };
+    return d.reasoning;
+  }
+
+  // Updates the reasoning in place: its element is never rebuilt and its
+  // `open` never set here, so it stays as the person left it.
+  renderReasoning(msg, d) {
+    const r = d.reasoning || this.buildReasoningElement(d);
+    // Still thinking: nothing of the answer yet.
+    const label = msg.status === 'generating' && msg.text.bytes === 0 ? 'Thinking…' : 'Reasoning';
+    if (r.summary.textContent !== label) r.summary.textContent = label;
+    if (d.renderedReasoningBytes === msg.reasoning.bytes) return;
+    const text = msg.reasoning.text;
+    // Reasoning only grows: append the new tail (a replaced text is set whole).
+    if (text.startsWith(r.text.data)) r.text.appendData(text.slice(r.text.data.length));
+    else r.text.data = text;
+    d.renderedReasoningBytes = msg.reasoning.bytes;
+  }
+
+  // The screen shows the message's text, reasoning and status as the model
+  // holds them.
   isRendered(msg) {
     const d = this.dom.get(msg);
     return Boolean(d) && d.renderedBytes === msg.text.bytes && d.renderedStatus === msg.status &&
-           d.renderedError === msg.error;
+           d.renderedError === msg.error && d.renderedReasoningBytes === msg.reasoning.bytes;
   }
 
   clearConversation() {

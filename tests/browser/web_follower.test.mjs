@@ -1,12 +1,13 @@
 // The session-stream follower (web/follower.js) in plain Node, no browser:
 // a fake fetch plays chatd (refusing, answering, streaming on the test's
 // command) and a fake clock runs its timers, so reconnect, backoff, the poll
-// fallback, stall detection, gap recovery and the auth stop are checked as
-// decisions and times, without sleeping.
+// fallback, stall detection, gap recovery (of the text and of the reasoning)
+// and the auth stop are checked as decisions and times, without sleeping.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createApiClient } from '../../web/api.js';
+import { MessageModel } from '../../web/model.js';
 import {
   FAILURES_BEFORE_POLLING, HEALTHY_AFTER_MS, MAX_RETRY_MS, POLL_INTERVAL_MS, STALL_MS, SessionFollower,
   backoffDelay, failuresAfter,
@@ -16,10 +17,12 @@ import { FakeClock, eventStream, fakeFetch, json, quietLog, settle } from './sup
 const STREAM = '/api/v1/chat/messages/stream';
 
 // A follower of ses_1 against respond(req); returns what it did.
-function follow(respond, { cursor = null, onDelta = () => 'applied', onAuthError = () => false } = {}) {
+function follow(respond, { cursor = null, onDelta = () => 'applied', onReasoning = () => 'applied',
+                          onAuthError = () => false } = {}) {
   const clock = new FakeClock();
   const { fetch, requests } = fakeFetch(respond, clock);
-  const seen = { connection: [], messages: [], deltas: [], statuses: [], opens: 0, gone: 0, authErrors: [] };
+  const seen = { connection: [], messages: [], deltas: [], reasoning: [], statuses: [], opens: 0, gone: 0,
+                 authErrors: [] };
   const follower = new SessionFollower({
     sessionId: 'ses_1',
     cursor,
@@ -29,6 +32,10 @@ function follow(respond, { cursor = null, onDelta = () => 'applied', onAuthError
     onDelta: (d) => {
       seen.deltas.push(d);
       return onDelta(d);
+    },
+    onReasoning: (d) => {
+      seen.reasoning.push(d);
+      return onReasoning(d);
     },
     onStatus: (s) => seen.statuses.push(s),
     onMessage: (m, source) => seen.messages.push({ source, ...m }),
@@ -289,4 +296,91 @@ test('stop() aborts the stream and leaves no timer and no request behind', async
   assert.deepEqual(f.clock.pending(), []);
   await f.clock.advance(60000);
   assert.equal(f.requests.length, 1);
+});
+
+test('reasoning events go to onReasoning, and their ids are where a reconnect resumes', async () => {
+  const opened = [];
+  const f = follow((req) => {
+    const s = eventStream(req);
+    opened.push(s);
+    return s.response;
+  });
+  f.follower.start();
+  await settle();
+  opened[0].push('event: reasoning\nid: msg_a.0.6\ndata: {"message_id":"msg_a","offset":0,"text":"Think "}\n\n' +
+                 'event: delta\nid: msg_a.2.6\ndata: {"message_id":"msg_a","offset":0,"text":"Hi"}\n\n' +
+                 'event: reasoning\nid: msg_a.2.11\ndata: {"message_id":"msg_a","offset":6,"text":"more."}\n\n');
+  await settle();
+  assert.deepEqual(f.seen.reasoning.map((d) => [d.offset, d.text]), [[0, 'Think '], [6, 'more.']]);
+  assert.deepEqual(f.seen.deltas.map((d) => [d.offset, d.text]), [[0, 'Hi']], 'a delta is still a delta');
+  assert.equal(f.follower.lastEventId, 'msg_a.2.11', 'the cursor is kept as sent (opaque)');
+  opened[0].end();
+  await f.clock.advance(500);
+  assert.equal(f.streams()[1].headers['Last-Event-ID'], 'msg_a.2.11');
+  f.follower.stop();
+  await f.follower.done;
+});
+
+test('a reasoning gap re-fetches the content (reasoning included) and re-attaches from its cursor', async () => {
+  const opened = [];
+  const f = follow((req) => {
+    if (req.path === STREAM) {
+      const s = eventStream(req);
+      opened.push(s);
+      return s.response;
+    }
+    if (req.path === '/api/v1/chat/messages/msg_a/content') {
+      return json(200, { id: 'msg_a', status: 'generating', content: '', reasoning: 'I should', cursor: 'msg_a.0.8' });
+    }
+    return refused(404, 'not_found');
+  }, { onReasoning: (d) => (d.offset > 8 ? 'gap' : 'applied') });
+  f.follower.start();
+  await settle();
+  opened[0].push('event: reasoning\nid: msg_a.0.50\ndata: {"message_id":"msg_a","offset":40,"text":"0123456789"}\n\n' +
+                 'event: reasoning\nid: msg_a.0.60\ndata: {"message_id":"msg_a","offset":50,"text":"0123456789"}\n\n');
+  await settle();
+  assert.equal(f.seen.reasoning.length, 1, 'nothing more is taken from a stream with a gap');
+  assert.deepEqual(f.seen.messages.map((m) => [m.source, m.reasoning]), [['content', 'I should']]);
+  assert.equal(f.streams().length, 2, 're-attached at once');
+  assert.equal(f.streams()[1].headers['Last-Event-ID'], 'msg_a.0.8', 'from the content cursor, not the gap event');
+  f.follower.stop();
+  await f.follower.done;
+});
+
+test('with the model: reasoning resumed over a reconnect and replayed in part is held once', async () => {
+  const model = new MessageModel({ now: () => 0 });
+  model.reset('ses_1');
+  model.merge({ id: 'msg_a', session_id: 'ses_1', role: 'assistant', status: 'generating', content: '',
+                reasoning: 'Plan: ' }, 'content');
+  const opened = [];
+  const f = follow((req) => {
+    const s = eventStream(req);
+    opened.push(s);
+    return s.response;
+  }, {
+    cursor: 'msg_a.0.6',
+    onDelta: (d) => model.applyDelta(d),
+    onReasoning: (d) => model.applyReasoning(d),
+  });
+  const ev = (type, id, offset, text) =>
+    `event: ${type}\nid: ${id}\ndata: ${JSON.stringify({ message_id: 'msg_a', offset, text })}\n\n`;
+  f.follower.start();
+  await settle();
+  opened[0].push(ev('reasoning', 'msg_a.0.15', 6, 'look 🙂') + ev('reasoning', 'msg_a.0.21', 15, ', then'));
+  await settle();
+  opened[0].end();  // dropped mid-reasoning
+  await f.clock.advance(500);
+  assert.equal(f.streams()[1].headers['Last-Event-ID'], 'msg_a.0.21');
+  // A server that sends some of it again (an older cursor, another node): skipped by offset.
+  opened[1].push(ev('reasoning', 'msg_a.0.21', 15, ', then') + ev('reasoning', 'msg_a.0.25', 15, ', then act') +
+                 ev('delta', 'msg_a.5.25', 0, 'Done.'));
+  await settle();
+  const m = model.get('msg_a');
+  assert.equal(m.reasoning.text, 'Plan: look 🙂, then act');
+  assert.equal(m.reasoning.bytes, 25);
+  assert.equal(m.text.text, 'Done.', 'the answer holds no reasoning');
+  assert.deepEqual(model.traceOf('msg_a').filter((e) => e.kind === 'reasoning').map((e) => e.result),
+                   ['applied', 'applied', 'duplicate', 'overlap']);
+  f.follower.stop();
+  await f.follower.done;
 });

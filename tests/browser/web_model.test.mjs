@@ -2,7 +2,9 @@
 // deltas applied by UTF-8 byte offset, duplicates skipped, gaps refused and
 // reported, committed texts merged (kept when longer), status rules (a
 // terminal status stays), messages of another session ignored, unknown
-// messages reported, the history merge, and the trace.
+// messages reported, the history merge, and the trace; the same for an
+// answer's reasoning, in its own byte space (reasoning events, committed
+// `reasoning` fields, resume and replay).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -167,4 +169,112 @@ test('the trace is bounded and kept across sessions', () => {
   for (let i = 0; i < 5; i++) model.applyDelta({ message_id: 'msg_a', offset: i, text: 'x' });
   model.reset('ses_2');
   assert.deepEqual(model.traceOf().map((e) => e.offset), [2, 3, 4]);
+});
+
+test('reasoning events apply at their byte offset in the reasoning, apart from the text', () => {
+  const { model } = recorder();
+  model.merge({ id: 'msg_a', role: 'assistant', status: 'generating', content: '' }, 'send');
+  const steps = [
+    [0, 'Let'], [3, ' me 思'], [3, ' me 思'], [7, '思考'], [40, 'x'], [13, ''],
+  ].map(([offset, text]) => {
+    const result = model.applyReasoning({ message_id: 'msg_a', offset, text });
+    const m = model.get('msg_a');
+    return [result, m.reasoning.text, m.reasoning.bytes];
+  });
+  assert.deepEqual(steps, [
+    ['applied', 'Let', 3],
+    ['applied', 'Let me 思', 10],
+    ['duplicate', 'Let me 思', 10],
+    ['overlap', 'Let me 思考', 13],
+    ['gap', 'Let me 思考', 13],
+    ['duplicate', 'Let me 思考', 13],
+  ]);
+  assert.equal(model.get('msg_a').text.text, '', 'reasoning never enters the text');
+  const events = model.traceOf('msg_a').filter((e) => e.kind === 'reasoning');
+  assert.deepEqual(events.map((e) => [e.offset, e.length, e.result]), [
+    [0, 3, 'applied'], [3, 7, 'applied'], [3, 7, 'duplicate'], [7, 6, 'overlap'], [40, 1, 'gap'], [13, 0, 'duplicate'],
+  ]);
+  assert.equal(model.traceOf('msg_a').filter((e) => e.kind === 'delta').length, 0, 'no text delta traced');
+});
+
+test('text and reasoning keep separate offsets, in whatever order their events come', () => {
+  const { model } = recorder();
+  model.merge({ id: 'msg_a', role: 'assistant', status: 'generating', content: '' }, 'send');
+  assert.equal(model.applyReasoning({ message_id: 'msg_a', offset: 0, text: 'think ' }), 'applied');
+  assert.equal(model.applyDelta({ message_id: 'msg_a', offset: 0, text: 'Hello' }), 'applied');
+  assert.equal(model.applyReasoning({ message_id: 'msg_a', offset: 6, text: 'more' }), 'applied',
+               'reasoning after the first delta still lands at its own offset');
+  assert.equal(model.applyDelta({ message_id: 'msg_a', offset: 5, text: ', world' }), 'applied');
+  const m = model.get('msg_a');
+  assert.equal(m.text.text, 'Hello, world');
+  assert.equal(m.reasoning.text, 'think more');
+});
+
+test('a skipped or refused reasoning event asks for no render; an applied one does', () => {
+  const { model, changed } = recorder();
+  model.merge({ id: 'msg_a', role: 'assistant', status: 'generating', content: '', reasoning: 'abc' }, 'content');
+  changed.length = 0;
+  model.applyReasoning({ message_id: 'msg_a', offset: 0, text: 'abc' });
+  model.applyReasoning({ message_id: 'msg_a', offset: 9, text: 'z' });
+  assert.deepEqual(changed, []);
+  model.applyReasoning({ message_id: 'msg_a', offset: 3, text: 'd' });
+  assert.deepEqual(changed, ['msg_a']);
+});
+
+test('a reasoning event for an unknown message creates it as a generating answer and reports it', () => {
+  const { model, unknown } = recorder();
+  assert.equal(model.applyReasoning({ message_id: 'msg_x', offset: 0, text: 'hm' }), 'applied');
+  assert.deepEqual(unknown, ['msg_x']);
+  const m = model.get('msg_x');
+  assert.equal(m.status, 'generating');
+  assert.equal(m.reasoning.text, 'hm');
+  assert.equal(m.text.text, '');
+});
+
+test('committed reasoning (history, content, poll) is kept when longer; an absent field changes nothing', () => {
+  const { model } = recorder();
+  const merge = (fields, source = 'poll') => {
+    model.merge({ id: 'msg_a', role: 'assistant', status: 'generating', ...fields }, source);
+    const m = model.get('msg_a');
+    return [m.reasoning.text, m.text.text];
+  };
+  assert.deepEqual(merge({ content: '' }), ['', ''], 'no reasoning field: none');
+  assert.deepEqual(merge({ content: '', reasoning: 'First' }), ['First', '']);
+  assert.deepEqual(merge({ content: 'Hi', reasoning: 'First, then' }), ['First, then', 'Hi']);
+  assert.deepEqual(merge({ content: 'Hi', reasoning: 'First' }), ['First, then', 'Hi'], 'shorter: ours stays');
+  assert.deepEqual(merge({ content: 'Hi there' }), ['First, then', 'Hi there'], 'absent: reasoning kept');
+  assert.deepEqual(merge({ content: 'Hi there', reasoning: '' }), ['First, then', 'Hi there'], 'empty: kept');
+  const entries = model.traceOf('msg_a').map((e) => [e.kind, e.bytes, e.result, e.reasoningBytes, e.reasoningResult]);
+  assert.deepEqual(entries, [
+    ['poll', 0, 'same', undefined, undefined],
+    ['poll', 0, 'same', 5, 'extended'],
+    ['poll', 2, 'extended', 11, 'extended'],
+    ['poll', 2, 'same', 11, 'stale'],
+    ['poll', 8, 'extended', undefined, undefined],
+    ['poll', 8, 'same', undefined, undefined],
+  ], 'one entry per merge; reasoning bytes apart from text bytes');
+});
+
+test('resume: after the content endpoint\'s reasoning, events from its cursor continue it; a replay from 0 adds nothing', () => {
+  const { model } = recorder();
+  model.merge({ id: 'msg_a', role: 'assistant', status: 'generating', content: '', reasoning: 'Step one. ' },
+              'content');
+  assert.equal(model.applyReasoning({ message_id: 'msg_a', offset: 10, text: 'Step two. ' }), 'applied');
+  // A stream opened without a cursor replays the generation from offset 0.
+  assert.equal(model.applyReasoning({ message_id: 'msg_a', offset: 0, text: 'Step one. ' }), 'duplicate');
+  assert.equal(model.applyReasoning({ message_id: 'msg_a', offset: 0, text: 'Step one. Step two. Three.' }),
+               'overlap');
+  model.mergeHistory([{ id: 'msg_a', role: 'assistant', status: 'completed', version: 9, content: 'Done.',
+                        reasoning: 'Step one. Step two. Three.' }]);
+  const m = model.get('msg_a');
+  assert.equal(m.reasoning.text, 'Step one. Step two. Three.', 'held once, not doubled');
+  assert.equal(m.text.text, 'Done.');
+});
+
+test('status events carry no reasoning into the model (it comes from reasoning events)', () => {
+  const { model } = recorder();
+  model.merge({ id: 'msg_a', role: 'assistant', status: 'generating', content: '' }, 'send');
+  model.applyStatusEvent({ id: 'msg_a', session_id: 'ses_1', status: 'completed', version: 3, reasoning: 'x' });
+  assert.equal(model.get('msg_a').status, 'completed');
+  assert.equal(model.get('msg_a').reasoning.text, '');
 });

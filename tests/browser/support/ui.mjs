@@ -2,7 +2,8 @@
 //
 // The page exposes a read-only view of its model as window.__chatd
 // (messages(), message(id), trace(id), connection, markdown, sessionId, auth,
-// user). A scenario compares three things: the page's model text (exactly,
+// user); a message there has its text and its reasoning (the model's
+// thinking, shown apart from the answer). A scenario compares three things: the page's model text (exactly,
 // byte for byte), what is on the screen (the message's rendered innerText,
 // whitespace collapsed: the simulated answers are plain words, punctuation and
 // blank lines, so their Markdown rendering is their text), and the store.
@@ -82,6 +83,31 @@ export async function screen(page, id) {
   }, id);
 }
 
+/**
+ * What the screen shows of a message's reasoning, once the DOM shows what the
+ * model holds: how many reasoning blocks the message has, whether the first is
+ * open, its summary, its text (textContent: a closed <details> renders none)
+ * and the answer's text beside it.
+ */
+export async function reasoningOnScreen(page, id) {
+  await pageWait(page, (mid) => window.__chatd.message(mid)?.rendered, id,
+                 { message: `message ${id} to be rendered as the page holds it` });
+  return page.evaluate((mid) => {
+    const el = document.querySelector(`article.msg[data-id="${CSS.escape(mid)}"]`);
+    if (!el) return null;
+    const blocks = el.querySelectorAll('details.reasoning');
+    const r = blocks[0];
+    return {
+      count: blocks.length,
+      open: r ? r.open : null,
+      summary: r ? r.querySelector('summary').textContent : null,
+      text: r ? r.querySelector('.reasoning-body').textContent : null,
+      beforeBody: r ? r.nextElementSibling === el.querySelector('.msg-body') : null,
+      body: el.querySelector('.msg-body').innerText,
+    };
+  }, id);
+}
+
 /** Waits until the page's model holds at least minBytes of the message (optionally while it is generating). */
 export function waitModelBytes(page, id, minBytes, { generating = false, timeoutMs = 30000 } = {}) {
   return pageWait(page, ({ mid, min, gen }) => {
@@ -140,12 +166,16 @@ export async function assertPageMatchesStore(page, srv, id) {
  * Asserts from a message's whole trace that nothing was doubled or lost: every
  * applied delta continued the text exactly, an overlap added only its new
  * tail, anything else was a duplicate (or, with allowGaps, a refused gap), and
- * the text ends with exactly `finalBytes`.
+ * the text ends with exactly `finalBytes`. part 'reasoning' checks the
+ * reasoning instead: its events (kind 'reasoning') and its committed lengths
+ * (`reasoningBytes`).
  */
-export function assertNothingDoubled(trace, finalBytes, { allowGaps = false } = {}) {
+export function assertNothingDoubled(trace, finalBytes, { allowGaps = false, part = 'content' } = {}) {
+  const eventKind = part === 'reasoning' ? 'reasoning' : 'delta';
+  const bytesField = part === 'reasoning' ? 'reasoningBytes' : 'bytes';
   let bytes = 0;
   for (const e of trace) {
-    if (e.kind === 'delta') {
+    if (e.kind === eventKind) {
       if (e.result === 'applied') {
         assert.equal(e.offset, bytes, 'an applied delta continues the text exactly');
         bytes += e.length;
@@ -157,9 +187,9 @@ export function assertNothingDoubled(trace, finalBytes, { allowGaps = false } = 
       } else {
         assert.ok(e.result === 'duplicate' && e.offset + e.length <= bytes, `delta ${JSON.stringify(e)}`);
       }
-    } else if (typeof e.bytes === 'number') {
-      assert.ok(e.bytes >= bytes, 'text only grows');
-      bytes = e.bytes;
+    } else if (typeof e[bytesField] === 'number') {
+      assert.ok(e[bytesField] >= bytes, 'text only grows');
+      bytes = e[bytesField];
     }
   }
   assert.equal(bytes, finalBytes, 'the page holds exactly the stored bytes');
