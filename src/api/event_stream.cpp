@@ -40,13 +40,13 @@ net::awaitable<bool> EventStream::open(std::string extra_headers) {
 net::awaitable<void> EventStream::watch_client(http::net::ip::tcp::socket& socket,
                                                std::shared_ptr<ClientWatch> watch) {
     constexpr std::size_t kMaxIgnoredBytes = 64 * 1024;
-    std::size_t ignored = 0;
     for (;;) {
         auto [ec] = co_await socket.async_wait(http::net::ip::tcp::socket::wait_read,
                                                net::as_tuple(net::use_awaitable));
         // Aborted: the stream ended and closed the socket, which must not be
-        // touched any more (it may be gone).
-        if (ec == net::error::operation_aborted || watch->gone) co_return;
+        // touched any more (it may be gone). Done: the stream ended and what
+        // the client sends now is its next request, for the server to read.
+        if (ec == net::error::operation_aborted || watch->gone || watch->done) co_return;
         std::array<char, 4096> scratch;
         std::size_t n = 0;
         if (!ec) {
@@ -54,14 +54,24 @@ net::awaitable<void> EventStream::watch_client(http::net::ip::tcp::socket& socke
             if (!ec && available > 0)
                 n = socket.read_some(net::buffer(scratch, std::min(available, scratch.size())), ec);
         }
-        ignored += n;
-        if (!ec && n > 0 && ignored <= kMaxIgnoredBytes) continue;  // stray bytes: dropped
+        watch->dropped += n;
+        if (!ec && n > 0 && watch->dropped <= kMaxIgnoredBytes) continue;  // stray bytes: dropped
         watch->gone = true;  // EOF, reset, or a client that will not stop talking
         if (auto w = watch->wake.lock()) w->notify();
         boost::system::error_code ignored_ec;
         socket.cancel(ignored_ec);  // a write waiting on a full buffer ends now
         co_return;
     }
+}
+
+net::awaitable<bool> EventStream::finish() {
+    if (watch_->gone) co_return false;
+    bool finished = co_await writer_.finish();  // not inside ||: GCC 12 miscompiles that
+    if (!finished) co_return false;
+    // The watcher's wait stays pending and ends without reading when the
+    // next request arrives or the connection closes.
+    watch_->done = true;
+    co_return true;
 }
 
 net::awaitable<bool> EventStream::write(std::string bytes) {

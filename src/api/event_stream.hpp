@@ -37,7 +37,12 @@ public:
     // the message disappeared.
     net::awaitable<bool> follow(engine::Cursor from);
     // The body is complete (a chunked one's last chunk); after follow().
-    net::awaitable<bool> finish() { return writer_.finish(); }
+    // The client watcher then stops without reading, so that the connection
+    // can carry the next request (see reusable()).
+    net::awaitable<bool> finish();
+    // After finish(): nothing the client sent was read and dropped, so the
+    // connection can go on (a chunked body delimits itself).
+    bool reusable() const { return !watch_->gone && watch_->dropped == 0; }
     // Session stream: the rest of `cursor`'s message (if any), then every
     // later assistant message of the session, forever.
     net::awaitable<void> follow_session(SessionId session, std::optional<engine::Cursor> cursor);
@@ -51,6 +56,8 @@ private:
     // Shared with the watcher coroutine, which may outlive this object.
     struct ClientWatch {
         bool gone = false;
+        bool done = false;         // the stream ended: read nothing more
+        std::size_t dropped = 0;   // bytes read and dropped while streaming
         std::weak_ptr<Wakeup> wake;
     };
     // Reads the socket while events are written: an SSE client sends nothing

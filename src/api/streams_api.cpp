@@ -57,11 +57,15 @@ net::awaitable<http::After> StreamsApi::follow(Call& c, StreamSlots::Slot slot,
                                                engine::Cursor from, const StreamFormat& format) {
     (void)slot;  // held until the stream ends
     EventStream events(c.stream, feeds_, store_, c.user, config_, format);
-    if (co_await events.open(c.head_lines()) && co_await events.follow(std::move(from)))
-        co_await events.finish();
+    bool complete = co_await events.open(c.head_lines());
+    if (complete) complete = co_await events.follow(std::move(from));
+    if (complete) complete = co_await events.finish();
     c.status = 200;
     c.bytes = events.bytes_written();
-    co_return http::After::close;
+    // A complete chunked body delimits itself: the connection goes on, so a
+    // client can tell it from one chatd cut off (which closes it).
+    bool reuse = complete && format.chunked() && events.reusable() && c.request.keep_alive();
+    co_return reuse ? http::After::keep_alive : http::After::close;
 }
 
 }  // namespace chatd::api

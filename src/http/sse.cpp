@@ -45,13 +45,15 @@ net::awaitable<bool> SseWriter::open(std::chrono::milliseconds retry,
         "Content-Type: text/event-stream; charset=utf-8\r\n"
         "Cache-Control: no-cache\r\n"
         "X-Accel-Buffering: no\r\n";
-    // A chunked body says itself where it ends: a browser reports one cut
-    // off before its last chunk as an error. (Node's fetch takes the close
-    // of a `Connection: close` answer as its end, chunked or not; keeping
-    // the connection open after a complete stream would tell it, but the
-    // connection closes after every stream, so it must say so.)
-    if (chunked) head += "Transfer-Encoding: chunked\r\n";
-    head += "Connection: close\r\n";
+    // A chunked body says itself where it ends: a browser or Node's fetch
+    // reports one cut off before its last chunk as an error, but only when
+    // the answer does not say `Connection: close` (Node's fetch then takes
+    // the close as the end). Its connection stays open after a complete body;
+    // an unchunked one ends with its connection.
+    if (chunked)
+        head += "Transfer-Encoding: chunked\r\n";
+    else
+        head += "Connection: close\r\n";
     head.append(extra_headers).append("\r\n");
     if (!co_await send(net::buffer(head))) co_return false;
     chunked_ = chunked;

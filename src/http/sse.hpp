@@ -33,8 +33,9 @@ public:
     // buffering, plus `extra_headers`: `Name: value\r\n` lines) and the
     // `retry:` line. `chunked`: the body goes in chunks and is complete only
     // after finish(), so a client can tell a stream that was cut off (write
-    // deadline, shutdown) from one that ended; otherwise it ends at the
-    // close. Either says `Connection: close`: the connection closes after.
+    // deadline, shutdown) from one that ended, and the connection may carry
+    // the next request after it; otherwise it ends at the close (and says
+    // `Connection: close`).
     net::awaitable<bool> open(std::chrono::milliseconds retry, std::string_view extra_headers = {},
                               bool chunked = false);
     // False when the client is gone or too slow; the stream must end then.

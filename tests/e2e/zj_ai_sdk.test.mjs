@@ -8,6 +8,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { AbstractChat, DefaultChatTransport } from 'ai';
 import { withChatd, getContent, waitFor, waitTerminal, utf8, hasMultiByte, delay } from './support/chatd.mjs';
+import { connectRaw, parseResponses } from './support/raw_http.mjs';
 
 const CHAT_API = '/api/v1/ai-sdk/chat';
 const SLOW = ['--sim-tokens-per-second', '40', '--sim-min-tokens', '160', '--sim-max-tokens', '160'];
@@ -361,13 +362,15 @@ test('zj: a stream chatd cuts off (shutdown) ends without [DONE], and resumes af
       return h.length === 2 && textOf(h[1]).length > 20;
     }, { message: 'the answer to be under way' });
     await srv.stop();
-    const { events } = await reading;
+    const cut = await reading;
+    const { events } = cut;
     const types = events.map((e) => (e.data === '[DONE]' ? '[DONE]' : e.data.type));
     assert.ok(!types.includes('[DONE]'), `no [DONE]: ${types.slice(-3)}`);
     assert.ok(!types.includes('finish'));
-    // The body lacks its last chunk. A browser reports that as an error;
-    // Node's fetch takes the close of a `Connection: close` answer as its
-    // end, so here only the missing finish tells (see docs/api.md).
+    // The body lacks its last chunk, and the answer does not say
+    // `Connection: close`: Node's fetch, as a browser, reports the cut.
+    assert.notEqual(cut.error, null, 'the cut-off body is an error to fetch');
+    assert.equal(res.headers.get('connection'), null);
     // The answer goes on after the restart; the page resumes it.
     await srv.restart();
     const loaded = await history(srv, id);
@@ -378,5 +381,112 @@ test('zj: a stream chatd cuts off (shutdown) ends without [DONE], and resumes af
     const stored = await waitTerminal(srv, answer.id);
     assert.equal(textOf(answer), stored.content);
     assert.equal(utf8(textOf(answer)).length, utf8(stored.content).length);
+  });
+});
+
+function reasoningOf(message) {
+  return message.parts.filter((p) => p.type === 'reasoning').map((p) => p.text).join('');
+}
+
+// The parts of an answer, step boundaries left out.
+function partTypes(message) {
+  return message.parts.map((p) => p.type).filter((t) => t !== 'step-start');
+}
+
+test('zj: reasoning parts arrive as such: a reasoning part before the text, as stored, also resumed', async () => {
+  const thinking = ['--sim-tokens-per-second', '40', '--sim-min-tokens', '40', '--sim-max-tokens', '40',
+    '--sim-reasoning-tokens', '60'];
+  await withChatd({ args: thinking, name: 'chatd-zj-reasoning' }, async (srv) => {
+    const id = chatId();
+    const chat = new Chat({ id, transport: transportFor(srv) });
+    await chat.sendMessage({ text: 'Think first, then answer.' });
+    assert.equal(chat.status, 'ready', String(chat.error));
+    const [answer] = assistants(chat);
+    assert.deepEqual(partTypes(answer), ['reasoning', 'text']);
+    assert.equal(answer.parts.find((p) => p.type === 'reasoning').state, 'done');
+    const stored = await getContent(srv, answer.id);
+    assert.equal(stored.status, 'completed');
+    assert.ok(stored.reasoning.length > 0);
+    assert.equal(reasoningOf(answer), stored.reasoning);
+    assert.equal(textOf(answer), stored.content);
+    assert.ok(!textOf(answer).includes(stored.reasoning), 'no reasoning in the text');
+    // The history has the same two parts.
+    const loaded = await history(srv, id);
+    assert.deepEqual(partTypes(loaded[1]), ['reasoning', 'text']);
+    assert.equal(reasoningOf(loaded[1]), stored.reasoning);
+
+    // A page reloaded mid-reasoning resumes by replay (the default), and a
+    // client that continues by cursor gets only the rest; both exact.
+    const id2 = chatId();
+    const res = await postChat(srv, id2, 'Think about Kyoto at length.');
+    const { events } = await readEvents(res, { until: (ev) => ev.some((e) => e.data?.type === 'reasoning-delta') });
+    const messageId = events[0].data.messageId;
+    const cursor = events.at(-1).id;
+    assert.match(cursor, /\.0\.[1-9][0-9]*$/, 'a cursor inside the reasoning');
+    const reloaded = new Chat({ id: id2, transport: transportFor(srv), messages: await history(srv, id2) });
+    const continued = fetch(srv.url(`${CHAT_API}/${id2}/stream`), { headers: { 'Last-Event-ID': cursor } })
+      .then((r) => readEvents(r));
+    await reloaded.resumeStream();
+    assert.equal(reloaded.status, 'ready', String(reloaded.error));
+    const rest = await continued;
+    assert.equal(rest.error, null);
+    const done = await waitTerminal(srv, messageId);
+    assert.equal(reloaded.messages.length, 2, 'one assistant message');
+    const resumed = reloaded.messages[1];
+    assert.deepEqual(partTypes(resumed), ['reasoning', 'text'], 'one reasoning part and one text part');
+    assert.equal(reasoningOf(resumed), done.reasoning);
+    assert.equal(textOf(resumed), done.content);
+    // By cursor: the reasoning part was open; the rest continues it.
+    const restTypes = rest.events.map((e) => (e.data === '[DONE]' ? '[DONE]' : e.data.type));
+    assert.notEqual(restTypes[0], 'start');
+    assert.notEqual(restTypes[0], 'reasoning-start');
+    const before = events.filter((e) => e.data?.type === 'reasoning-delta').map((e) => e.data.delta).join('');
+    const after = rest.events.filter((e) => e.data?.type === 'reasoning-delta').map((e) => e.data.delta).join('');
+    assert.equal(before + after, done.reasoning);
+    assert.equal(deltasText(rest.events), done.content);
+    assert.ok(restTypes.indexOf('reasoning-end') < restTypes.indexOf('text-start'));
+  });
+});
+
+test('zj: after a complete UI stream the connection carries the next request', async () => {
+  await withChatd({ name: 'chatd-zj-keepalive' }, async (srv) => {
+    const id = chatId();
+    const body = JSON.stringify({ id, trigger: 'submit-message', messages: [{ id: 'u-keep', role: 'user', parts: [{ type: 'text', text: 'Hi' }] }] });
+    const { hostname, port } = new URL(srv.baseUrl);
+    const host = `${hostname}:${port}`;
+    const conn = await connectRaw(srv.baseUrl);
+    try {
+      await conn.write(`POST ${CHAT_API} HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      const complete = (n) => (b) => parseResponses(b).responses.length >= n;
+      await conn.waitUntil(complete(1), 20000, 'the whole UI stream');
+      const [stream] = parseResponses(conn.bytes()).responses;
+      assert.equal(stream.status, 200);
+      assert.equal(stream.headers.get('connection'), null, 'no Connection: close');
+      assert.match(stream.text, /data: \[DONE\]\n\n$/);
+      // The same connection: the chat's history, then its (idle) stream.
+      await conn.write(`GET ${CHAT_API}/${id}/messages HTTP/1.1\r\nHost: ${host}\r\n\r\n` +
+        `GET ${CHAT_API}/${id}/stream HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+      await conn.waitUntil(complete(3), 10000, 'two more answers on the same connection');
+      const [, loaded, idle] = parseResponses(conn.bytes()).responses;
+      assert.equal(loaded.status, 200);
+      assert.equal(loaded.json.length, 2);
+      assert.equal(idle.status, 204);
+      assert.equal(conn.ended, null, 'the connection is still open');
+    } finally {
+      conn.destroy();
+    }
+    // chatd's own event streams end with their connection, as before.
+    const s = await srv.api('POST', '/sessions', {});
+    const sent = await srv.api('POST', `/sessions/${s.json.id}/messages`, { content: 'Hi' });
+    await waitTerminal(srv, sent.json.assistant_message.id);
+    const plain = await connectRaw(srv.baseUrl);
+    try {
+      await plain.write(`GET /api/v1/chat/messages/${sent.json.assistant_message.id}/stream HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+      await plain.waitClosed(10000);
+      assert.match(plain.text(), /\r\nConnection: close\r\n/i);
+    } finally {
+      plain.destroy();
+    }
   });
 });
