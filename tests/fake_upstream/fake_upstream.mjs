@@ -130,11 +130,17 @@ export function encodeEvent(ev) {
  *   finish: finish_reason of the last chunk (null: no finish chunk)
  *   usage: { prompt_tokens, completion_tokens } for a final usage chunk (null: none)
  *   done: end with `data: [DONE]`
+ *   reasoning: pieces of thinking before the text, each in a delta's
+ *     `reasoningField` ('reasoning_content' as DeepSeek, vLLM and llama.cpp
+ *     send it; 'reasoning' as OpenRouter and Ollama do), with `content: null`
  */
-export function openaiEvents(pieces, { finish = 'stop', usage = { prompt_tokens: 10, completion_tokens: 5 }, done = true, model = 'fake-model', id = 'chatcmpl-fake' } = {}) {
+export function openaiEvents(pieces, { finish = 'stop', usage = { prompt_tokens: 10, completion_tokens: 5 }, done = true, model = 'fake-model', id = 'chatcmpl-fake', reasoning = [], reasoningField = 'reasoning_content' } = {}) {
   const base = { id, object: 'chat.completion.chunk', created: 1727721900, model };
   const evs = [];
   evs.push({ data: { ...base, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] } });
+  for (const r of reasoning) {
+    evs.push({ data: { ...base, choices: [{ index: 0, delta: { content: null, [reasoningField]: r }, finish_reason: null }] } });
+  }
   for (const p of pieces) {
     evs.push({ data: { ...base, choices: [{ index: 0, delta: { content: p }, finish_reason: null }] } });
   }
@@ -150,18 +156,28 @@ export function openaiEvents(pieces, { finish = 'stop', usage = { prompt_tokens:
  * Anthropic messages events carrying `pieces` of text in one text block.
  *   end: false stops after the text deltas (no content_block_stop, message_delta, message_stop)
  *   stop: stop_reason; inputTokens / startOutputTokens in message_start; outputTokens in message_delta
+ *   thinking: pieces of a thinking block (index 0, with its signature) before the text block
  */
-export function anthropicEvents(pieces, { end = true, stop = 'end_turn', inputTokens = 10, startOutputTokens = 1, outputTokens = 5, model = 'claude-fake', id = 'msg_fake' } = {}) {
+export function anthropicEvents(pieces, { end = true, stop = 'end_turn', inputTokens = 10, startOutputTokens = 1, outputTokens = 5, model = 'claude-fake', id = 'msg_fake', thinking = [] } = {}) {
   const evs = [
     { event: 'message_start', data: { type: 'message_start', message: { id, type: 'message', role: 'assistant', content: [], model, stop_reason: null, stop_sequence: null, usage: { input_tokens: inputTokens, output_tokens: startOutputTokens } } } },
-    { event: 'content_block_start', data: { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } } },
-    { event: 'ping', data: { type: 'ping' } },
   ];
+  const text = thinking.length ? 1 : 0;
+  if (thinking.length) {
+    evs.push({ event: 'content_block_start', data: { type: 'content_block_start', index: 0, content_block: { type: 'thinking', thinking: '', signature: '' } } });
+    for (const t of thinking) {
+      evs.push({ event: 'content_block_delta', data: { type: 'content_block_delta', index: 0, delta: { type: 'thinking_delta', thinking: t } } });
+    }
+    evs.push({ event: 'content_block_delta', data: { type: 'content_block_delta', index: 0, delta: { type: 'signature_delta', signature: 'EqQBCgIYAhIMfakesignature' } } });
+    evs.push({ event: 'content_block_stop', data: { type: 'content_block_stop', index: 0 } });
+  }
+  evs.push({ event: 'content_block_start', data: { type: 'content_block_start', index: text, content_block: { type: 'text', text: '' } } });
+  evs.push({ event: 'ping', data: { type: 'ping' } });
   for (const p of pieces) {
-    evs.push({ event: 'content_block_delta', data: { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: p } } });
+    evs.push({ event: 'content_block_delta', data: { type: 'content_block_delta', index: text, delta: { type: 'text_delta', text: p } } });
   }
   if (end) {
-    evs.push({ event: 'content_block_stop', data: { type: 'content_block_stop', index: 0 } });
+    evs.push({ event: 'content_block_stop', data: { type: 'content_block_stop', index: text } });
     evs.push({ event: 'message_delta', data: { type: 'message_delta', delta: { stop_reason: stop, stop_sequence: null }, usage: { output_tokens: outputTokens } } });
     evs.push({ event: 'message_stop', data: { type: 'message_stop' } });
   }

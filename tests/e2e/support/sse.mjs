@@ -60,7 +60,7 @@ function nodeHttpFetch(track, extraHeaders) {
  * Opens an SSE stream with the eventsource package.
  *   url: full URL (may carry ?last_event_id=)
  *   opts.lastEventId: sent as the Last-Event-ID header on the first connection
- *   opts.onEvent(ev, handle): called synchronously for each delta/status event;
+ *   opts.onEvent(ev, handle): called synchronously for each delta/reasoning/status event;
  *     the callback may call handle.close() to stop at an exact event.
  *   opts.closeOnTerminal (default true): close on the first terminal status event.
  *
@@ -94,6 +94,7 @@ export function openStream(url, { lastEventId, onEvent, closeOnTerminal = true }
     if (onEvent) onEvent(ev, handle);
   };
   es.addEventListener('delta', record('delta'));
+  es.addEventListener('reasoning', record('reasoning'));
   es.addEventListener('status', record('status'));
   es.addEventListener('message', record('message'));
   es.addEventListener('open', () => { handle.opens += 1; });
@@ -110,6 +111,11 @@ export function openStream(url, { lastEventId, onEvent, closeOnTerminal = true }
   };
   handle.deltas = () => handle.events.filter((e) => e.type === 'delta');
   handle.statuses = () => handle.events.filter((e) => e.type === 'status');
+  handle.reasonings = () => handle.events.filter((e) => e.type === 'reasoning');
+  /** All reasoning text received (optionally for one message). */
+  handle.reasoning = (messageId) => Buffer.concat(handle.reasonings()
+    .filter((e) => !messageId || e.data.message_id === messageId)
+    .map((e) => Buffer.from(e.data.text, 'utf8'))).toString('utf8');
   /** UTF-8 bytes of all delta text received (optionally for one message). */
   handle.bytes = (messageId) => Buffer.concat(handle.deltas()
     .filter((e) => !messageId || e.data.message_id === messageId)

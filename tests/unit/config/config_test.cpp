@@ -245,5 +245,20 @@ TEST(ConfigExample, ParsesToTheValuesWrittenInIt) {
     EXPECT_EQ(c.log_level, "info");
 }
 
+TEST(Config, AnthropicThinkingBudgetIsWhatTheApiTakes) {
+    // At least 1024 and below max_tokens, or the API answers 400 to every request.
+    for (auto budget : {"512", "4096", "5000"}) {
+        auto outcome = parse_args(
+            {"--anthropic-thinking-budget-tokens", budget, "--max-output-tokens", "4096"});
+        EXPECT_FALSE(outcome.config) << budget;
+        EXPECT_EQ(outcome.exit_code, 2) << budget;
+        EXPECT_NE(outcome.message.find("--anthropic-thinking-budget-tokens"), std::string::npos);
+    }
+    auto ok = parse_args({"--anthropic-thinking-budget-tokens", "1024", "--max-output-tokens", "4096"});
+    ASSERT_TRUE(ok.config) << ok.message;
+    EXPECT_EQ(ok.config->wire.anthropic_thinking_budget, 1024);
+    EXPECT_EQ(parse_args({}).config->wire.anthropic_thinking_budget, 0);
+}
+
 }  // namespace
 }  // namespace chatd::config
