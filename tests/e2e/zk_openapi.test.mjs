@@ -10,6 +10,12 @@
 //   event streams event by event, and errors: 400, 401, 403, 404, 405, 409,
 //   413, 415, 422, 429), match the schema the document declares for their
 //   path, method, status and content type, with the headers it requires.
+// - Answers with reasoning (a chatd whose simulated model thinks first) match
+//   it too: `reasoning` events, the content's `reasoning` and three-part
+//   cursor, the message JSON's `reasoning`, the AI SDK's `reasoning-*` chunks
+//   and reasoning part, and resumes at a three-part cursor; each event's id is
+//   the cursor the document says, and the `Cursor` pattern agrees with chatd
+//   on which cursors are valid.
 // - chatd serves the document's exact bytes, without credentials (api-keys).
 // - Every documented operation was exercised above.
 
@@ -33,6 +39,10 @@ const AI = '/api/v1/ai-sdk/chat';
 // Answers of 5 s: long enough to act on one while it generates, short
 // enough to wait for its end.
 const ANSWERS = ['--sim-tokens-per-second', '40', '--sim-min-tokens', '200', '--sim-max-tokens', '200'];
+// The simulated model thinks for 20 tokens (0.5 s), then answers 80 (2 s):
+// long enough to stop an answer after its first reasoning arrived.
+const THINKING = ['--sim-tokens-per-second', '40', '--sim-min-tokens', '80', '--sim-max-tokens', '80',
+  '--sim-reasoning-tokens', '20'];
 
 /** A request whose answer is checked against the document; returns { status, headers, text, json }. */
 async function call(srv, label, method, p, { body, headers } = {}) {
@@ -67,7 +77,73 @@ function parseEvents(text) {
 
 const hasDelta = (events) => events.some((e) => e.event === 'delta');
 const hasTextDelta = (events) => events.some((e) => e.data?.type === 'text-delta');
+const hasReasoning = (events) => events.some((e) => e.event === 'reasoning');
+const hasReasoningDelta = (events) => events.some((e) => e.data?.type === 'reasoning-delta');
 const statusesOf = (events) => events.filter((e) => e.event === 'status').map((e) => e.data.status);
+const bytes = (text) => Buffer.byteLength(text, 'utf8');
+
+/** A cursor as chatd writes it: the reasoning offset only when not 0. */
+function cursorAt(messageId, { offset, reasoning }) {
+  return reasoning ? `${messageId}.${offset}.${reasoning}` : `${messageId}.${offset}`;
+}
+
+/** A cursor's offsets: { offset, reasoning }. */
+function offsetsOf(cursor) {
+  const m = /^msg_[0-9A-Z]{26}\.(\d+)(?:\.(\d+))?$/.exec(cursor);
+  assert.ok(m, `a cursor: ${cursor}`);
+  return { offset: Number(m[1]), reasoning: Number(m[2] ?? 0) };
+}
+
+/**
+ * chatd's events of message `id` read from cursor position `from`: each
+ * reasoning or delta event starts where the bytes before it end (in its own
+ * text), and every event's id is the cursor right after it. Returns the
+ * reasoning and the content carried.
+ */
+function chatdTexts(label, events, id, from = { offset: 0, reasoning: 0 }) {
+  const at = { ...from };
+  const texts = { reasoning: '', content: '' };
+  events.forEach((e, i) => {
+    const what = `${label}: event #${i} ${JSON.stringify(e).slice(0, 300)}`;
+    if (e.event === 'reasoning' || e.event === 'delta') {
+      const key = e.event === 'reasoning' ? 'reasoning' : 'offset';
+      assert.equal(e.data.message_id, id, what);
+      assert.equal(e.data.offset, at[key], `${what}: starts where the ${e.event} before it ended`);
+      at[key] += bytes(e.data.text);
+      texts[e.event === 'reasoning' ? 'reasoning' : 'content'] += e.data.text;
+    }
+    assert.equal(e.id, cursorAt(id, at), `${what}: its id is the cursor after it`);
+  });
+  return texts;
+}
+
+/**
+ * UI message stream events of message `id` read from cursor position `from`:
+ * each delta's id is the cursor after it; a chunk that opens or closes a part
+ * has the id of the delta it comes with (the next one), or the cursor where it
+ * is. Returns { types, reasoning, content } (reasoning and text carried).
+ */
+function uiTexts(label, events, id, from = { offset: 0, reasoning: 0 }) {
+  const at = { ...from };
+  const texts = { reasoning: '', content: '' };
+  const types = events.map((e) => e.data.type ?? e.data);
+  events.forEach((e, i) => {
+    const what = `${label}: event #${i} ${JSON.stringify(e).slice(0, 300)}`;
+    const type = types[i];
+    if (type === 'reasoning-delta' || type === 'text-delta') {
+      const reasoning = type === 'reasoning-delta';
+      at[reasoning ? 'reasoning' : 'offset'] += bytes(e.data.delta);
+      texts[reasoning ? 'reasoning' : 'content'] += e.data.delta;
+      assert.equal(e.id, cursorAt(id, at), `${what}: its id is the cursor after it`);
+      return;
+    }
+    const next = events.slice(i + 1).find((n) => /-delta$/.test(n.data?.type ?? ''));
+    const allowed = [cursorAt(id, at)];
+    if (/^(reasoning|text)-(start|end)$/.test(type) && next) allowed.push(next.id);
+    assert.ok(allowed.includes(e.id), `${what}: its id is one of ${allowed.join(', ')}`);
+  });
+  return { types: types.join(' '), ...texts };
+}
 
 // ---------------------------------------------------------------------------
 
@@ -83,6 +159,17 @@ test('zk: docs/openapi.json is a valid OpenAPI 3.1 document', async () => {
   // Every schema compiles under ajv's strict mode: a misspelt keyword is an error, not ignored.
   for (const name of Object.keys(DOC.components.schemas)) {
     assert.doesNotThrow(() => checker.schemaAt(`/components/schemas/${name}`), `components/schemas/${name} compiles`);
+  }
+
+  // The cursor pattern takes exactly the spellings chatd writes (engine/cursor.cpp).
+  const cursor = checker.schemaAt('/components/schemas/Cursor');
+  const id = 'msg_01M8QHQ7YX0001BDRQB9EXVE5T';
+  for (const good of [`${id}.0`, `${id}.196`, `${id}.0.7`, `${id}.196.1024`, `${id}.${'9'.repeat(15)}.${'9'.repeat(15)}`]) {
+    assert.ok(cursor(good), `the Cursor schema accepts ${good}`);
+  }
+  for (const bad of [id, `${id}.`, `${id}.01`, `${id}.-1`, `${id}.1.0`, `${id}.0.0`, `${id}.1.05`, `${id}.1.`, `${id}.1.2.3`,
+    `${id}.${'1'.repeat(16)}`, `${id}.1.${'1'.repeat(16)}`, `ses_01M8QHQ7YX0001BDRQB9EXVE5T.1`]) {
+    assert.ok(!cursor(bad), `the Cursor schema refuses ${bad}`);
   }
 
   const cmake = readFileSync(path.join(REPO, 'CMakeLists.txt'), 'utf8');
@@ -253,6 +340,113 @@ test('zk: real answers match the document', { timeout: 120000 }, async () => {
 
     assert.equal((await call(srv, 'delete', 'DELETE', `${CHAT}/sessions/${S}`)).status, 204);
     assert.equal((await call(srv, 'delete again', 'DELETE', `${CHAT}/sessions/${S}`)).status, 404);
+  });
+});
+
+test('zk: answers with reasoning match the document', { timeout: 60000 }, async () => {
+  await withChatd({ args: THINKING, name: 'chatd-zk-reasoning' }, async (srv) => {
+    const S = (await call(srv, 'create', 'POST', `${CHAT}/sessions`, { body: {} })).json.id;
+
+    // An answer streamed from its start to its end: its reasoning first.
+    const streamed = await stream(srv, 'send with reasoning, streamed', 'POST', `${CHAT}/sessions/${S}/messages`,
+      { body: { content: 'Think first' } });
+    assert.ok(streamed.ended);
+    assert.deepEqual(statusesOf(streamed.events), ['generating', 'completed']);
+    const M = streamed.events[0].data.id;
+    const kinds = streamed.events.map((e) => e.event);
+    assert.ok(kinds.includes('reasoning'), `reasoning events: ${kinds}`);
+    assert.ok(kinds.lastIndexOf('reasoning') < kinds.indexOf('delta'), `the reasoning before the text: ${kinds}`);
+    const carried = chatdTexts('send with reasoning, streamed', streamed.events, M);
+    assert.ok(carried.reasoning.startsWith('Thinking: '), carried.reasoning);
+
+    // The stored message: its content's cursor covers both texts.
+    const content = await call(srv, 'content with reasoning', 'GET', `${CHAT}/messages/${M}/content`);
+    assert.equal(content.json.content, carried.content);
+    assert.equal(content.json.reasoning, carried.reasoning);
+    const end = cursorAt(M, { offset: bytes(carried.content), reasoning: bytes(carried.reasoning) });
+    assert.equal(content.json.cursor, end, 'a three-part cursor: the ends of the content and the reasoning');
+    assert.equal(streamed.events.at(-1).id, end, 'the terminal status is at that cursor');
+    const history = await call(srv, 'history with reasoning', 'GET', `${CHAT}/sessions/${S}/messages`);
+    assert.deepEqual(history.json.messages.map((m) => m.reasoning), [undefined, carried.reasoning],
+      'the answer has reasoning, the user message none');
+    const polled = await call(srv, 'poll with reasoning', 'GET', `${CHAT}/messages/${S}/poll`);
+    assert.equal(polled.json.messages.find((m) => m.id === M).reasoning, carried.reasoning);
+
+    // Resumes at a three-part cursor: the rest of the reasoning, then the text.
+    const firstReasoning = streamed.events.find((e) => e.event === 'reasoning');
+    const from = offsetsOf(firstReasoning.id);
+    assert.ok(from.offset === 0 && from.reasoning > 0, `a cursor inside the reasoning: ${firstReasoning.id}`);
+    const rest = await stream(srv, 'message stream resumed at a three-part cursor', 'GET', `${CHAT}/messages/${M}/stream`,
+      { headers: { 'Last-Event-ID': firstReasoning.id } });
+    assert.deepEqual(statusesOf(rest.events), ['completed'], 'no generating status after the start');
+    const restTexts = chatdTexts('message stream resumed', rest.events, M, from);
+    assert.equal(firstReasoning.data.text + restTexts.reasoning, carried.reasoning);
+    assert.equal(restTexts.content, carried.content);
+    const atEnd = await stream(srv, 'message stream resumed at the content\'s cursor', 'GET',
+      `${CHAT}/messages/${M}/stream?last_event_id=${content.json.cursor}`);
+    assert.deepEqual(atEnd.events.map((e) => [e.event, e.id]), [['status', end]], 'the terminal status again');
+    const session = await stream(srv, 'session stream resumed at a three-part cursor', 'GET', `${CHAT}/messages/stream?session_id=${S}`,
+      { headers: { 'Last-Event-ID': firstReasoning.id }, until: (events) => statusesOf(events).includes('completed') });
+    const sessionTexts = chatdTexts('session stream resumed', session.events, M, from);
+    assert.equal(firstReasoning.data.text + sessionTexts.reasoning, carried.reasoning);
+    assert.equal(sessionTexts.content, carried.content);
+    // chatd refuses what the pattern refuses, and a reasoning offset past the reasoning.
+    for (const bad of [`${M}.0.0`, `${M}.${bytes(carried.content)}.0`, `${M}.0.${bytes(carried.reasoning) + 1}`]) {
+      const refused = await call(srv, `a cursor ${bad}`, 'GET', `${CHAT}/messages/${M}/stream`, { headers: { 'Last-Event-ID': bad } });
+      assert.equal(refused.status, 400, bad);
+      assert.equal(refused.json.error.code, 'invalid_cursor', bad);
+    }
+
+    // A cancel once it thinks keeps the reasoning.
+    const sent = await call(srv, 'send, the model thinks', 'POST', `${CHAT}/sessions/${S}/messages`, { body: { content: 'Think again' } });
+    const M2 = sent.json.assistant_message.id;
+    assert.equal(sent.json.assistant_message.reasoning, undefined, 'a new answer has no reasoning yet');
+    const thinking = await stream(srv, 'message stream while it thinks', 'GET', `${CHAT}/messages/${M2}/stream`, { until: hasReasoning });
+    chatdTexts('message stream while it thinks', thinking.events, M2);
+    const cancelled = await call(srv, 'cancel with reasoning', 'POST', `${CHAT}/messages/${M2}/cancel`);
+    assert.equal(cancelled.status, 200, 'the answer was cancelled while it generated');
+    assert.ok(cancelled.json.reasoning.startsWith(thinking.events.find((e) => e.event === 'reasoning').data.text));
+
+    // The AI SDK: a whole answer, its history, a resume inside its reasoning.
+    const chat = `zk-thinking-${Date.now()}`;
+    const sendBody = (id, text) => ({ id: chat, messages: [{ id, role: 'user', parts: [{ type: 'text', text }] }], trigger: 'submit-message' });
+    const whole = await stream(srv, 'AI SDK send, the model thinks', 'POST', AI, { body: sendBody('u1', 'Think first') });
+    assert.ok(whole.ended);
+    const U = whole.events[0].data.messageId;
+    const ui = uiTexts('AI SDK send', whole.events, U);
+    assert.match(ui.types, /^start start-step reasoning-start (reasoning-delta )+reasoning-end text-start (text-delta )+text-end finish-step finish \[DONE\]$/);
+    assert.ok(whole.events.filter((e) => /^reasoning-/.test(e.data.type)).every((e) => e.data.id === 'reasoning'), 'one reasoning part');
+    const stored = (await call(srv, 'content of the AI SDK answer', 'GET', `${CHAT}/messages/${U}/content`)).json;
+    assert.deepEqual([ui.reasoning, ui.content], [stored.reasoning, stored.content]);
+    const uiHistory = await call(srv, 'AI SDK history with reasoning', 'GET', `${AI}/${chat}/messages`);
+    assert.deepEqual(uiHistory.json.at(-1).parts, [
+      { type: 'reasoning', text: stored.reasoning, state: 'done' },
+      { type: 'text', text: stored.content, state: 'done' },
+    ]);
+    const uiFirst = whole.events.find((e) => e.data.type === 'reasoning-delta');
+    const uiFrom = offsetsOf(uiFirst.id);
+    assert.ok(uiFrom.offset === 0 && uiFrom.reasoning > 0, `a cursor inside the reasoning: ${uiFirst.id}`);
+    const uiRest = await stream(srv, 'AI SDK resume at a three-part cursor', 'GET', `${AI}/${chat}/stream`,
+      { headers: { 'Last-Event-ID': uiFirst.id } });
+    const uiRestTexts = uiTexts('AI SDK resume', uiRest.events, U, uiFrom);
+    assert.match(uiRestTexts.types, /^(reasoning-delta )*reasoning-end text-start (text-delta )+text-end finish-step finish \[DONE\]$/);
+    assert.equal(uiFirst.data.delta + uiRestTexts.reasoning, stored.reasoning);
+    assert.equal(uiRestTexts.content, stored.content);
+
+    // The AI SDK: an answer stopped once it thinks, its history meanwhile.
+    const live = await stream(srv, 'AI SDK send while it thinks', 'POST', AI, { body: sendBody('u2', 'Think again'), until: hasReasoningDelta });
+    const U2 = live.events[0].data.messageId;
+    assert.match(uiTexts('AI SDK send while it thinks', live.events, U2).types, /^start start-step reasoning-start reasoning-delta/);
+    const liveHistory = await call(srv, 'AI SDK history while it generates', 'GET', `${AI}/${chat}/messages`);
+    assert.equal(liveHistory.json.at(-1).parts[0].type, 'reasoning');
+    const stopped = await call(srv, 'AI SDK stop with reasoning', 'POST', `${AI}/${chat}/stop`);
+    assert.equal(stopped.status, 200, 'the answer was stopped while it generated');
+    assert.deepEqual(stopped.json.parts.map((p) => [p.type, p.state]).slice(0, 1), [['reasoning', 'done']]);
+    const liveFirst = live.events.find((e) => e.data.type === 'reasoning-delta');
+    const liveRest = await stream(srv, 'AI SDK resume of a stopped answer at a three-part cursor', 'GET', `${AI}/${chat}/stream`,
+      { headers: { 'Last-Event-ID': liveFirst.id } });
+    assert.match(uiTexts('AI SDK resume of a stopped answer', liveRest.events, U2, offsetsOf(liveFirst.id)).types,
+      /^(reasoning-delta )*reasoning-end text-start (text-delta )*text-end abort \[DONE\]$/);
   });
 });
 
