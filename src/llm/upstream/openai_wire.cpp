@@ -51,9 +51,10 @@ public:
             if (!c.is_object() || int_at(c.as_object(), "index") != 0) continue;
             if (auto* delta = object_at(c.as_object(), "delta")) {
                 // `content` is the answer; thinking comes as `reasoning_content`
-                // (DeepSeek, vLLM, llama.cpp) or `reasoning` (OpenRouter, Ollama).
-                out.reasoning.append(string_at(*delta, "reasoning_content"));
-                out.reasoning.append(string_at(*delta, "reasoning"));
+                // (DeepSeek, vLLM, llama.cpp) or `reasoning` (OpenRouter, Ollama);
+                // a server that sends both sends the same text twice.
+                auto reasoning = string_at(*delta, "reasoning_content");
+                out.reasoning.append(reasoning.empty() ? string_at(*delta, "reasoning") : reasoning);
                 out.text.append(string_at(*delta, "content"));
             }
             if (auto* f = c.as_object().if_contains("finish_reason"); f && f->is_string())

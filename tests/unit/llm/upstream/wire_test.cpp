@@ -255,19 +255,22 @@ TEST(WireFixtures, AnthropicThinkingIsReasoningNeverText) {
 }
 
 TEST(OpenAiWire, ReasoningContentAndReasoningAreReasoning) {
-    // DeepSeek, vLLM and llama.cpp say reasoning_content; OpenRouter and Ollama reasoning.
+    // DeepSeek, vLLM and llama.cpp say reasoning_content; OpenRouter and Ollama
+    // reasoning; a server that sends both means one text.
     std::string_view bytes =
         "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n"
         "data: {\"choices\":[{\"index\":0,\"delta\":{\"reasoning_content\":\"Six \\u00e9\"}}]}\n\n"
         "data: {\"choices\":[{\"index\":0,\"delta\":{\"reasoning\":\"times seven.\","
         "\"content\":null}}]}\n\n"
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"reasoning_content\":\" Both\","
+        "\"reasoning\":\" Both\"}}]}\n\n"
         "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"42\"},"
         "\"finish_reason\":\"stop\"}]}\n\n"
         "data: [DONE]\n\n";
     auto wire = make_openai_wire({});
     for (std::size_t at = 0; at <= bytes.size(); ++at) {
         auto d = decode(*wire, {bytes.substr(0, at), bytes.substr(at)});
-        EXPECT_EQ(d.reasoning, "Six \xC3\xA9times seven.") << at;
+        EXPECT_EQ(d.reasoning, "Six \xC3\xA9times seven. Both") << at;
         EXPECT_EQ(d.text, "42") << at;
         EXPECT_TRUE(d.finished);
     }
