@@ -71,6 +71,7 @@ net::awaitable<Result<llm::GenerationRequest>> Driver::build_request(const Gener
     }
     llm::fit_prompt(request.prompt, config_.prompt_budget_bytes);
     request.partial = g.committed();
+    request.partial_reasoning = g.message().reasoning;
     co_return request;
 }
 

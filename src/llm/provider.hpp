@@ -30,6 +30,9 @@ struct GenerationRequest {
     // Text already produced for this answer; a provider that can_continue()
     // continues after it (and is not asked to otherwise).
     std::string partial;
+    // Reasoning already produced for it. Only the simulated model goes on
+    // from it (a vendor's model thinks afresh); never sent to a vendor.
+    std::string partial_reasoning;
     // The request that caused it, for the provider's log lines (may be empty).
     std::string request_id;
 };

@@ -228,9 +228,12 @@ std::unique_ptr<ProviderStream> SimulatedProvider::start(net::any_io_executor ex
     auto rest = tokens_after(answer, request.partial.size());
     std::int64_t input_bytes = 0;
     for (const auto& m : request.prompt) input_bytes += static_cast<std::int64_t>(m.content.size());
-    // A continuation goes on with the text; its reasoning is behind it.
-    auto reasoning = request.partial.empty() ? simulated_reasoning(request.prompt, config_)
-                                             : std::vector<std::string>{};
+    // A continuation goes on where it was: in the reasoning until the text
+    // has begun, then in the text.
+    auto reasoning = request.partial.empty()
+                         ? tokens_after(simulated_reasoning(request.prompt, config_),
+                                        request.partial_reasoning.size())
+                         : std::vector<std::string>{};
     return std::make_unique<SimulatedStream>(std::move(ex), std::move(reasoning), std::move(rest),
                                              total - rest.size(), (input_bytes + 3) / 4, config_);
 }

@@ -17,8 +17,8 @@ struct SimulatedConfig {
     double tokens_per_second = 40;  // <= 0: as fast as the loop allows
     std::size_t min_tokens = 150;
     std::size_t max_tokens = 400;
-    // Reasoning (thinking) tokens before each fresh answer's text, at the
-    // same rate (a continuation does not think again).
+    // Reasoning (thinking) tokens before each answer's text, at the same
+    // rate (a continuation goes on from GenerationRequest::partial_reasoning).
     std::size_t reasoning_tokens = 0;
     std::optional<std::size_t> fail_after;   // fail after this many tokens
     std::optional<std::size_t> stall_after;  // stop emitting after this many tokens

@@ -156,6 +156,27 @@ TEST(SimulatedProvider, ThinksFirstAsReasoningNeverText) {
     EXPECT_EQ(events.back().kind, StreamEvent::Kind::done);
 }
 
+TEST(SimulatedProvider, AContinuationInsideTheReasoningGoesOnFromIt) {
+    SimulatedConfig config{
+        .tokens_per_second = 0, .min_tokens = 3, .max_tokens = 3, .reasoning_tokens = 6};
+    auto whole = join(simulated_reasoning(prompt("q"), config));
+    auto cut = utf8_floor(whole, whole.size() / 2);
+    boost::asio::io_context io;
+    SimulatedProvider provider(config);
+    auto stream = provider.start(
+        io.get_executor(),
+        GenerationRequest{.prompt = prompt("q"), .partial_reasoning = whole.substr(0, cut)});
+    std::string rest, text;
+    for (;;) {
+        auto e = test::run(io, stream->next());
+        if (e.kind == StreamEvent::Kind::reasoning) rest += e.text;
+        else if (e.kind == StreamEvent::Kind::text) text += e.text;
+        else break;
+    }
+    EXPECT_EQ(whole.substr(0, cut) + rest, whole);
+    EXPECT_EQ(text, join(simulated_answer(prompt("q"), config)));
+}
+
 TEST(SimulatedProvider, AContinuationDoesNotThinkAgain) {
     SimulatedConfig config{
         .tokens_per_second = 0, .min_tokens = 6, .max_tokens = 6, .reasoning_tokens = 4};
