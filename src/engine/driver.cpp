@@ -107,8 +107,9 @@ net::awaitable<void> Driver::drive(std::shared_ptr<Generation> g) {
         }
         // Before the first token the provider has already retried; after it,
         // a partial answer is continued where the provider can.
-        // (Reasoning alone is progress too: the next attempt thinks afresh,
-        // and its reasoning is appended to what is stored.)
+        // (Reasoning alone is progress too: the next attempt gets it as
+        // partial_reasoning, which a vendor's model cannot continue, so it
+        // thinks afresh and that is appended to what is stored.)
         bool continuable = last->transient &&
                            g->produced_bytes() + g->produced_reasoning_bytes() > 0 &&
                            provider_.can_continue() &&

@@ -295,6 +295,27 @@ TEST_F(EngineTest, AnAnswerEndsAtTheLimitOnAUtf8Boundary) {
     EXPECT_EQ(m.content, whole.substr(0, utf8_floor(whole, 1001)));
 }
 
+// The limit is on the answer with its reasoning: a model that thinks at length
+// has that much less room for its text.
+TEST_F(EngineTest, ReasoningIsStoredApartAndCountsTowardsTheLimit) {
+    start_engine({.tokens_per_second = 0, .min_tokens = 400, .max_tokens = 400,
+                  .reasoning_tokens = 60},
+                 {}, 2, 1001);
+    auto g = start_turn("q");
+    wait_until([&] { return g->ended(); });
+    auto m = stored(g->id());
+    std::string reasoning;
+    for (auto& t : llm::simulated::simulated_reasoning({{llm::PromptRole::user, "q"}}, sim_))
+        reasoning += t;
+    ASSERT_LT(reasoning.size(), 1001u);
+    EXPECT_EQ(m.reasoning, reasoning);
+    EXPECT_EQ(m.finish_reason, "length");
+    auto whole = answer_text(sim_, "q");
+    auto room = 1001 - reasoning.size();
+    EXPECT_EQ(m.content, whole.substr(0, utf8_floor(whole, room)));
+    EXPECT_EQ(g->message().reasoning, reasoning);
+}
+
 TEST_F(EngineTest, AnOrphanIsContinuedAfterItsStoredPartialAnswer) {
     start_engine({.tokens_per_second = 0, .min_tokens = 40, .max_tokens = 40});
     auto session = run(store_.create_session(kUser, store::NewSession{.title = "t"}));
