@@ -1,0 +1,138 @@
+#include "core/wakeup.hpp"
+
+#include <gtest/gtest.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <chrono>
+
+namespace chatd {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// A coroutine that waits on `w` once (until `deadline`) and records when it
+// returned; the test drives the io_context by hand.
+struct Waiter {
+    bool done = false;
+    Clock::time_point returned_at;
+
+    void start(boost::asio::io_context& io, Wakeup& w, Clock::time_point deadline) {
+        done = false;
+        boost::asio::co_spawn(
+            io,
+            [this, &w, deadline]() -> net::awaitable<void> {
+                co_await w.wait_until(deadline);
+                returned_at = Clock::now();
+                done = true;
+            },
+            boost::asio::detached);
+    }
+};
+
+// Runs ready handlers only: what can happen without time passing.
+void run_ready(boost::asio::io_context& io) {
+    io.restart();
+    io.poll();
+}
+
+TEST(Wakeup, NotifyWakesAWaiterOutsideTheNotifyCall) {
+    boost::asio::io_context io;
+    Wakeup w(io.get_executor());
+    Waiter waiter;
+    waiter.start(io, w, Clock::time_point::max());
+    run_ready(io);
+    EXPECT_FALSE(waiter.done);
+    w.notify();
+    // Not resumed inside notify(): its callers may be iterating.
+    EXPECT_FALSE(waiter.done);
+    run_ready(io);
+    EXPECT_TRUE(waiter.done);
+}
+
+TEST(Wakeup, ANotifyBeforeTheWaitIsKeptAndWakeUpsCoalesce) {
+    boost::asio::io_context io;
+    Wakeup w(io.get_executor());
+    w.notify();
+    w.notify();
+    w.notify();
+    run_ready(io);
+    Waiter waiter;
+    waiter.start(io, w, Clock::time_point::max());
+    run_ready(io);
+    EXPECT_TRUE(waiter.done);  // the pending wake-up
+    // The three were one: the next wait waits.
+    waiter.start(io, w, Clock::time_point::max());
+    run_ready(io);
+    EXPECT_FALSE(waiter.done);
+    w.notify();
+    run_ready(io);
+    EXPECT_TRUE(waiter.done);
+}
+
+TEST(Wakeup, TheDeadlineEndsAWaitAndAPassedOneReturnsAtOnce) {
+    boost::asio::io_context io;
+    Wakeup w(io.get_executor());
+    Waiter waiter;
+    const auto deadline = Clock::now() + 30ms;
+    waiter.start(io, w, deadline);
+    io.restart();
+    while (!waiter.done) io.run_one_for(5s);
+    EXPECT_GE(waiter.returned_at, deadline);
+    waiter.start(io, w, deadline);  // passed already
+    run_ready(io);
+    EXPECT_TRUE(waiter.done);
+}
+
+// The timer of a deadline stays set when a wake-up ends the wait first; it
+// must not wake a later wait that has no deadline, nor one with another.
+TEST(Wakeup, AnOldDeadlineWakesNoLaterWait) {
+    boost::asio::io_context io;
+    Wakeup w(io.get_executor());
+    Waiter waiter;
+    const auto early = Clock::now() + 20ms;
+    waiter.start(io, w, early);
+    run_ready(io);
+    w.notify();
+    run_ready(io);
+    ASSERT_TRUE(waiter.done);
+
+    waiter.start(io, w, Clock::time_point::max());
+    const auto later = Clock::now() + 200ms;
+    io.restart();
+    io.run_until(later);  // well past `early`
+    EXPECT_FALSE(waiter.done);
+    w.notify();
+    run_ready(io);
+    EXPECT_TRUE(waiter.done);
+
+    // And a wait with a later deadline ends at its own.
+    waiter.start(io, w, Clock::now() + 40ms);
+    const auto started = Clock::now();
+    io.restart();
+    while (!waiter.done) io.run_one_for(5s);
+    EXPECT_GE(waiter.returned_at - started, 40ms);
+}
+
+// Destroyed with its timer set: the timer's handler touches nothing.
+TEST(Wakeup, OutlivedByItsTimerHandler) {
+    boost::asio::io_context io;
+    {
+        Wakeup w(io.get_executor());
+        Waiter waiter;
+        waiter.start(io, w, Clock::now() + 10ms);
+        run_ready(io);
+        w.notify();
+        run_ready(io);
+        ASSERT_TRUE(waiter.done);
+        w.notify();  // posted, not yet run
+    }
+    io.restart();
+    io.run_for(50ms);  // the aborted timer wait and the posted notify run here
+    SUCCEED();
+}
+
+}  // namespace
+}  // namespace chatd
