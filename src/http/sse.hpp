@@ -1,6 +1,7 @@
 #pragma once
 // Server-sent events: pure framing (unit-tested) and SseWriter, which owns the
-// I/O of one event stream on one connection. Every write has a deadline: a
+// I/O of one event stream on one connection. A write goes straight to the
+// socket; what the kernel cannot take at once waits within a deadline: a
 // client that stops reading fills its send buffer, the write times out, and it
 // is cut off (it may resume with Last-Event-ID).
 #include "http/types.hpp"
