@@ -105,12 +105,12 @@ void Database::exec(std::string_view sql) {
     if (rc != SQLITE_OK) {
         std::string msg = err ? err : sqlite3_errstr(rc);
         sqlite3_free(err);
-        throw SqliteError(rc, "exec: " + msg);
+        throw SqliteError(rc, "exec: " + msg + " [" + std::string(sql) + "]");
     }
 }
 
 StatementUse Database::cached(std::string_view sql) {
-    auto it = cache_.find(std::string(sql));
+    auto it = cache_.find(sql);
     if (it == cache_.end())
         it = cache_.emplace(std::string(sql), std::make_unique<Statement>(db_, sql)).first;
     return StatementUse(*it->second);

@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -95,7 +96,15 @@ public:
 
 private:
     sqlite3* db_ = nullptr;
-    std::unordered_map<std::string, std::unique_ptr<Statement>> cache_;
+    // Looked up by the SQL's text without building a string (the commit
+    // path looks statements up once per write).
+    struct SqlHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view sql) const noexcept {
+            return std::hash<std::string_view>{}(sql);
+        }
+    };
+    std::unordered_map<std::string, std::unique_ptr<Statement>, SqlHash, std::equal_to<>> cache_;
 };
 
 // BEGIN (IMMEDIATE for writes) on construction; ROLLBACK unless commit() ran.

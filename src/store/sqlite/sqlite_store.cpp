@@ -8,8 +8,14 @@
 #include "store/tails.hpp"
 #include "store/write_plan.hpp"
 
+#include <boost/asio/post.hpp>
+
+#include <pthread.h>
+
 #include <algorithm>
+#include <chrono>
 #include <limits>
+#include <thread>
 
 namespace chatd::store::sqlite {
 namespace {
@@ -299,7 +305,18 @@ auto SqliteStore::on_reader(F fn) {
 
 SqliteStore::SqliteStore(const SqliteConfig& config) {
     writer_db_ = std::make_unique<Database>(config.path.string(), Database::Mode::read_write);
-    writer_db_->exec("PRAGMA journal_mode=WAL");
+    // Turning a new file to WAL needs it alone, and SQLite answers "locked"
+    // at once rather than through the busy timeout while another store is
+    // opening the same file: tried again, for as long as the busy timeout.
+    for (int attempt = 1;; ++attempt) {
+        try {
+            writer_db_->exec("PRAGMA journal_mode=WAL");
+            break;
+        } catch (const SqliteError& e) {
+            if ((e.code() & 0xff) != SQLITE_BUSY || attempt == 100) throw;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));  // start-up: no event loop yet
+        }
+    }
     writer_db_->exec(config.durability == Durability::full ? "PRAGMA synchronous=FULL"
                                                            : "PRAGMA synchronous=NORMAL");
     writer_db_->exec("PRAGMA foreign_keys=ON");
@@ -310,6 +327,10 @@ SqliteStore::SqliteStore(const SqliteConfig& config) {
         .run();
     reader_db_ = std::make_unique<Database>(config.path.string(), Database::Mode::read_only);
     reader_db_->exec("PRAGMA cache_size=-32768");
+    // Named, so that top -H, perf and the benchmarks tell the store's CPU
+    // from the I/O thread's.
+    boost::asio::post(writer_, [] { pthread_setname_np(pthread_self(), "sqlite-writer"); });
+    boost::asio::post(reader_, [] { pthread_setname_np(pthread_self(), "sqlite-reader"); });
     log::info("sqlite store {} at schema version {}", config.path.string(), version);
 }
 
