@@ -13,9 +13,14 @@
 # after the one that generates it (see bench/load/load_gen.cpp); with K = 1 it
 # is the same client flow on one node, the baseline.
 #
+# --target floor runs the same load against bench/floor's chatd_floor instead
+# of chatd: chatd's HTTP shape with no store behind it, the floor that chatd's
+# CPU per token is compared with (one node; --mode, --db and chatd options do
+# not apply; commits are null).
+#
 # Usage:
-#   bench/run_load.sh --mode group|per-chunk --sessions N --rate R --tokens L
-#                     [--db sqlite|postgres] [--nodes K] [--read-elsewhere]
+#   bench/run_load.sh [--target chatd|floor] --mode group|per-chunk --sessions N --rate R --tokens L
+#                     [--db sqlite|postgres] [--nodes K] [--read-elsewhere] [--waves W] [--ramp-s S]
 #                     [--warmup-s S] [--timeout-s T] [--json OUT]
 #                     [--label TEXT] [--keep-data] [--no-verify-content] [--timeline]
 #                     [--no-build] [--stop-timeout-s S]
@@ -25,12 +30,14 @@
 #   bench/run_load.sh --db postgres --nodes 3 --read-elsewhere --sessions 200 --rate 50 --tokens 300
 set -euo pipefail
 
+target=chatd
 mode=group
 db=sqlite
 nodes=1
 sessions=100
 rate=50
 tokens=500
+waves=1
 warmup=2
 timeout=170
 stop_timeout=120
@@ -41,14 +48,17 @@ build=1
 load_extra=()
 chatd_extra=()
 
-usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
+    --target) target=$2; shift 2 ;;
     --mode) mode=$2; shift 2 ;;
     --db) db=$2; shift 2 ;;
     --nodes) nodes=$2; shift 2 ;;
     --read-elsewhere) load_extra+=(--read-elsewhere); shift ;;
+    --waves) load_extra+=(--waves "$2"); waves=$2; shift 2 ;;
+    --ramp-s) load_extra+=(--ramp-s "$2"); shift 2 ;;
     --sessions) sessions=$2; shift 2 ;;
     --rate) rate=$2; shift 2 ;;
     --tokens) tokens=$2; shift 2 ;;
@@ -66,8 +76,16 @@ while [ $# -gt 0 ]; do
     *) echo "run_load: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
 done
-case "$mode" in group|per-chunk) ;; *) echo "run_load: --mode is group or per-chunk" >&2; exit 2 ;; esac
-case "$db" in sqlite|postgres) ;; *) echo "run_load: --db is sqlite or postgres" >&2; exit 2 ;; esac
+case "$target" in chatd|floor) ;; *) echo "run_load: --target is chatd or floor" >&2; exit 2 ;; esac
+if [ "$target" = floor ]; then
+  if [ "$nodes" != 1 ] || [ "$db" != sqlite ]; then
+    echo "run_load: --target floor is one node with no store (no --nodes, no --db)" >&2
+    exit 2
+  fi
+  mode=floor db=none
+fi
+case "$target:$mode" in floor:floor|chatd:group|chatd:per-chunk) ;; *) echo "run_load: --mode is group or per-chunk" >&2; exit 2 ;; esac
+case "$db" in none|sqlite|postgres) ;; *) echo "run_load: --db is sqlite or postgres" >&2; exit 2 ;; esac
 case "$nodes" in ''|*[!0-9]*|0) echo "run_load: --nodes is a positive number" >&2; exit 2 ;; esac
 if [ "$nodes" -gt 1 ] && [ "$db" != postgres ]; then
   echo "run_load: --nodes $nodes needs --db postgres (a SQLite file belongs to one chatd)" >&2
@@ -75,6 +93,7 @@ if [ "$nodes" -gt 1 ] && [ "$db" != postgres ]; then
 fi
 if [ -z "$label" ]; then
   label="$db $mode N=$sessions L=$tokens R=$rate"
+  if [ "$waves" != 1 ]; then label="$label W=$waves"; fi
   if [ "$nodes" -gt 1 ]; then label="$label nodes=$nodes"; fi
   case " ${load_extra[*]-} " in *" --read-elsewhere "*) label="$label read-elsewhere" ;; esac
 fi
@@ -88,13 +107,13 @@ bin=build/release/bin
 if [ "$build" = 1 ] && [ ! -f build/release/build.ninja ]; then
   cmake --preset release >/dev/null
 fi
-if [ "$build" = 1 ] && ! cmake --build --preset release --target chatd chatd_load >"${TMPDIR:-/tmp}/chatd-bench-build.log" 2>&1; then
+if [ "$build" = 1 ] && ! cmake --build --preset release --target chatd chatd_load chatd_floor >"${TMPDIR:-/tmp}/chatd-bench-build.log" 2>&1; then
   echo "run_load: the release build failed:" >&2
   grep -E -m 20 'error|FAILED' "${TMPDIR:-/tmp}/chatd-bench-build.log" >&2 || tail -n 20 "${TMPDIR:-/tmp}/chatd-bench-build.log" >&2
   exit 1
 fi
-if [ ! -x "$bin/chatd" ] || [ ! -x "$bin/chatd_load" ]; then
-  echo "run_load: $bin/chatd or $bin/chatd_load is missing" >&2
+if [ ! -x "$bin/chatd" ] || [ ! -x "$bin/chatd_load" ] || [ ! -x "$bin/chatd_floor" ]; then
+  echo "run_load: $bin/chatd, $bin/chatd_load or $bin/chatd_floor is missing" >&2
   exit 1
 fi
 # Which source the binary was built from (approximately, when src/ is dirty).
@@ -142,6 +161,12 @@ fi
 start_node() {
   local k=$1
   mkdir -p "$work/node$k"
+  if [ "$target" = floor ]; then
+    "$bin/chatd_floor" --port 0 --rate "$rate" --tokens "$tokens" \
+      >"$work/node$k/chatd.out" 2>"$work/node$k/chatd.err" &
+    chatd_pids+=("$!")
+    return
+  fi
   "$bin/chatd" --port 0 --data-dir "$work/node$k/data" --node-id "bench-$k" "${db_args[@]}" \
     --sim-tokens-per-second "$rate" --sim-min-tokens "$tokens" --sim-max-tokens "$tokens" \
     --sim-stamp-tokens --commit-mode "$mode" \
@@ -155,7 +180,7 @@ start_node() {
 node_url() {
   local k=$1 pid=${chatd_pids[$1]} url=
   for _ in $(seq 1 200); do
-    url=$(sed -n 's/^chatd listening on \(http:[^ ]*\).*/\1/p' "$work/node$k/chatd.out" | head -n1)
+    url=$(sed -n 's/^\(chatd\|floor\) listening on \(http:[^ ]*\).*/\2/p' "$work/node$k/chatd.out" | head -n1)
     [ -n "$url" ] && break
     if ! kill -0 "$pid" 2>/dev/null; then break; fi
     sleep 0.05
@@ -254,7 +279,7 @@ for k in $(seq 0 $((nodes - 1))); do
   w=$(counter "$line" writes); b=$(counter "$line" bytes)
   n=$(counter "$line" notices); t=$(counter "$line" tail_reads)
   node_warnings=$(grep -c -E "$warn_pattern" "$err" || true)
-  if [ -z "$c" ]; then echo "run_load: no persister line in node $k's log (was it killed?)" >&2; fi
+  if [ -z "$c" ] && [ "$target" = chatd ]; then echo "run_load: no persister line in node $k's log (was it killed?)" >&2; fi
   commits=$(add "$commits" "$c"); failed=$(add "$failed" "$f")
   writes=$(add "$writes" "$w"); pbytes=$(add "$pbytes" "$b")
   notices=$(add "$notices" "$n"); tail_reads=$(add "$tail_reads" "$t")

@@ -94,6 +94,7 @@ std::int64_t now_us() {
 struct ProcSample {
     bool ok = false;
     double cpu_s = 0;  // utime + stime, all threads
+    double store_cpu_s = 0;  // of the threads named sqlite-* (chatd's SQLite store)
     std::uint64_t write_bytes = 0;
     std::uint64_t wchar = 0;
     std::int64_t at_us = 0;
@@ -138,6 +139,20 @@ ProcSample sample_proc(int pid) {
     auto io = read_text("/proc/" + std::to_string(pid) + "/io");
     if (fields.size() < 13 || !io) return s;
     s.cpu_s = (std::stod(fields[11]) + std::stod(fields[12])) / clock_ticks();
+    // chatd names its store threads; the rest of its CPU is its I/O thread's.
+    std::error_code ec;
+    const auto tasks = "/proc/" + std::to_string(pid) + "/task";
+    for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
+        auto comm = read_text(task.path().string() + "/comm");
+        if (!comm || !comm->starts_with("sqlite-")) continue;
+        auto stat = read_text(task.path().string() + "/stat");
+        auto close = stat ? stat->rfind(')') : std::string::npos;
+        if (close == std::string::npos) continue;
+        std::istringstream rest(stat->substr(close + 2));
+        std::vector<std::string> f;
+        for (std::string x; rest >> x;) f.push_back(x);
+        if (f.size() >= 13) s.store_cpu_s += (std::stod(f[11]) + std::stod(f[12])) / clock_ticks();
+    }
     s.write_bytes = field_value(*io, "\nwrite_bytes");
     s.wchar = field_value(*io, "wchar");
     s.ok = true;
@@ -180,6 +195,8 @@ struct Options {
     std::vector<std::string> urls;  // one per node
     std::vector<int> chatd_pids;    // urls[k]'s process
     std::size_t sessions = 100;
+    std::size_t waves = 1;  // answers per stream slot, one after the other
+    double ramp_s = 0;      // the first wave's starts spread evenly over this
     std::size_t tokens = 500;
     double rate = 50;
     bool read_elsewhere = false;
@@ -261,6 +278,8 @@ struct Stream {
     std::size_t deltas = 0;
     std::int64_t first_stamp = 0;
     std::int64_t last_stamp = 0;
+    std::int64_t first_arrival = 0;  // of its first token
+    std::int64_t last_arrival = 0;   // of its latest token
     std::int64_t send_started_at = 0;
     std::int64_t sent_at = 0;
     std::int64_t post_us = -1;  // --read-elsewhere: the send's exchange
@@ -287,6 +306,9 @@ struct Run {
     // Measurement.
     std::int64_t measure_from = std::numeric_limits<std::int64_t>::max();
     std::vector<std::int64_t> latencies;  // µs, tokens stamped at/after measure_from
+    // µs between a token's arrival and its predecessor's in the same stream
+    // (0 for tokens that came in one read), tokens stamped at/after measure_from.
+    std::vector<std::int64_t> gaps;
     // Every token, for the per-second timeline: (stamp, latency) in µs.
     std::vector<std::pair<std::int64_t, std::int64_t>> all_tokens;
     std::uint64_t tokens_total = 0;
@@ -551,7 +573,13 @@ void count_tokens(Run& run, Stream& s, std::int64_t arrived) {
             s.scan = t.size();
             return;
         }
-        if (s.tokens == 0) s.first_stamp = stamp;
+        if (s.tokens == 0) {
+            s.first_stamp = stamp;
+            s.first_arrival = arrived;
+        } else if (stamp >= run.measure_from) {
+            run.gaps.push_back(arrived - s.last_arrival);
+        }
+        s.last_arrival = arrived;
         if (stamp < s.last_stamp) ++run.stamp_regressions;
         s.last_stamp = stamp;
         ++s.tokens;
@@ -752,6 +780,12 @@ net::awaitable<bool> post_message(Run& run, Stream& s) {
     co_return true;
 }
 
+void start_stream(Run& run, std::size_t i, Latch& sent, Latch& headers, Latch& done);
+
+// The first wave's streams start together; they alone count for `sent` and
+// `headers` (the start of the load).
+bool first_wave(const Run& run, const Stream& s) { return s.index < run.opt.sessions; }
+
 net::awaitable<void> stream_one(Run& run, Stream& s, Latch& sent, Latch& headers, Latch& done) {
     std::string request;
     s.send_started_at = now_us();
@@ -767,8 +801,8 @@ net::awaitable<void> stream_one(Run& run, Stream& s, Latch& sent, Latch& headers
         wec = ec;
     }
     s.sent_at = now_us();
-    sent.count_down();
-    bool counted_headers = false;
+    if (first_wave(run, s)) sent.count_down();
+    bool counted_headers = !first_wave(run, s);
     if (request.empty()) {
         // post_message said why.
     } else if (wec) {
@@ -812,6 +846,25 @@ net::awaitable<void> stream_one(Run& run, Stream& s, Latch& sent, Latch& headers
     }
     boost::system::error_code ignored;
     s.socket->close(ignored);
+    // --waves: this slot's next answer starts when this one has ended.
+    if (s.index + run.opt.sessions < run.streams.size() && !run.timed_out)
+        start_stream(run, s.index + run.opt.sessions, sent, headers, done);
+    done.count_down();
+}
+
+void start_stream(Run& run, std::size_t i, Latch& sent, Latch& headers, Latch& done) {
+    auto& s = run.streams[i];
+    if (s.error.empty()) {
+        net::co_spawn(run.io, stream_one(run, s, sent, headers, done), net::detached);
+        return;
+    }
+    // It could not connect: counted as started and ended.
+    if (first_wave(run, s)) {
+        sent.count_down();
+        headers.count_down();
+    }
+    if (i + run.opt.sessions < run.streams.size())
+        start_stream(run, i + run.opt.sessions, sent, headers, done);
     done.count_down();
 }
 
@@ -847,8 +900,8 @@ net::awaitable<void> run_load(Run& run) {
     run.connect_end = now_us();
 
     // Phase 3: every generation at once.
-    Latch sent(ex, run.streams.size());
-    Latch headers(ex, run.streams.size());
+    Latch sent(ex, run.opt.sessions);
+    Latch headers(ex, run.opt.sessions);
     Latch done(ex, run.streams.size());
     net::steady_timer deadline(ex);
     deadline.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
@@ -867,15 +920,19 @@ net::awaitable<void> run_load(Run& run) {
     if (run.opt.db_pid) run.db_go = sample_process_tree(run.opt.db_pid);
     run.self_go = sample_proc(static_cast<int>(getpid()));
     run.go_at = now_us();
-    for (auto& s : run.streams) {
-        if (!s.error.empty()) {  // could not connect
-            sent.count_down();
-            headers.count_down();
-            done.count_down();
-            continue;
+    // --ramp-s: slot i starts at i/N of the ramp, so that the answers (and
+    // with --waves their successors) are spread in time, as users' are.
+    net::steady_timer ramp(ex);
+    const auto ramp_start = std::chrono::steady_clock::now();
+    for (std::size_t i = 0; i < run.opt.sessions; ++i) {
+        if (run.opt.ramp_s > 0 && i > 0) {
+            ramp.expires_at(ramp_start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                             std::chrono::duration<double>(
+                                                 run.opt.ramp_s * static_cast<double>(i) /
+                                                 static_cast<double>(run.opt.sessions))));
+            co_await ramp.async_wait(use_tuple);
         }
-        auto c = stream_one(run, s, sent, headers, done);
-        net::co_spawn(ex, std::move(c), net::detached);
+        start_stream(run, i, sent, headers, done);
     }
     co_await sent.wait();
     run.all_sent_at = now_us();
@@ -996,6 +1053,7 @@ Report make_report(Run& run) {
     double tokens = static_cast<double>(run.tokens_total);
     // chatd's figures are the sums over its nodes; each node's is in `nodes`.
     double chatd_cpu = 0;
+    double store_cpu = 0;  // of chatd's store threads (SQLite)
     double window_cores = 0;  // NaN when a node has no window sample
     std::uint64_t write_bytes = 0, wchar = 0, hwm_kb = 0, rss_end_kb = 0;
     bool proc_ok = true;
@@ -1006,6 +1064,7 @@ Report make_report(Run& run) {
         const double cpu = ok ? n.end.cpu_s - n.go.cpu_s : std::nan("");
         const auto node_write_bytes = ok ? n.end.write_bytes - n.go.write_bytes : 0;
         chatd_cpu += cpu;
+        store_cpu += ok ? n.end.store_cpu_s - n.go.store_cpu_s : std::nan("");
         write_bytes += node_write_bytes;
         wchar += ok ? n.end.wchar - n.go.wchar : 0;
         hwm_kb += n.hwm_kb;
@@ -1033,6 +1092,8 @@ Report make_report(Run& run) {
 
     if (!o.label.empty()) r.add("label", json::value(o.label));
     r.add("sessions", o.sessions);
+    r.add("waves", o.waves);
+    r.add("ramp_s", o.ramp_s);
     r.add("tokens_per_answer", o.tokens);
     r.add("rate_per_stream", o.rate);
     r.add("offered_tokens_per_s", o.rate * static_cast<double>(o.sessions));
@@ -1089,6 +1150,24 @@ Report make_report(Run& run) {
     r.add("latency_p99_ms", round_to(percentile(run.latencies, 99) / 1e3, 3));
     r.add("latency_p999_ms", round_to(percentile(run.latencies, 99.9) / 1e3, 3));
     r.add("latency_max_ms", round_to(run.latencies.empty() ? std::nan("") : static_cast<double>(run.latencies.back()) / 1e3, 3));
+    {
+        // Steadiness: the time between a stream's consecutive tokens (1/R
+        // expected; 0 for tokens that came together).
+        auto& gaps = run.gaps;
+        std::sort(gaps.begin(), gaps.end());
+        r.add("gap_p50_ms", round_to(percentile(gaps, 50) / 1e3, 3));
+        r.add("gap_p99_ms", round_to(percentile(gaps, 99) / 1e3, 3));
+        r.add("gap_max_ms", round_to(gaps.empty() ? std::nan("") : static_cast<double>(gaps.back()) / 1e3, 3));
+        // Time to first token: from the start of the send to the arrival of
+        // the answer's first token, whatever the warm-up.
+        std::vector<std::int64_t> ttft;
+        for (const auto& st : run.streams)
+            if (st.tokens > 0) ttft.push_back(st.first_arrival - st.send_started_at);
+        std::sort(ttft.begin(), ttft.end());
+        r.add("ttft_p50_ms", round_to(percentile(ttft, 50) / 1e3, 3));
+        r.add("ttft_p99_ms", round_to(percentile(ttft, 99) / 1e3, 3));
+        r.add("ttft_max_ms", round_to(ttft.empty() ? std::nan("") : static_cast<double>(ttft.back()) / 1e3, 3));
+    }
     r.add("stamp_regressions", run.stamp_regressions);
     {
         // Per second of scheduled emission time since the start: tokens, p50, p99.
@@ -1114,6 +1193,11 @@ Report make_report(Run& run) {
     r.add("chatd_cpu_s", round_to(chatd_cpu, 3));
     r.add("chatd_cpu_us_per_token", round_to(tokens > 0 ? chatd_cpu * 1e6 / tokens : 0.0, 2));
     r.add("chatd_cores_avg", round_to(gen_s > 0 ? chatd_cpu / gen_s : 0.0, 3));
+    // The split: the store's threads (SQLite's writer and reader) and the rest
+    // (the I/O thread, which runs everything else).
+    r.add("chatd_store_cpu_us_per_token", round_to(tokens > 0 ? store_cpu * 1e6 / tokens : 0.0, 2));
+    r.add("chatd_io_cpu_us_per_token",
+          round_to(tokens > 0 ? (chatd_cpu - store_cpu) * 1e6 / tokens : 0.0, 2));
     r.add("chatd_cores_in_window", round_to(window_cores, 3));
     r.add("chatd_peak_rss_kb", hwm_kb);
     r.add("chatd_rss_end_kb", rss_end_kb);
@@ -1214,12 +1298,19 @@ void print_table(const Report& r, bool timeline) {
                                        format_num("%.2f ms", num(r, "latency_p99_ms")));
     row("latency p99.9 / max", format_num("%.2f ms", num(r, "latency_p999_ms")) + " / " +
                                    format_num("%.2f ms", num(r, "latency_max_ms")));
+    row("token gap p50 / p99 / max", format_num("%.2f ms", num(r, "gap_p50_ms")) + " / " +
+                                         format_num("%.2f ms", num(r, "gap_p99_ms")) + " / " +
+                                         format_num("%.2f ms", num(r, "gap_max_ms")));
+    row("first token after send p50 / p99", format_num("%.2f ms", num(r, "ttft_p50_ms")) + " / " +
+                                                format_num("%.2f ms", num(r, "ttft_p99_ms")));
     const bool several = nodes.size() > 1;
     row(several ? "chatd CPU (all nodes)" : "chatd CPU",
         format_num("%.2f s", num(r, "chatd_cpu_s")) +
             format_num(", %.2f µs/token", num(r, "chatd_cpu_us_per_token")) +
             format_num(", %.2f cores avg", num(r, "chatd_cores_avg")) +
             format_num(" (%.2f in window)", num(r, "chatd_cores_in_window")));
+    row("  of which store threads / rest", format_num("%.2f", num(r, "chatd_store_cpu_us_per_token")) + " / " +
+                                               format_num("%.2f µs/token", num(r, "chatd_io_cpu_us_per_token")));
     row(several ? "chatd peak RSS (VmHWM, all nodes)" : "chatd peak RSS (VmHWM)",
         format_num("%.1f MiB", num(r, "chatd_peak_rss_kb") / 1024.0));
     for (std::size_t k = 0; several && k < nodes.size(); ++k) {
@@ -1284,6 +1375,13 @@ int main(int argc, char** argv) {
                    "chatd's pid, for /proc figures; once per --url, in order")
         ->required()
         ->take_all();
+    app.add_option("--waves", opt.waves,
+                   "W: answers per stream slot, one after the other: N answers run at a time, "
+                   "N*W in all (each its own session and connection)")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--ramp-s", opt.ramp_s,
+                   "spread the first N starts evenly over this many seconds (0: all at once)")
+        ->check(CLI::NonNegativeNumber);
     app.add_flag("--read-elsewhere", opt.read_elsewhere,
                  "send each message as plain JSON on node i and read its answer with GET "
                  "/messages/{id}/stream on node i+1 (mod the number of nodes)");
@@ -1322,10 +1420,10 @@ int main(int argc, char** argv) {
         }
         run.nodes.push_back(std::move(node));
     }
-    run.streams.resize(opt.sessions);
+    run.streams.resize(opt.sessions * opt.waves);
     for (std::size_t i = 0; i < run.streams.size(); ++i) run.streams[i].index = i;
-    run.latencies.reserve(opt.sessions * opt.tokens);
-    run.all_tokens.reserve(opt.sessions * opt.tokens);
+    run.latencies.reserve(run.streams.size() * opt.tokens);
+    run.all_tokens.reserve(run.streams.size() * opt.tokens);
 
     std::exception_ptr failure;
     auto main_task = run_load(run);
