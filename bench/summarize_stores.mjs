@@ -3,12 +3,10 @@
 // figure over the runs of each store, and PostgreSQL ÷ SQLite.
 //
 //   node bench/summarize_stores.mjs results.jsonl
-import { readFileSync } from 'node:fs';
+import { fmt, median, passed, perToken, readRuns } from './results.mjs';
 
-const lines = readFileSync(process.argv[2], 'utf8').split('\n').filter((l) => l.trim());
-const runs = lines.map((l) => JSON.parse(l));
+const runs = readRuns(process.argv[2]);
 
-const perToken = (bytes, r) => (r.tokens_total > 0 ? bytes / r.tokens_total : NaN);
 // [row name, how to read it from one run, decimals]
 const figures = [
   ['runs passing every check', null, 0],
@@ -29,20 +27,6 @@ const figures = [
   ['PostgreSQL WAL bytes per token', (r) => (r.db === 'postgres' ? perToken(r.db_wal_bytes, r) : NaN), 0],
   ['chatd peak RSS (MiB)', (r) => r.chatd_peak_rss_kb / 1024, 1],
 ];
-
-const passed = (r) =>
-  r.load_exit === 0 && r.streams_failed === 0 && !r.timed_out && r.content_mismatches === 0 &&
-  r.chatd_warnings === 0;
-
-function median(values) {
-  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (v.length === 0) return NaN;
-  const m = Math.floor(v.length / 2);
-  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-}
-
-const fmt = (x, d) => (Number.isFinite(x) ? x.toLocaleString('en-US', {
-  minimumFractionDigits: d, maximumFractionDigits: d }) : '–');
 
 const labels = [...new Set(runs.map((r) => r.label))];
 for (const label of labels) {
