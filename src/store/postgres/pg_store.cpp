@@ -720,8 +720,10 @@ net::awaitable<Result<std::vector<WriteResult>>> PgStore::commit_writes(
         stored[t.text(row, 0)] = tail;
     }
     std::vector<WriteResult> results;
+    results.reserve(writes.size());
     std::vector<PgQuery> q;
     ChangeNotice changed;
+    changed.chunks.reserve(writes.size());
     for (auto i : writes) {
         const auto& w = batch.writes[i];
         auto it = stored.find(w.id.value);

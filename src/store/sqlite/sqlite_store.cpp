@@ -668,6 +668,7 @@ net::awaitable<Result<CommitResult>> SqliteStore::commit(Batch batch) {
     // What the notice says of each write (with its text when that is all
     // the write changes), once its result is known.
     std::vector<ChunkNotice> written;
+    written.reserve(batch.writes.size());
     for (const auto& w : batch.writes)
         written.push_back({.id = w.id,
                            .offset = w.offset,
@@ -689,6 +690,7 @@ net::awaitable<Result<CommitResult>> SqliteStore::commit(Batch batch) {
     auto r = co_await on_writer(std::move(work));
     if (r) {
         ChangeNotice changed;
+        changed.chunks.reserve(written.size());
         for (std::size_t i = 0; i < written.size() && i < r->writes.size(); ++i) {
             if (r->writes[i].error) continue;
             auto& w = written[i];
