@@ -51,7 +51,7 @@ cmake --build --preset release --target chatd chatd_load chatd_floor >"$out/buil
 
 # name|run_load.sh arguments|targets (floor, group, per-chunk, pg)
 workloads=(
-  "200 streams x 100 tokens at 50/s, 5 answers each, starts spread over 2 s, sent then streamed|--sessions 200 --rate 50 --tokens 100 --waves 5 --ramp-s 2 --read-elsewhere --warmup-s 1|floor group per-chunk pg"
+  "200 streams x 100 tokens at 50/s, 5 answers each, starts spread over 2 s, sent then streamed; 5,000 idle session streams before|--sessions 200 --rate 50 --tokens 100 --waves 5 --ramp-s 2 --read-elsewhere --warmup-s 1 --idle-streams 5000|floor group per-chunk pg"
 )
 if [ "$quick" = 0 ]; then
   # Per-chunk cannot keep up with 50,000 tokens/s here (one commit per

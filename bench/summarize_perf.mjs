@@ -45,6 +45,8 @@ const figures = [
     ? r.db_file_write_syscall_bytes_per_token
     : perToken(r.file_write_syscall_bytes + r.client_socket_bytes, r)), 0, false],
   ['peak RSS (MiB)', (r) => r.chatd_peak_rss_kb / 1024, 1, true],
+  // --idle-streams: RSS grown while they were all open, per stream.
+  ['idle session stream, RSS each (bytes)', (r) => r.idle_bytes_per_stream ?? NaN, 0, true],
 ];
 
 function table(label) {

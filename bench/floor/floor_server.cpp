@@ -53,6 +53,13 @@ using steady = std::chrono::steady_clock;
 
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 constexpr std::string_view kApi = "/api/v1/chat/";
+constexpr std::string_view kStreamHead =
+    "HTTP/1.1 200 OK\r\n"
+    "Content-Type: text/event-stream; charset=utf-8\r\n"
+    "Cache-Control: no-cache\r\n"
+    "Connection: close\r\n"
+    "\r\n"
+    "retry: 1000\n\n";
 
 struct Options {
     std::string host = "127.0.0.1";
@@ -147,6 +154,10 @@ public:
                 attach(reply.stream, std::move(socket), reply.stream_from);
                 co_return;
             }
+            if (reply.idle) {
+                hold_idle(std::move(socket));
+                co_return;
+            }
             bhttp::response<bhttp::string_body> res(reply.status, req.version());
             res.set(bhttp::field::content_type, "application/json");
             res.keep_alive(req.keep_alive());
@@ -164,6 +175,7 @@ private:
         std::string body = R"({"error":{"code":"not_found"}})";
         std::shared_ptr<Message> stream;  // answer with this message's stream
         std::size_t stream_from = 0;
+        bool idle = false;  // a session stream: its head, then nothing
     };
 
     static Reply error(bhttp::status status, std::string_view code) {
@@ -184,6 +196,13 @@ private:
         if (kind == "sessions" && action == "messages" && req.method() == bhttp::verb::post)
             return send(id, req);
         if (kind != "messages" || req.method() != bhttp::verb::get) return {};
+        // The session stream, `messages/stream?session_id=`: no answer comes
+        // while the benchmarks hold it, so it stays idle.
+        if (id.starts_with("stream?session_id=")) {
+            Reply idle;
+            idle.idle = true;
+            return idle;
+        }
         auto it = messages_.find(std::string(id));
         if (it == messages_.end()) return {};
         if (action == "content") {
@@ -246,13 +265,7 @@ private:
     void attach(const std::shared_ptr<Message>& m, tcp::socket socket, std::size_t from) {
         socket.set_option(tcp::no_delay(true));
         auto s = std::make_shared<Subscriber>(std::move(socket));
-        s->push(
-            "HTTP/1.1 200 OK\r\n"
-            "Content-Type: text/event-stream; charset=utf-8\r\n"
-            "Cache-Control: no-cache\r\n"
-            "Connection: close\r\n"
-            "\r\n"
-            "retry: 1000\n\n");
+        s->push(kStreamHead);
         if (from == 0 && !m->done) s->push(status_event(*m));
         if (from < m->content.size()) s->push(delta_event(*m, from));
         if (m->done) {
@@ -261,6 +274,16 @@ private:
             return;
         }
         m->subscribers.push_back(std::move(s));
+    }
+
+    // An idle session stream: the head, then nothing; held until the floor
+    // stops (the benchmarks close them).
+    void hold_idle(tcp::socket socket) {
+        socket.set_option(tcp::no_delay(true));
+        auto s = std::make_shared<Subscriber>(std::move(socket));
+        s->push(kStreamHead);
+        std::erase_if(idle_, [](const auto& x) { return x->dead(); });
+        idle_.push_back(std::move(s));
     }
 
     void schedule(const std::shared_ptr<Message>& m) {
@@ -349,6 +372,7 @@ private:
     std::uint64_t counter_ = 0;
     std::unordered_set<std::string> sessions_;
     std::unordered_map<std::string, std::shared_ptr<Message>> messages_;
+    std::vector<std::shared_ptr<Subscriber>> idle_;
 };
 
 net::awaitable<void> accept_loop(tcp::acceptor& acceptor, Floor& floor) {

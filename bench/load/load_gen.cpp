@@ -197,6 +197,7 @@ struct Options {
     std::size_t sessions = 100;
     std::size_t waves = 1;  // answers per stream slot, one after the other
     double ramp_s = 0;      // the first wave's starts spread evenly over this
+    std::size_t idle_streams = 0;  // session streams held open idle before the load
     std::size_t tokens = 500;
     double rate = 50;
     bool read_elsewhere = false;
@@ -329,6 +330,10 @@ struct Run {
     std::size_t create_failures = 0;
     std::string first_create_error;
     std::size_t verify_failures = 0;
+    // --idle-streams: how many opened, and chatd's (first node's) RSS around it.
+    std::size_t idle_opened = 0;
+    std::string idle_error;
+    std::uint64_t idle_rss_before_kb = 0, idle_rss_after_kb = 0;
 
     Run(Options o, net::io_context& ctx) : opt(std::move(o)), io(ctx) {}
 };
@@ -868,6 +873,60 @@ void start_stream(Run& run, std::size_t i, Latch& sent, Latch& headers, Latch& d
     done.count_down();
 }
 
+// Opens one idle session stream (`GET /messages/stream?session_id=`, with no
+// answer to come) on the first node and reads its head; `socket` holds it.
+net::awaitable<void> open_idle_stream(Run& run, std::size_t i, tcp::socket& socket, Latch& opened) {
+    const auto& node = run.nodes.front();
+    const auto& session = run.streams[i % run.streams.size()].session_id;
+    std::string request = "GET " + std::string(kApi) + "/messages/stream?session_id=" + session +
+                          " HTTP/1.1\r\nHost: " + node.host + "\r\nAccept: text/event-stream\r\n\r\n";
+    std::string head;
+    auto [ec] = co_await socket.async_connect(node.endpoint, use_tuple);
+    if (!ec) {
+        auto out = net::buffer(request);
+        auto [wec, wn] = co_await net::async_write(socket, out, use_tuple);
+        (void)wn;
+        ec = wec;
+    }
+    std::array<char, 4096> buf;
+    while (!ec && head.find("\r\n\r\n") == std::string::npos && head.size() < 65536) {
+        auto in = net::buffer(buf);
+        auto [rec, n] = co_await socket.async_read_some(in, use_tuple);
+        head.append(buf.data(), n);
+        ec = rec;
+    }
+    if (!ec && head.starts_with("HTTP/1.1 200"))
+        ++run.idle_opened;
+    else if (run.idle_error.empty())
+        run.idle_error = ec ? ec.message() : head.substr(0, head.find('\r'));
+    opened.count_down();
+}
+
+// Holds --idle-streams session streams open at once and reads chatd's RSS
+// before and once they are all open (and settled); then closes them.
+net::awaitable<void> measure_idle_streams(Run& run) {
+    auto ex = run.io.get_executor();
+    const int pid = run.nodes.front().pid;
+    run.idle_rss_before_kb = status_kb(pid, "VmRSS");
+    std::vector<tcp::socket> sockets;
+    sockets.reserve(run.opt.idle_streams);
+    for (std::size_t i = 0; i < run.opt.idle_streams; ++i) sockets.emplace_back(ex);
+    Latch opened(ex, run.opt.idle_streams);
+    for (std::size_t i = 0; i < run.opt.idle_streams; ++i)
+        net::co_spawn(ex, open_idle_stream(run, i, sockets[i], opened), net::detached);
+    co_await opened.wait();
+    net::steady_timer settle(ex, std::chrono::milliseconds(500));
+    co_await settle.async_wait(use_tuple);
+    run.idle_rss_after_kb = status_kb(pid, "VmRSS");
+    for (auto& socket : sockets) {
+        boost::system::error_code ignored;
+        socket.close(ignored);
+    }
+    // chatd notices the closes; the load starts once it has.
+    settle.expires_after(std::chrono::milliseconds(500));
+    co_await settle.async_wait(use_tuple);
+}
+
 net::awaitable<void> run_load(Run& run) {
     auto ex = run.io.get_executor();
     tcp::resolver resolver(ex);
@@ -885,6 +944,10 @@ net::awaitable<void> run_load(Run& run) {
                   << "\n";
         co_return;
     }
+
+    // Phase 1b (--idle-streams M): what an idle subscriber costs, before the
+    // load has grown chatd's heap.
+    if (run.opt.idle_streams > 0) co_await measure_idle_streams(run);
 
     // Phase 2: one connection per session (two with --read-elsewhere), all
     // open before any generation.
@@ -1201,6 +1264,19 @@ Report make_report(Run& run) {
     r.add("chatd_cores_in_window", round_to(window_cores, 3));
     r.add("chatd_peak_rss_kb", hwm_kb);
     r.add("chatd_rss_end_kb", rss_end_kb);
+    if (run.opt.idle_streams > 0) {
+        r.add("idle_streams", run.opt.idle_streams);
+        r.add("idle_streams_opened", run.idle_opened);
+        r.add("idle_error", json::value(run.idle_error));
+        r.add("idle_rss_before_kb", run.idle_rss_before_kb);
+        r.add("idle_rss_after_kb", run.idle_rss_after_kb);
+        r.add("idle_bytes_per_stream",
+              round_to(run.idle_opened > 0 ? (static_cast<double>(run.idle_rss_after_kb) -
+                                              static_cast<double>(run.idle_rss_before_kb)) *
+                                                 1024.0 / static_cast<double>(run.idle_opened)
+                                           : std::nan(""),
+                       0));
+    }
     r.add("nodes", std::move(nodes));
     r.add("store_write_bytes", write_bytes);
     r.add("store_write_bytes_per_token", round_to(tokens > 0 ? static_cast<double>(write_bytes) / tokens : 0.0, 1));
@@ -1311,6 +1387,12 @@ void print_table(const Report& r, bool timeline) {
             format_num(" (%.2f in window)", num(r, "chatd_cores_in_window")));
     row("  of which store threads / rest", format_num("%.2f", num(r, "chatd_store_cpu_us_per_token")) + " / " +
                                                format_num("%.2f µs/token", num(r, "chatd_io_cpu_us_per_token")));
+    if (num(r, "idle_streams") > 0)
+        row("idle session streams",
+            format_num("%.0f open, ", num(r, "idle_streams_opened")) +
+                format_num("RSS %.1f", num(r, "idle_rss_before_kb") / 1024.0) +
+                format_num(" -> %.1f MiB, ", num(r, "idle_rss_after_kb") / 1024.0) +
+                format_num("%.0f B per stream", num(r, "idle_bytes_per_stream")));
     row(several ? "chatd peak RSS (VmHWM, all nodes)" : "chatd peak RSS (VmHWM)",
         format_num("%.1f MiB", num(r, "chatd_peak_rss_kb") / 1024.0));
     for (std::size_t k = 0; several && k < nodes.size(); ++k) {
@@ -1382,6 +1464,10 @@ int main(int argc, char** argv) {
     app.add_option("--ramp-s", opt.ramp_s,
                    "spread the first N starts evenly over this many seconds (0: all at once)")
         ->check(CLI::NonNegativeNumber);
+    app.add_option("--idle-streams", opt.idle_streams,
+                   "before the load, hold this many idle session streams open at once on the "
+                   "first node and report chatd's RSS per stream")
+        ->check(CLI::NonNegativeNumber);
     app.add_flag("--read-elsewhere", opt.read_elsewhere,
                  "send each message as plain JSON on node i and read its answer with GET "
                  "/messages/{id}/stream on node i+1 (mod the number of nodes)");
@@ -1451,6 +1537,7 @@ int main(int argc, char** argv) {
     }
     bool ok =
         num(report, "streams_failed") == 0 && !run.timed_out && run.verify_failures == 0 &&
+        run.idle_opened == opt.idle_streams &&
         std::all_of(run.nodes.begin(), run.nodes.end(), [](const Node& n) { return n.go.ok; });
     return ok ? 0 : 1;
 }
