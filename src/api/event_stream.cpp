@@ -37,6 +37,20 @@ net::awaitable<bool> EventStream::open(std::string extra_headers) {
     co_return true;
 }
 
+namespace {
+
+// Reads and drops what the client has sent, up to 4 KiB. A plain function:
+// its buffer lives on the stack for the call, not in the frame of every
+// stream's watcher coroutine.
+std::size_t drop_available(http::net::ip::tcp::socket& socket, boost::system::error_code& ec) {
+    std::array<char, 4096> scratch;
+    auto available = socket.available(ec);
+    if (ec || available == 0) return 0;
+    return socket.read_some(net::buffer(scratch, std::min(available, scratch.size())), ec);
+}
+
+}  // namespace
+
 net::awaitable<void> EventStream::watch_client(http::net::ip::tcp::socket& socket,
                                                std::shared_ptr<ClientWatch> watch) {
     constexpr std::size_t kMaxIgnoredBytes = 64 * 1024;
@@ -47,13 +61,8 @@ net::awaitable<void> EventStream::watch_client(http::net::ip::tcp::socket& socke
         // touched any more (it may be gone). Done: the stream ended and what
         // the client sends now is its next request, for the server to read.
         if (ec == net::error::operation_aborted || watch->gone || watch->done) co_return;
-        std::array<char, 4096> scratch;
         std::size_t n = 0;
-        if (!ec) {
-            auto available = socket.available(ec);
-            if (!ec && available > 0)
-                n = socket.read_some(net::buffer(scratch, std::min(available, scratch.size())), ec);
-        }
+        if (!ec) n = drop_available(socket, ec);
         watch->dropped += n;
         if (!ec && n > 0 && watch->dropped <= kMaxIgnoredBytes) continue;  // stray bytes: dropped
         watch->gone = true;  // EOF, reset, or a client that will not stop talking
