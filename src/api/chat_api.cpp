@@ -94,7 +94,9 @@ net::awaitable<http::After> ChatApi::handle(http::Request request,
            .write_timeout = config_.write_timeout};
     c.request_id = request_id_of(c.request);
     std::string_view route = "-";
-    auto after = co_await dispatch(c, route);
+    const Route* handler = nullptr;
+    auto after = co_await dispatch(c, route, handler);
+    if (handler) after = co_await handler->handler(c);
     auto took = std::chrono::steady_clock::now() - started;
     std::string_view method = c.request.method_string();
     log::access({.request_id = c.request_id,
@@ -110,7 +112,8 @@ net::awaitable<http::After> ChatApi::handle(http::Request request,
     co_return after;
 }
 
-net::awaitable<http::After> ChatApi::dispatch(Call& c, std::string_view& route) {
+net::awaitable<http::After> ChatApi::dispatch(Call& c, std::string_view& route,
+                                              const Route*& handler) {
     if (auto allowed = guard_.check(c.request); !allowed) co_return co_await c.fail(allowed.error());
     if (c.request.method() == V::options && c.request.target() == "*")
         co_return co_await options(c, "*");
@@ -162,7 +165,8 @@ net::awaitable<http::After> ChatApi::dispatch(Call& c, std::string_view& route) 
             co_return co_await c.fail(typed.error());
     }
     c.params = std::move(match.params);
-    co_return co_await match.target->handler(c);
+    handler = match.target;
+    co_return http::After::keep_alive;  // the handler's answer decides
 }
 
 net::awaitable<http::After> ChatApi::serve_static(Call& c, const http::StaticFile& file) {

@@ -64,8 +64,11 @@ public:
                           std::string_view message) override;
 
 private:
-    // Routes and answers `c`; `route` is set to the matched pattern.
-    net::awaitable<http::After> dispatch(Call& c, std::string_view& route);
+    // Routes `c` and answers it, unless it goes to a route's handler: then
+    // `handler` is set and the caller runs it, after this frame is gone (a
+    // stream's handler runs as long as the stream, and each frame of the
+    // chain is held that long). `route` is set to the matched pattern.
+    net::awaitable<http::After> dispatch(Call& c, std::string_view& route, const Route*& handler);
     net::awaitable<http::After> healthz(Call& c);
     net::awaitable<http::After> readyz(Call& c);
     net::awaitable<http::After> metrics(Call& c);

@@ -161,47 +161,53 @@ net::awaitable<void> Server::serve(beast::tcp_stream stream) {
     } count{connections_};
     beast::flat_buffer buffer(config_.max_header_bytes);
     for (;;) {
-        bhttp::request_parser<bhttp::string_body> parser;
-        parser.header_limit(static_cast<std::uint32_t>(config_.max_header_bytes));
-        parser.body_limit(config_.max_body_bytes);
-        stream.expires_after(config_.idle_timeout);
-        auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser,
-                                                         net::as_tuple(net::use_awaitable));
-        std::optional<Response> rejection;
-        if (!ec) rejection = check_head(parser.get());
-        if (!ec && !rejection && !parser.is_done()) {
-            if (expectation_of(parser.get()) == Expectation::continue_100) {
-                // The client waits for this before it sends the body.
-                stream.expires_after(config_.request_timeout);
-                static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-                std::tie(ec, n) = co_await net::async_write(stream, net::buffer(kContinue),
-                                                            net::as_tuple(net::use_awaitable));
-            }
-            if (!ec) {
-                stream.expires_after(config_.request_timeout);
-                std::tie(ec, n) = co_await bhttp::async_read(stream, buffer, parser,
-                                                             net::as_tuple(net::use_awaitable));
-            }
-        }
-        stream.expires_never();
-        if (ec) {
-            rejection = rejection_for(ec, parser.got_some());
-            if (!rejection) break;  // EOF, idle timeout, reset: normal ends
-        }
-        if (rejection) {
-            rejection->keep_alive(false);
-            if (co_await write_response(stream, std::move(*rejection), config_.request_timeout))
-                co_await close_gracefully(stream);
-            co_return;
-        }
-        auto request = parser.release();
-        bool keep_alive = request.keep_alive();
-        if (co_await handler_.handle(std::move(request), stream) == After::close || !keep_alive)
+        auto request = co_await read_request(stream, buffer);
+        if (!request) break;
+        bool keep_alive = request->keep_alive();
+        if (co_await handler_.handle(std::move(*request), stream) == After::close || !keep_alive)
             break;
     }
     boost::system::error_code ignored;
     stream.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
     stream.close();
+}
+
+net::awaitable<std::optional<Request>> Server::read_request(beast::tcp_stream& stream,
+                                                            beast::flat_buffer& buffer) {
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(config_.max_header_bytes));
+    parser.body_limit(config_.max_body_bytes);
+    stream.expires_after(config_.idle_timeout);
+    auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser,
+                                                     net::as_tuple(net::use_awaitable));
+    std::optional<Response> rejection;
+    if (!ec) rejection = check_head(parser.get());
+    if (!ec && !rejection && !parser.is_done()) {
+        if (expectation_of(parser.get()) == Expectation::continue_100) {
+            // The client waits for this before it sends the body.
+            stream.expires_after(config_.request_timeout);
+            static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+            std::tie(ec, n) = co_await net::async_write(stream, net::buffer(kContinue),
+                                                        net::as_tuple(net::use_awaitable));
+        }
+        if (!ec) {
+            stream.expires_after(config_.request_timeout);
+            std::tie(ec, n) = co_await bhttp::async_read(stream, buffer, parser,
+                                                         net::as_tuple(net::use_awaitable));
+        }
+    }
+    stream.expires_never();
+    if (ec) {
+        rejection = rejection_for(ec, parser.got_some());
+        if (!rejection) co_return std::nullopt;  // EOF, idle timeout, reset: normal ends
+    }
+    if (rejection) {
+        rejection->keep_alive(false);
+        if (co_await write_response(stream, std::move(*rejection), config_.request_timeout))
+            co_await close_gracefully(stream);
+        co_return std::nullopt;
+    }
+    co_return parser.release();
 }
 
 std::optional<Response> Server::check_head(const bhttp::request_header<>& head) {

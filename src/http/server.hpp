@@ -5,6 +5,8 @@
 // (or takes the connection over for a stream).
 #include "http/types.hpp"
 
+#include <boost/beast/core/flat_buffer.hpp>
+
 #include <boost/asio/ip/address.hpp>
 
 #include <boost/asio/awaitable.hpp>
@@ -71,6 +73,11 @@ public:
 
 private:
     net::awaitable<void> serve(beast::tcp_stream stream);
+    // The next request on `stream`, or nothing when the connection ends
+    // (closed, idle, or a rejection answered). Its own coroutine, so that the
+    // parser's frame is gone while a handler (a stream, for hours) runs.
+    net::awaitable<std::optional<Request>> read_request(beast::tcp_stream& stream,
+                                                        beast::flat_buffer& buffer);
     // A rejection for a head whose framing or expectation chatd refuses.
     std::optional<Response> check_head(const bhttp::request_header<>& head);
     // A rejection for a read error, or nothing when the connection just ended.
