@@ -134,6 +134,22 @@ CREATE UNIQUE INDEX ai_chat_sessions_by_chat ON ai_chat_sessions (user_id, chat_
     {6, R"sql(
 ALTER TABLE ai_chat_messages ADD COLUMN reasoning TEXT NOT NULL DEFAULT '';
 )sql"},
+    // The chunk log loses its index by message: with it, every commit wrote
+    // one index page per live stream (a 4 KiB WAL frame for a token or two).
+    // A generating message's chunks are the rows after its chunk_floor (its
+    // content column holds every byte before); the store keeps its live
+    // messages' text in memory, so neither writes nor reads search the log.
+    // Rows go in bulk from the head, below every live message's floor.
+    {7, R"sql(
+ALTER TABLE ai_chat_messages ADD COLUMN chunk_floor INTEGER NOT NULL DEFAULT 0;
+UPDATE ai_chat_messages SET chunk_floor = COALESCE(
+    (SELECT MIN(seq) - 1 FROM ai_chat_message_chunks c WHERE c.message_id = ai_chat_messages.id),
+    (SELECT value FROM ai_chat_change_seq))
+WHERE status = 'generating';
+DELETE FROM ai_chat_message_chunks WHERE message_id NOT IN
+    (SELECT id FROM ai_chat_messages WHERE status = 'generating');
+DROP INDEX ai_chat_message_chunks_by_message;
+)sql"},
 };
 
 }  // namespace

@@ -14,8 +14,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <limits>
 #include <thread>
+#include <unordered_map>
+#include <unordered_set>
 
 namespace chatd::store::sqlite {
 namespace {
@@ -24,7 +27,7 @@ namespace {
 constexpr std::string_view kMessageColumns =
     "id, session_id, role, content, status, is_streaming, created_at, last_updated, version, "
     "change_seq, error_code, error_message, model, finish_reason, input_tokens, output_tokens, "
-    "reasoning";
+    "reasoning, lease_epoch, chunk_floor";
 
 std::string select_messages(std::string_view where) {
     return "SELECT " + std::string(kMessageColumns) + " FROM ai_chat_messages " +
@@ -51,32 +54,115 @@ Message read_message(StatementUse& q) {
     return m;
 }
 
-// A generating message's text is its content column (empty unless commit mode
-// per-chunk rewrote it) followed by its own chunk rows, found by the index on
-// (message, offset); the newest row carries its version, time and sequence.
-void append_chunks(Database& db, Message& m) {
-    if (m.status != MessageStatus::generating) return;
+// A message row as queries read it, with what locates a generating
+// message's text: its content column holds the bytes before its chunk
+// floor, its chunk rows (seq > floor) the rest.
+struct MessageRow {
+    Message message;
+    std::int64_t epoch = 1;
+    std::int64_t floor = 0;
+};
+
+MessageRow read_message_row(StatementUse& q) {
+    return MessageRow{.message = read_message(q), .epoch = q.integer(17), .floor = q.integer(18)};
+}
+
+// The store-wide change sequence: the newest one any commit took.
+std::int64_t current_seq(Database& db) {
+    auto q = db.cached("SELECT value FROM ai_chat_change_seq");
+    if (!q.step()) throw SqliteError(SQLITE_CORRUPT, "ai_chat_change_seq has no row");
+    return q.integer(0);
+}
+
+// Where a read finds a generating message's text: the reader thread passes
+// the live texts and its snapshot's change sequence; the writer reads the log.
+struct TextSource {
+    const LiveTexts* live = nullptr;
+    std::int64_t snapshot_seq = 0;
+};
+
+// For a reader inside its read transaction: the live texts, for its snapshot.
+TextSource reader_texts(Database& db, const LiveTexts& live) {
+    return TextSource{.live = &live, .snapshot_seq = current_seq(db)};
+}
+
+// One piece of a generating message's text: (row index, offset, text,
+// change sequence, time, version).
+using PieceSink = std::function<void(std::size_t, std::int64_t, std::string_view, std::int64_t,
+                                     UnixMillis, std::int64_t)>;
+
+// Hands `sink` the text of each generating message of `rows` from byte
+// `from(i)` on (sooner is allowed), in offset order: from the live texts
+// when they hold it, else from the chunk log, which has no index by message:
+// one message is found by a filtered walk from its floor, several by one
+// walk from the lowest of their floors.
+void read_texts(Database& db, const TextSource& src, const std::vector<MessageRow>& rows,
+                const std::function<std::int64_t(std::size_t)>& from, const PieceSink& sink) {
+    std::unordered_map<std::string_view, std::size_t> missing;
+    std::int64_t floor = std::numeric_limits<std::int64_t>::max();
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        const auto& r = rows[i];
+        if (r.message.status != MessageStatus::generating) continue;
+        if (src.live) {
+            if (auto p = src.live->read(r.message.id.value, r.epoch, src.snapshot_seq, from(i))) {
+                sink(i, p->offset, p->text, p->change_seq, p->last_updated, p->version);
+                continue;
+            }
+        }
+        missing.emplace(r.message.id.value, i);
+        floor = std::min(floor, r.floor);
+    }
+    if (missing.empty()) return;
+    if (missing.size() == 1) {
+        auto [id, i] = *missing.begin();
+        auto q = db.cached(
+            "SELECT byte_offset, text, seq, created_at, version FROM ai_chat_message_chunks "
+            "WHERE seq > ? AND message_id = ? ORDER BY seq");
+        q.bind(1, floor).bind(2, id);
+        while (q.step()) sink(i, q.integer(0), q.text(1), q.integer(2), q.integer(3), q.integer(4));
+        return;
+    }
     auto q = db.cached(
-        "SELECT seq, text, created_at, version FROM ai_chat_message_chunks "
-        "WHERE message_id = ? ORDER BY byte_offset");
-    q.bind(1, m.id.value);
+        "SELECT message_id, byte_offset, text, seq, created_at, version "
+        "FROM ai_chat_message_chunks WHERE seq > ? ORDER BY seq");
+    q.bind(1, floor);
     while (q.step()) {
-        m.change_seq = std::max(m.change_seq, q.integer(0));
-        m.content += q.text(1);
-        m.last_updated = q.integer(2);
-        m.version = std::max(m.version, q.integer(3));
+        auto it = missing.find(q.text(0));
+        if (it == missing.end() || q.integer(3) <= rows[it->second].floor) continue;
+        sink(it->second, q.integer(1), q.text(2), q.integer(3), q.integer(4), q.integer(5));
     }
 }
 
-std::vector<Message> query_messages(Database& db, const std::string& sql, auto&&... binds) {
-    std::vector<Message> out;
+// The bytes of `piece`, which starts at byte `at`, that extend `text`.
+void extend(std::string& text, std::int64_t at, std::string_view piece) {
+    auto size = static_cast<std::int64_t>(text.size());
+    if (at > size || at + static_cast<std::int64_t>(piece.size()) <= size) return;
+    text.append(piece.substr(static_cast<std::size_t>(size - at)));
+}
+
+std::vector<Message> query_messages(Database& db, const TextSource& src, const std::string& sql,
+                                    auto&&... binds) {
+    std::vector<MessageRow> rows;
     {
         auto q = db.cached(sql);
         int index = 1;
         (q.bind(index++, binds), ...);
-        while (q.step()) out.push_back(read_message(q));
+        while (q.step()) rows.push_back(read_message_row(q));
     }
-    for (auto& m : out) append_chunks(db, m);
+    read_texts(
+        db, src, rows,
+        [&](std::size_t i) { return static_cast<std::int64_t>(rows[i].message.content.size()); },
+        [&](std::size_t i, std::int64_t offset, std::string_view text, std::int64_t seq,
+            UnixMillis at, std::int64_t version) {
+            auto& m = rows[i].message;
+            extend(m.content, offset, text);
+            m.change_seq = std::max(m.change_seq, seq);
+            m.last_updated = std::max(m.last_updated, at);
+            m.version = std::max(m.version, version);
+        });
+    std::vector<Message> out;
+    out.reserve(rows.size());
+    for (auto& r : rows) out.push_back(std::move(r.message));
     return out;
 }
 
@@ -114,8 +200,8 @@ std::optional<Session> find_session(Database& db, const UserId& user, const Sess
 void insert_message(Database& db, const UserId& user, const Message& m) {
     db.cached(
           "INSERT INTO ai_chat_messages (id, session_id, user_id, role, content, status, "
-          "is_streaming, created_at, last_updated, version, change_seq, model) "
-          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+          "is_streaming, created_at, last_updated, version, change_seq, model, chunk_floor) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
         .bind(1, m.id.value)
         .bind(2, m.session_id.value)
         .bind(3, user.value)
@@ -128,6 +214,7 @@ void insert_message(Database& db, const UserId& user, const Message& m) {
         .bind(10, m.version)
         .bind(11, m.change_seq)
         .bind(12, m.model)
+        .bind(13, m.change_seq)  // its chunks take later sequences
         .run();
 }
 
@@ -141,38 +228,96 @@ std::int64_t allocate_seq(Database& db, std::int64_t n) {
     return q.integer(0) - n + 1;
 }
 
-// What the store holds of message `id` now (see plan_write).
-std::optional<StoredTail> stored_tail(Database& db, const MessageId& id) {
-    std::optional<StoredTail> tail;
+// What the database holds of message `id` now (see plan_write), with the
+// whole text of a generating one, for the live texts.
+struct LoadedTail {
+    StoredTail stored;
+    LiveTexts::Tail live;
+};
+
+std::optional<LoadedTail> load_tail(Database& db, const std::string& id) {
+    std::vector<MessageRow> rows;
     {
-        auto q = db.cached(
-            "SELECT status, length(CAST(content AS BLOB)), version, lease_epoch, "
-            "length(CAST(reasoning AS BLOB)) FROM ai_chat_messages WHERE id = ?");
-        q.bind(1, id.value);
+        auto q = db.cached(select_messages("WHERE id = ?"));
+        q.bind(1, id);
         if (!q.step()) return std::nullopt;
-        tail = StoredTail{.status = status_from_string(q.text(0)).value_or(MessageStatus::error),
-                          .end = q.integer(1),
-                          .version = q.integer(2),
-                          .epoch = q.integer(3),
-                          .reasoning_end = q.integer(4)};
+        rows.push_back(read_message_row(q));
     }
-    if (tail->status != MessageStatus::generating) return tail;
-    auto q = db.cached(
-        "SELECT byte_offset + length(CAST(text AS BLOB)), version FROM ai_chat_message_chunks "
-        "WHERE message_id = ? ORDER BY byte_offset DESC LIMIT 1");
-    q.bind(1, id.value);
-    if (q.step()) {
-        tail->end = std::max(tail->end, q.integer(0));
-        tail->version = std::max(tail->version, q.integer(1));
-    }
-    return tail;
+    auto& m = rows[0].message;
+    LoadedTail t{.stored = {.status = m.status,
+                            .version = m.version,
+                            .epoch = rows[0].epoch,
+                            .reasoning_end = static_cast<std::int64_t>(m.reasoning.size())},
+                 .live = {.version = m.version,
+                          .epoch = rows[0].epoch,
+                          .reasoning_end = static_cast<std::int64_t>(m.reasoning.size()),
+                          .change_seq = m.change_seq,
+                          .last_updated = m.last_updated}};
+    read_texts(
+        db, TextSource{}, rows, [](std::size_t) { return 0; },
+        [&](std::size_t, std::int64_t offset, std::string_view text, std::int64_t seq,
+            UnixMillis at, std::int64_t version) {
+            extend(m.content, offset, text);
+            t.live.change_seq = std::max(t.live.change_seq, seq);
+            t.live.last_updated = std::max(t.live.last_updated, at);
+            t.live.version = std::max(t.live.version, version);
+        });
+    t.stored.end = static_cast<std::int64_t>(m.content.size());
+    t.stored.version = t.live.version;
+    if (m.status == MessageStatus::generating) t.live.text = std::move(m.content);
+    return t;
 }
 
-// Carries out one write of a commit; refusals are values, SQLite errors throw.
-WriteResult apply_write(Database& db, const MessageWrite& w, UnixMillis at, std::int64_t seq) {
-    auto plan = plan_write(w, stored_tail(db, w.id));
-    if (plan.action == WritePlan::Action::refuse) return WriteResult{.error = plan.error};
-    if (plan.action == WritePlan::Action::skip) return WriteResult{.version = plan.version};
+// One commit's view of the messages it writes: an earlier write of the same
+// commit, else the live texts, else the database (remembered for the live
+// texts once the commit lands).
+class CommitPlanner {
+public:
+    CommitPlanner(Database& db, const LiveTexts& live, std::size_t writes)
+        : db_(db), live_(live) {
+        updates_.reserve(writes);
+    }
+
+    // Carries out one write of the commit; refusals are values, SQLite
+    // errors throw (and leave nothing of the write behind here either).
+    WriteResult apply(const MessageWrite& w, UnixMillis at, std::int64_t seq);
+
+    std::vector<LiveTexts::Update>& updates() { return updates_; }
+
+private:
+    Database& db_;
+    const LiveTexts& live_;
+    std::unordered_map<std::string_view, StoredTail> planned_;
+    std::vector<LiveTexts::Update> updates_;
+};
+
+WriteResult CommitPlanner::apply(const MessageWrite& w, UnixMillis at, std::int64_t seq) {
+    auto& db = db_;
+    std::optional<StoredTail> stored;
+    std::optional<LiveTexts::Tail> base;
+    if (auto p = planned_.find(w.id.value); p != planned_.end()) {
+        stored = p->second;
+    } else if (const auto* t = live_.find(w.id.value)) {
+        stored = StoredTail{.end = static_cast<std::int64_t>(t->text.size()),
+                            .version = t->version,
+                            .epoch = t->epoch,
+                            .reasoning_end = t->reasoning_end};
+    } else if (auto loaded = load_tail(db, w.id.value)) {
+        stored = loaded->stored;
+        if (stored->status == MessageStatus::generating) base = std::move(loaded->live);
+    }
+    auto plan = plan_write(w, stored);
+    LiveTexts::Update u{.id = w.id.value, .base = std::move(base), .at = at};
+    if (plan.action == WritePlan::Action::refuse) {
+        // A message that ended or changed hands is this writer's no more.
+        u.ended = plan.error == Error::not_generating || plan.error == Error::lease_lost;
+        updates_.push_back(std::move(u));
+        return WriteResult{.error = plan.error};
+    }
+    if (plan.action == WritePlan::Action::skip) {
+        updates_.push_back(std::move(u));
+        return WriteResult{.version = plan.version};
+    }
     if (!plan.reasoning.empty()) {
         // Reasoning is appended to its column; the row then carries this
         // write's version and change too (a generating message's are the
@@ -187,8 +332,12 @@ WriteResult apply_write(Database& db, const MessageWrite& w, UnixMillis at, std:
             .bind(5, w.id.value)
             .run();
     }
+    auto next = *stored;
+    next.version = plan.version;
+    next.reasoning_end += static_cast<std::int64_t>(plan.reasoning.size());
     if (w.terminal) {
-        // The whole text goes to the message row; its chunk rows go with it.
+        // The whole text goes to the message row; its chunk rows are garbage
+        // from now on, collected from the log's head.
         const auto& t = *w.terminal;
         db.cached(
               "UPDATE ai_chat_messages SET content = ?, status = ?, is_streaming = 0, "
@@ -206,19 +355,23 @@ WriteResult apply_write(Database& db, const MessageWrite& w, UnixMillis at, std:
             .bind(10, seq)
             .bind(11, w.id.value)
             .run();
-        db.cached("DELETE FROM ai_chat_message_chunks WHERE message_id = ?")
-            .bind(1, w.id.value)
-            .run();
+        next.status = t.status;
+        next.end = static_cast<std::int64_t>(w.full_content.size());
+        u.ended = true;
     } else if (w.rewrite_content) {
+        // The content column holds it all: the floor moves past its chunks.
         db.cached(
               "UPDATE ai_chat_messages SET content = ?, version = ?, last_updated = ?, "
-              "change_seq = ? WHERE id = ?")
+              "change_seq = ?, chunk_floor = ? WHERE id = ?")
             .bind(1, w.full_content)
             .bind(2, plan.version)
             .bind(3, at)
             .bind(4, seq)
-            .bind(5, w.id.value)
+            .bind(5, seq)
+            .bind(6, w.id.value)
             .run();
+        next.end = static_cast<std::int64_t>(w.full_content.size());
+        u.replace = w.full_content;
     } else if (!plan.text.empty()) {
         db.cached(
               "INSERT INTO ai_chat_message_chunks (seq, message_id, byte_offset, text, "
@@ -230,8 +383,73 @@ WriteResult apply_write(Database& db, const MessageWrite& w, UnixMillis at, std:
             .bind(5, at)
             .bind(6, plan.version)
             .run();
+        next.end = plan.offset + static_cast<std::int64_t>(plan.text.size());
+        u.text = plan.text;
     }
+    u.reasoning_added = static_cast<std::int64_t>(plan.reasoning.size());
+    u.version = plan.version;
+    u.change_seq = seq;
+    planned_.insert_or_assign(std::string_view(w.id.value), next);
+    updates_.push_back(std::move(u));
     return WriteResult{.version = plan.version};
+}
+
+// Another connection's commits since the writer last looked (another store
+// on the file): what the live texts hold may be stale, so they start over
+// from the database. Called inside the write transaction, which excludes
+// any other writer from here to its commit.
+void notice_other_writers(Database& db, ChunkLog& chunk_log) {
+    auto q = db.cached("PRAGMA data_version");
+    if (!q.step()) throw SqliteError(SQLITE_ERROR, "PRAGMA data_version returned nothing");
+    if (auto v = q.integer(0); v != chunk_log.data_version) {
+        chunk_log.live.forget_all();
+        chunk_log.data_version = v;
+    }
+}
+
+// At most once a second (by the commits' clock): the log's rows below every
+// live message's floor go, a whole run of pages at a time; and once the log
+// is longer than max_rows, the live messages holding its head back have
+// their text so far moved to their content column, their floor to the tip.
+// Runs first in a commit's transaction, before it takes change sequences.
+void collect_log(Database& db, ChunkLog& chunk_log, UnixMillis at) {
+    constexpr UnixMillis kEveryMs = 1000;
+    if (at >= chunk_log.collected_at && at - chunk_log.collected_at < kEveryMs) return;
+    chunk_log.collected_at = at;
+    const auto tip = current_seq(db);
+    std::unordered_set<std::string> generating;
+    std::vector<std::string> behind;
+    auto low = tip;
+    {
+        auto q = db.cached(
+            "SELECT id, chunk_floor FROM ai_chat_messages WHERE status = 'generating'");
+        while (q.step()) {
+            auto id = q.text(0);
+            auto floor = q.integer(1);
+            if (floor < tip - chunk_log.max_rows / 2) behind.push_back(id);
+            low = std::min(low, floor);
+            generating.insert(std::move(id));
+        }
+    }
+    if (tip - low > chunk_log.max_rows) {
+        for (const auto& id : behind) {
+            const auto* live = chunk_log.live.find(id);
+            auto loaded = live ? std::nullopt : load_tail(db, id);
+            if (!live && !loaded) continue;
+            db.cached("UPDATE ai_chat_messages SET content = ?, chunk_floor = ? WHERE id = ?")
+                .bind(1, live ? live->text : loaded->live.text)
+                .bind(2, tip)
+                .bind(3, id)
+                .run();
+        }
+        auto q = db.cached(
+            "SELECT COALESCE(MIN(chunk_floor), ?) FROM ai_chat_messages "
+            "WHERE status = 'generating'");
+        q.bind(1, tip);
+        if (q.step()) low = q.integer(0);
+    }
+    db.cached("DELETE FROM ai_chat_message_chunks WHERE seq <= ?").bind(1, low).run();
+    chunk_log.live.retain(generating);
 }
 
 // SQLite's refusals of one write's data (too big, a constraint), as opposed
@@ -252,19 +470,23 @@ enum class Isolation {
     per_write,  // each write in its own savepoint: a failing one is refused alone
 };
 
-CommitResult commit_batch(Database& db, const Batch& batch, Isolation isolation) {
+CommitResult commit_batch(Database& db, ChunkLog& chunk_log, const Batch& batch,
+                          Isolation isolation) {
     Transaction tx(db, Transaction::Kind::write);
+    notice_other_writers(db, chunk_log);
+    collect_log(db, chunk_log, batch.at);
     auto seq = allocate_seq(db, static_cast<std::int64_t>(batch.writes.size()));
+    CommitPlanner planner(db, chunk_log.live, batch.writes.size());
     CommitResult result;
     result.writes.reserve(batch.writes.size());
     for (const auto& w : batch.writes) {
         if (isolation == Isolation::none) {
-            result.writes.push_back(apply_write(db, w, batch.at, seq++));
+            result.writes.push_back(planner.apply(w, batch.at, seq++));
             continue;
         }
         db.exec("SAVEPOINT one_write");
         try {
-            result.writes.push_back(apply_write(db, w, batch.at, seq++));
+            result.writes.push_back(planner.apply(w, batch.at, seq++));
         } catch (const SqliteError& e) {
             if (!is_write_error(e)) throw;
             log::error("sqlite refused a write of message {}: {}", w.id.value, e.what());
@@ -274,6 +496,7 @@ CommitResult commit_batch(Database& db, const Batch& batch, Isolation isolation)
         db.exec("RELEASE one_write");
     }
     tx.commit();
+    chunk_log.live.committed(planner.updates(), seq - 1);
     return result;
 }
 
@@ -304,6 +527,7 @@ auto SqliteStore::on_reader(F fn) {
 }
 
 SqliteStore::SqliteStore(const SqliteConfig& config) {
+    chunk_log_.max_rows = std::max<std::int64_t>(config.max_log_rows, 2);
     writer_db_ = std::make_unique<Database>(config.path.string(), Database::Mode::read_write);
     // Turning a new file to WAL needs it alone, and SQLite answers "locked"
     // at once rather than through the busy timeout while another store is
@@ -451,14 +675,16 @@ net::awaitable<Result<void>> SqliteStore::delete_session(UserId user, SessionId 
     // Named: GCC 12 mishandles a lambda temporary inside co_await.
     auto work = [this, user, id]() -> Result<void> {
         Transaction tx(*writer_db_, Transaction::Kind::write);
-        // A live message's chunks first (the log has no foreign key).
-        writer_db_
-            ->cached(
-                "DELETE FROM ai_chat_message_chunks WHERE message_id IN (SELECT id FROM "
-                "ai_chat_messages WHERE session_id = ? AND user_id = ? AND status = 'generating')")
-            .bind(1, id.value)
-            .bind(2, user.value)
-            .run();
+        // A live message's chunk rows stay for the log's collection; the
+        // writer forgets its text.
+        std::vector<std::string> live;
+        {
+            auto q = writer_db_->cached(
+                "SELECT id FROM ai_chat_messages WHERE session_id = ? AND user_id = ? AND "
+                "status = 'generating'");
+            q.bind(1, id.value).bind(2, user.value);
+            while (q.step()) live.push_back(q.text(0));
+        }
         writer_db_->cached("DELETE FROM ai_chat_sessions WHERE id = ? AND user_id = ?")
             .bind(1, id.value)
             .bind(2, user.value)
@@ -468,6 +694,7 @@ net::awaitable<Result<void>> SqliteStore::delete_session(UserId user, SessionId 
             .bind(1, id.value)
             .run();
         tx.commit();
+        chunk_log_.live.forget(live);
         return {};
     };
     auto r = co_await on_writer(std::move(work));
@@ -479,7 +706,7 @@ net::awaitable<Result<std::vector<Message>>> SqliteStore::list_messages(UserId u
     return on_reader([this, user, id]() -> Result<std::vector<Message>> {
         Transaction tx(*reader_db_, Transaction::Kind::read);
         if (!find_session(*reader_db_, user, id)) return Error::not_found;
-        return query_messages(*reader_db_, select_messages("WHERE session_id = ? ORDER BY id"),
+        return query_messages(*reader_db_, reader_texts(*reader_db_, chunk_log_.live), select_messages("WHERE session_id = ? ORDER BY id"),
                               id.value);
     });
 }
@@ -492,7 +719,7 @@ net::awaitable<Result<MessagePage>> SqliteStore::list_messages_page(UserId user,
         if (!find_session(*reader_db_, user, id)) return Error::not_found;
         MessagePage page;
         page.messages = query_messages(
-            *reader_db_,
+            *reader_db_, reader_texts(*reader_db_, chunk_log_.live),
             select_messages("WHERE session_id = ? AND id < ? ORDER BY id DESC LIMIT ?"), id.value,
             before ? before->value : std::string("\x7f"), static_cast<std::int64_t>(limit + 1));
         if (page.messages.size() > limit) {
@@ -507,7 +734,7 @@ net::awaitable<Result<MessagePage>> SqliteStore::list_messages_page(UserId user,
 net::awaitable<Result<Message>> SqliteStore::get_message(UserId user, MessageId id) {
     return on_reader([this, user, id]() -> Result<Message> {
         Transaction tx(*reader_db_, Transaction::Kind::read);
-        auto found = query_messages(*reader_db_, select_messages("WHERE id = ? AND user_id = ?"),
+        auto found = query_messages(*reader_db_, reader_texts(*reader_db_, chunk_log_.live), select_messages("WHERE id = ? AND user_id = ?"),
                                     id.value, user.value);
         if (found.empty()) return Error::not_found;
         return std::move(found.front());
@@ -520,7 +747,7 @@ net::awaitable<Result<std::optional<Message>>> SqliteStore::next_assistant_messa
         Transaction tx(*reader_db_, Transaction::Kind::read);
         if (!find_session(*reader_db_, user, session)) return Error::not_found;
         auto found =
-            query_messages(*reader_db_,
+            query_messages(*reader_db_, reader_texts(*reader_db_, chunk_log_.live),
                            select_messages("WHERE session_id = ? AND role = 'assistant' AND id > ? "
                                            "ORDER BY id LIMIT 1"),
                            session.value, after ? after->value : std::string());
@@ -538,13 +765,13 @@ net::awaitable<Result<Changes>> SqliteStore::changed_since(UserId user, SessionI
         // chunk log, so it is read whole and compared in assemble_changes;
         // ended messages are filtered by the query.
         auto generating = query_messages(
-            *reader_db_, select_messages("WHERE session_id = ? AND status = 'generating'"),
+            *reader_db_, reader_texts(*reader_db_, chunk_log_.live), select_messages("WHERE session_id = ? AND status = 'generating'"),
             session.value);
         // Oldest change first, one more than the limit to know whether more wait.
         auto limit = since.limit > 0 ? static_cast<std::int64_t>(since.limit) + 1
                                      : std::numeric_limits<std::int64_t>::max();
         auto ended = query_messages(
-            *reader_db_,
+            *reader_db_, reader_texts(*reader_db_, chunk_log_.live),
             select_messages("WHERE session_id = ? AND status != 'generating' AND change_seq > ? "
                             "AND last_updated > ? ORDER BY change_seq LIMIT ?"),
             session.value, since.seq.value_or(std::numeric_limits<std::int64_t>::min()),
@@ -587,8 +814,8 @@ net::awaitable<Result<TurnOutcome>> SqliteStore::begin_turn(UserId user, Session
                 auto& [fingerprint, user_id, assistant_id] = *earlier;
                 if (fingerprint != turn.request_fingerprint) return Error::idempotency_key_reused;
                 auto sql = select_messages("WHERE id = ? AND user_id = ?");
-                auto u = query_messages(db, sql, user_id, user.value);
-                auto a = query_messages(db, sql, assistant_id, user.value);
+                auto u = query_messages(db, TextSource{}, sql, user_id, user.value);
+                auto a = query_messages(db, TextSource{}, sql, assistant_id, user.value);
                 if (u.empty() || a.empty()) return Error::not_found;
                 tx.commit();
                 return TurnOutcome{
@@ -656,6 +883,7 @@ net::awaitable<Result<TurnOutcome>> SqliteStore::begin_turn(UserId user, Session
                 .run();
         }
         tx.commit();
+        chunk_log_.live.advance(seq - 1, seq + 1);
         return TurnOutcome{.turn = Turn{.user_message = std::move(user_message),
                                         .assistant_message = std::move(assistant)}};
     };
@@ -679,13 +907,13 @@ net::awaitable<Result<CommitResult>> SqliteStore::commit(Batch batch) {
     // Named: GCC 12 mishandles a lambda temporary inside co_await.
     auto work = [this, batch = std::move(batch)]() -> Result<CommitResult> {
         try {
-            return commit_batch(*writer_db_, batch, Isolation::none);
+            return commit_batch(*writer_db_, chunk_log_, batch, Isolation::none);
         } catch (const SqliteError& e) {
             if (!is_write_error(e)) throw;
             log::warn("sqlite refused a write of a commit of {}: {}; retrying each write alone",
                       batch.writes.size(), e.what());
         }
-        return commit_batch(*writer_db_, batch, Isolation::per_write);
+        return commit_batch(*writer_db_, chunk_log_, batch, Isolation::per_write);
     };
     auto r = co_await on_writer(std::move(work));
     if (r) {
@@ -740,7 +968,7 @@ net::awaitable<Result<Claims>> SqliteStore::claim_orphans(LeaseTerms lease, Clai
         }
         Claims claims;
         for (const auto& [id, recoveries, cancel] : found) {
-            auto m = query_messages(db, select_messages("WHERE id = ?"), id).at(0);
+            auto m = query_messages(db, TextSource{}, select_messages("WHERE id = ?"), id).at(0);
             if (cancel || recoveries >= limits.max_recoveries) {
                 auto interrupted = [&](std::string_view v) {
                     return cancel ? std::nullopt : std::optional<std::string>(v);
@@ -760,7 +988,6 @@ net::awaitable<Result<Claims>> SqliteStore::claim_orphans(LeaseTerms lease, Clai
                     .bind(8, allocate_seq(db, 1))
                     .bind(9, id)
                     .run();
-                db.cached("DELETE FROM ai_chat_message_chunks WHERE message_id = ?").bind(1, id).run();
                 claims.ended.push_back(MessageId{id});
                 continue;
             }
@@ -773,6 +1000,10 @@ net::awaitable<Result<Claims>> SqliteStore::claim_orphans(LeaseTerms lease, Clai
             claims.continued.push_back({UserId{q.text(0)}, std::move(m), q.integer(1)});
         }
         tx.commit();
+        // Under a new epoch, or ended: what the writer knew of them is stale.
+        std::vector<std::string> claimed;
+        for (const auto& o : found) claimed.push_back(o.id);
+        chunk_log_.live.forget(claimed);
         return claims;
     };
     auto r = co_await on_writer(std::move(work));
@@ -847,29 +1078,44 @@ net::awaitable<Result<std::vector<Message>>> SqliteStore::read_tails(std::vector
     return on_reader([this, at = std::move(at)]() -> Result<std::vector<Message>> {
         auto& db = *reader_db_;
         Transaction tx(db, Transaction::Kind::read);
-        TailAssembler tails;
+        auto texts = reader_texts(db, chunk_log_.live);
+        std::vector<MessageRow> rows;
+        std::vector<std::int64_t> from;  // the reader's offset, per row
         for (const auto& p : at) {
-            std::optional<Message> m;
-            {
-                auto q = db.cached(select_messages("WHERE id = ?"));
-                q.bind(1, p.id.value);
-                if (q.step()) m = read_message(q);
-            }
-            if (!m) continue;  // its session was deleted
-            bool generating = m->status == MessageStatus::generating;
-            tails.add_message(std::move(*m), p.offset);
-            if (!generating) continue;
-            // From the chunk holding the reader's offset on.
-            auto q = db.cached(
-                "SELECT byte_offset, text, seq, created_at, version FROM ai_chat_message_chunks "
-                "WHERE message_id = ?1 AND byte_offset >= COALESCE((SELECT max(byte_offset) FROM "
-                "ai_chat_message_chunks WHERE message_id = ?1 AND byte_offset <= ?2), 0) "
-                "ORDER BY byte_offset");
-            q.bind(1, p.id.value).bind(2, p.offset);
-            while (q.step())
-                tails.add_chunk(p.id.value, q.integer(0), q.text(1), q.integer(2), q.integer(3),
-                                q.integer(4));
+            auto q = db.cached(select_messages("WHERE id = ?"));
+            q.bind(1, p.id.value);
+            if (!q.step()) continue;  // its session was deleted
+            rows.push_back(read_message_row(q));
+            from.push_back(p.offset);
         }
+        struct Piece {
+            std::size_t row;
+            std::int64_t offset;
+            std::string text;
+            std::int64_t seq;
+            UnixMillis at;
+            std::int64_t version;
+        };
+        std::vector<Piece> pieces;
+        read_texts(
+            db, texts, rows,
+            [&](std::size_t i) {
+                auto stored = static_cast<std::int64_t>(rows[i].message.content.size());
+                return std::max(from[i], stored);
+            },
+            [&](std::size_t i, std::int64_t offset, std::string_view text, std::int64_t seq,
+                UnixMillis when, std::int64_t version) {
+                pieces.push_back({i, offset, std::string(text), seq, when, version});
+            });
+        std::vector<std::string> ids;
+        ids.reserve(rows.size());
+        TailAssembler tails;
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+            ids.push_back(rows[i].message.id.value);
+            tails.add_message(std::move(rows[i].message), from[i]);
+        }
+        for (const auto& p : pieces)
+            tails.add_chunk(ids[p.row], p.offset, p.text, p.seq, p.at, p.version);
         return tails.take();
     });
 }

@@ -7,6 +7,7 @@
 // await from any executor; no SQLite call ever runs on the caller's thread.
 #include "store/chat_store.hpp"
 #include "store/local_notices.hpp"
+#include "store/sqlite/live_texts.hpp"
 
 #include <boost/asio/thread_pool.hpp>
 
@@ -25,6 +26,19 @@ enum class Durability {
 struct SqliteConfig {
     std::filesystem::path path;
     Durability durability = Durability::normal;
+    // The chunk log's length (rows) past which the live messages that hold
+    // its head back are compacted into their content column, so that it can
+    // be cut: about 20 MB of log, a few seconds of 50,000 tokens/s.
+    std::int64_t max_log_rows = 256 * 1024;
+};
+
+// The writer's state of the chunk log (live_texts.hpp); `live` is shared
+// with the reader.
+struct ChunkLog {
+    LiveTexts live;
+    std::int64_t data_version = -1;  // PRAGMA data_version at the writer's last look
+    UnixMillis collected_at = 0;     // the last collection of the log's head
+    std::int64_t max_rows = 0;
 };
 
 class SqliteStore final : public ChatStore {
@@ -73,6 +87,7 @@ private:
 
     std::unique_ptr<Database> writer_db_;
     std::unique_ptr<Database> reader_db_;
+    ChunkLog chunk_log_;
     boost::asio::thread_pool writer_{1};
     boost::asio::thread_pool reader_{1};
     LocalNotices notices_;
