@@ -77,8 +77,8 @@ public:
         std::int64_t change_seq = 0;
         UnixMillis last_updated = 0;
     };
-    std::optional<Piece> read(const std::string& id, std::int64_t epoch,
-                              std::int64_t snapshot_seq, std::int64_t from) const;
+    std::optional<Piece> read(const std::string& id, std::int64_t epoch, std::int64_t snapshot_seq,
+                              std::int64_t from) const;
 
     std::size_t size() const;
 
