@@ -407,18 +407,23 @@ void notice_other_writers(Database& db, ChunkLog& chunk_log) {
     }
 }
 
-// At most once a second (by the commits' clock): the log's rows below every
-// live message's floor go, a whole run of pages at a time; and once the log
-// is longer than max_rows, the live messages holding its head back have
-// their text so far moved to their content column, their floor to the tip.
-// Runs first in a commit's transaction, before it takes change sequences.
+// A step of the log's upkeep, at most every 100 ms by the commits' clock,
+// first in a commit's transaction (before it takes change sequences), each
+// bounded so that no commit waits long for it: the log's oldest rows below
+// every live message's floor go, up to kCutRows of them (whole pages at a
+// time); and while the log is longer than max_rows, the live messages that
+// hold its head back, up to kCompactMessages of them, oldest first, have
+// their text so far written to their content column and their floor moved
+// to the tip.
 void collect_log(Database& db, ChunkLog& chunk_log, UnixMillis at) {
-    constexpr UnixMillis kEveryMs = 1000;
+    constexpr UnixMillis kEveryMs = 100;
+    constexpr std::int64_t kCutRows = 16 * 1024;
+    constexpr std::size_t kCompactMessages = 32;
     if (at >= chunk_log.collected_at && at - chunk_log.collected_at < kEveryMs) return;
     chunk_log.collected_at = at;
     const auto tip = current_seq(db);
     std::unordered_set<std::string> generating;
-    std::vector<std::string> behind;
+    std::vector<std::pair<std::int64_t, std::string>> behind;  // (floor, id)
     auto low = tip;
     {
         auto q = db.cached(
@@ -426,13 +431,15 @@ void collect_log(Database& db, ChunkLog& chunk_log, UnixMillis at) {
         while (q.step()) {
             auto id = q.text(0);
             auto floor = q.integer(1);
-            if (floor < tip - chunk_log.max_rows / 2) behind.push_back(id);
+            if (floor < tip - chunk_log.max_rows / 2) behind.emplace_back(floor, id);
             low = std::min(low, floor);
             generating.insert(std::move(id));
         }
     }
     if (tip - low > chunk_log.max_rows) {
-        for (const auto& id : behind) {
+        std::sort(behind.begin(), behind.end());
+        if (behind.size() > kCompactMessages) behind.resize(kCompactMessages);
+        for (const auto& [floor, id] : behind) {
             const auto* live = chunk_log.live.find(id);
             auto loaded = live ? std::nullopt : load_tail(db, id);
             if (!live && !loaded) continue;
@@ -448,7 +455,15 @@ void collect_log(Database& db, ChunkLog& chunk_log, UnixMillis at) {
         q.bind(1, tip);
         if (q.step()) low = q.integer(0);
     }
-    db.cached("DELETE FROM ai_chat_message_chunks WHERE seq <= ?").bind(1, low).run();
+    std::int64_t head = low;
+    {
+        auto q = db.cached("SELECT MIN(seq) FROM ai_chat_message_chunks");
+        if (q.step() && !q.is_null(0)) head = q.integer(0);
+    }
+    if (head <= low)
+        db.cached("DELETE FROM ai_chat_message_chunks WHERE seq <= ?")
+            .bind(1, std::min(low, head + kCutRows))
+            .run();
     chunk_log.live.retain(generating);
 }
 
