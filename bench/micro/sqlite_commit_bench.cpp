@@ -1,0 +1,109 @@
+// One group commit of N live streams' tokens on SQLite (SqliteStore::commit,
+// the writer thread's hop included): the chunk log keyed by commit order
+// alone, against the same store with the index by (message, offset) it had
+// before, added back beside it, in the same run. Counters: bytes written
+// to files per token (WAL frames, 4 KiB per dirty page, and checkpoints),
+// tokens per second. Run:
+// build/release/bin/chatd_micro --benchmark_filter=sqlite
+#include "core/ids.hpp"
+#include "core/time.hpp"
+#include "store/sqlite/sqlite_db.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace chatd;
+namespace net = boost::asio;
+namespace fs = std::filesystem;
+
+template <class T>
+T run(net::io_context& io, net::awaitable<T> task) {
+    auto f = net::co_spawn(io, std::move(task), net::use_future);
+    io.restart();
+    while (f.wait_for(std::chrono::seconds(0)) != std::future_status::ready) io.run_one();
+    return f.get();
+}
+
+// A directory of its own, removed afterwards.
+class ScratchDir {
+public:
+    ScratchDir() {
+        std::random_device rd;
+        path_ = fs::temp_directory_path() / ("chatd-bench-" + std::to_string(rd()));
+        fs::create_directories(path_);
+    }
+    ~ScratchDir() { fs::remove_all(path_); }
+    const fs::path& path() const { return path_; }
+
+private:
+    fs::path path_;
+};
+
+// Bytes this process has handed to write() so far (/proc/self/io wchar):
+// here, the database's files only.
+std::uintmax_t written_bytes() {
+    std::ifstream io("/proc/self/io");
+    std::string key;
+    std::uintmax_t value = 0;
+    while (io >> key >> value)
+        if (key == "wchar:") return value;
+    return 0;
+}
+
+void group_commit(benchmark::State& state, bool message_index) {
+    const auto streams = static_cast<int>(state.range(0));
+    ScratchDir dir;
+    const auto file = dir.path() / "chatd.sqlite3";
+    net::io_context io;
+    store::sqlite::SqliteStore store({.path = file});
+    const UserId user{"usr_bench"};
+    std::vector<MessageId> live;
+    for (int i = 0; i < streams; ++i) {
+        auto s = run(io, store.create_session(user, {.title = "t", .model = "simulated"}));
+        auto t = run(io, store.begin_turn(user, s->id, {.content = "q", .model = "simulated"}));
+        live.push_back(t->turn->assistant_message.id);
+    }
+    if (message_index) {
+        store::sqlite::Database(file.string(), store::sqlite::Database::Mode::read_write)
+            .exec("CREATE UNIQUE INDEX ai_chat_message_chunks_by_message "
+                  "ON ai_chat_message_chunks (message_id, byte_offset)");
+    }
+    const std::string token = "token ";
+    std::int64_t offset = 0;
+    auto commit = [&] {
+        store::Batch batch{.at = now_millis()};
+        batch.writes.reserve(live.size());
+        for (const auto& id : live)
+            batch.writes.push_back({.id = id, .offset = offset, .text = token});
+        offset += static_cast<std::int64_t>(token.size());
+        auto r = run(io, store.commit(std::move(batch)));
+        if (!r) state.SkipWithError("commit failed");
+    };
+    for (int i = 0; i < 20; ++i) commit();  // every stream has chunks on pages of their own
+    const auto before = written_bytes();
+    for (auto _ : state) commit();
+    const auto written = written_bytes() - before;
+    const auto tokens = static_cast<double>(state.iterations()) * streams;
+    state.counters["tokens/s"] = benchmark::Counter(tokens, benchmark::Counter::kIsRate);
+    state.counters["file_B/token"] = static_cast<double>(written) / tokens;
+}
+
+void BM_SqliteGroupCommit_Log(benchmark::State& state) { group_commit(state, false); }
+void BM_SqliteGroupCommit_WithMessageIndex(benchmark::State& state) { group_commit(state, true); }
+
+BENCHMARK(BM_SqliteGroupCommit_Log)->Arg(20)->Arg(200)->Arg(1000)->UseRealTime();
+BENCHMARK(BM_SqliteGroupCommit_WithMessageIndex)->Arg(20)->Arg(200)->Arg(1000)->UseRealTime();
+
+}  // namespace
