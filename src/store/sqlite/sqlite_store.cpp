@@ -981,9 +981,18 @@ net::awaitable<Result<Claims>> SqliteStore::claim_orphans(LeaseTerms lease, Clai
             q.bind(1, now).bind(2, static_cast<std::int64_t>(limits.limit));
             while (q.step()) found.push_back({q.text(0), q.integer(1), q.integer(2) != 0});
         }
+        // The same rows, whole: their texts in one walk of the log.
+        auto messages = query_messages(
+            db, TextSource{},
+            select_messages("WHERE status = 'generating' AND COALESCE(lease_expires_at, 0) < ? "
+                            "ORDER BY id LIMIT ?"),
+            now, static_cast<std::int64_t>(limits.limit));
+        if (messages.size() != found.size())
+            throw SqliteError(SQLITE_CORRUPT, "the orphans changed inside a transaction");
         Claims claims;
-        for (const auto& [id, recoveries, cancel] : found) {
-            auto m = query_messages(db, TextSource{}, select_messages("WHERE id = ?"), id).at(0);
+        for (std::size_t i = 0; i < found.size(); ++i) {
+            const auto& [id, recoveries, cancel] = found[i];
+            auto& m = messages[i];
             if (cancel || recoveries >= limits.max_recoveries) {
                 auto interrupted = [&](std::string_view v) {
                     return cancel ? std::nullopt : std::optional<std::string>(v);
