@@ -67,6 +67,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <random>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -198,6 +199,7 @@ struct Options {
     std::size_t waves = 1;  // answers per stream slot, one after the other
     double ramp_s = 0;      // the first wave's starts spread evenly over this
     std::size_t idle_streams = 0;  // session streams held open idle before the load
+    std::size_t resumes = 0;  // Last-Event-ID reconnects of live and of ended answers, each
     std::size_t tokens = 500;
     double rate = 50;
     bool read_elsewhere = false;
@@ -334,6 +336,11 @@ struct Run {
     std::size_t idle_opened = 0;
     std::string idle_error;
     std::uint64_t idle_rss_before_kb = 0, idle_rss_after_kb = 0;
+    // --resumes: µs from a reconnect's start to the first byte of the text it
+    // missed, for answers still generating and for answers that had ended.
+    std::vector<std::int64_t> resume_live_us, resume_ended_us;
+    std::size_t resume_failures = 0, resume_skipped = 0;
+    std::string resume_error;
 
     Run(Options o, net::io_context& ctx) : opt(std::move(o)), io(ctx) {}
 };
@@ -927,6 +934,95 @@ net::awaitable<void> measure_idle_streams(Run& run) {
     co_await settle.async_wait(use_tuple);
 }
 
+// One --resumes reconnect: a new connection asks for stream s's message
+// from the middle of the text s has received, with Last-Event-ID as a client
+// that lost its connection would, and times the first byte of the text after
+// it (a delta starting at that offset).
+net::awaitable<void> resume_one(Run& run, std::size_t i, bool ended) {
+    const auto& s = run.streams[i];
+    const auto node = run.nodes[read_node(run, i)];
+    const std::size_t offset = s.text.size() / 2;
+    const std::string id = s.message_id;
+    auto fail = [&](std::string why) {
+        ++run.resume_failures;
+        if (run.resume_error.empty()) run.resume_error = std::move(why);
+    };
+    tcp::socket socket(run.io);
+    net::steady_timer limit(run.io, std::chrono::seconds(5));
+    limit.async_wait([&socket](boost::system::error_code ec) {
+        boost::system::error_code ignored;
+        if (!ec) socket.close(ignored);
+    });
+    const auto started = now_us();
+    auto [cec] = co_await socket.async_connect(node.endpoint, use_tuple);
+    if (cec) co_return fail("resume connect: " + cec.message());
+    socket.set_option(tcp::no_delay(true));
+    std::string request = "GET " + std::string(kApi) + "/messages/" + id +
+                          "/stream HTTP/1.1\r\nHost: " + node.host +
+                          "\r\nAccept: text/event-stream\r\nLast-Event-ID: " + id + "." +
+                          std::to_string(offset) + "\r\n\r\n";
+    auto out = net::buffer(request);
+    auto [wec, wn] = co_await net::async_write(socket, out, use_tuple);
+    (void)wn;
+    if (wec) co_return fail("resume request: " + wec.message());
+    std::string got;
+    std::array<char, 16384> buf;
+    const std::string want = "\"offset\":" + std::to_string(offset) + ",";
+    for (;;) {
+        auto in = net::buffer(buf);
+        auto [rec, n] = co_await socket.async_read_some(in, use_tuple);
+        got.append(buf.data(), n);
+        // The first delta after the headers: it must start at the cursor.
+        auto head = got.find("\r\n\r\n");
+        if (head != std::string::npos && !got.starts_with("HTTP/1.1 200"))
+            co_return fail("resume: " + got.substr(0, got.find('\r')));
+        auto delta = head == std::string::npos ? head : got.find("event: delta", head);
+        auto end = delta == std::string::npos ? delta : got.find("\n\n", delta);
+        if (end != std::string::npos) {
+            if (got.substr(delta, end - delta).find(want) == std::string::npos)
+                co_return fail("resume: the first delta does not start at byte " +
+                               std::to_string(offset) + ": " + got.substr(delta, 200));
+            (ended ? run.resume_ended_us : run.resume_live_us).push_back(now_us() - started);
+            break;
+        }
+        if (rec) co_return fail("resume read: " + rec.message());
+    }
+    limit.cancel();
+    boost::system::error_code ignored;
+    socket.close(ignored);
+}
+
+// --resumes K: K reconnects to answers still generating and K to answers
+// that have ended, alternating, spread over the middle of the load (from 30 %
+// to 90 % of its expected length), each to a stream picked at random.
+net::awaitable<void> run_resumes(Run& run) {
+    const double answer_s = static_cast<double>(run.opt.tokens) / run.opt.rate;
+    const double total_s = run.opt.ramp_s + static_cast<double>(run.opt.waves) * answer_s;
+    const auto start = std::chrono::steady_clock::now();
+    std::mt19937 pick(12345);
+    net::steady_timer timer(run.io);
+    const std::size_t count = 2 * run.opt.resumes;
+    for (std::size_t k = 0; k < count && !run.timed_out; ++k) {
+        const double at = total_s * (0.3 + 0.6 * static_cast<double>(k) / static_cast<double>(count));
+        timer.expires_at(start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                     std::chrono::duration<double>(at)));
+        co_await timer.async_wait(use_tuple);
+        const bool ended = k % 2 == 1;
+        std::vector<std::size_t> candidates;
+        for (std::size_t i = 0; i < run.streams.size(); ++i) {
+            const auto& s = run.streams[i];
+            if (!s.error.empty() || s.message_id.empty() || s.text.size() < 2) continue;
+            if (ended ? s.terminal == "completed" : s.terminal.empty()) candidates.push_back(i);
+        }
+        if (candidates.empty()) {
+            ++run.resume_skipped;
+            continue;
+        }
+        auto i = candidates[std::uniform_int_distribution<std::size_t>(0, candidates.size() - 1)(pick)];
+        net::co_spawn(run.io, resume_one(run, i, ended), net::detached);
+    }
+}
+
 net::awaitable<void> run_load(Run& run) {
     auto ex = run.io.get_executor();
     tcp::resolver resolver(ex);
@@ -983,6 +1079,7 @@ net::awaitable<void> run_load(Run& run) {
     if (run.opt.db_pid) run.db_go = sample_process_tree(run.opt.db_pid);
     run.self_go = sample_proc(static_cast<int>(getpid()));
     run.go_at = now_us();
+    if (run.opt.resumes > 0) net::co_spawn(ex, run_resumes(run), net::detached);
     // --ramp-s: slot i starts at i/N of the ramp, so that the answers (and
     // with --waves their successors) are spread in time, as users' are.
     net::steady_timer ramp(ex);
@@ -1264,6 +1361,22 @@ Report make_report(Run& run) {
     r.add("chatd_cores_in_window", round_to(window_cores, 3));
     r.add("chatd_peak_rss_kb", hwm_kb);
     r.add("chatd_rss_end_kb", rss_end_kb);
+    if (run.opt.resumes > 0) {
+        r.add("resumes_per_kind", run.opt.resumes);
+        r.add("resume_failures", run.resume_failures);
+        r.add("resume_skipped", run.resume_skipped);
+        r.add("resume_error", json::value(run.resume_error));
+        for (auto [name, times] : {std::pair{"live", &run.resume_live_us},
+                                   std::pair{"ended", &run.resume_ended_us}}) {
+            std::sort(times->begin(), times->end());
+            const std::string k = std::string("resume_") + name;
+            r.add(k + "_count", times->size());
+            r.add(k + "_p50_ms", round_to(percentile(*times, 50) / 1e3, 3));
+            r.add(k + "_p99_ms", round_to(percentile(*times, 99) / 1e3, 3));
+            r.add(k + "_max_ms",
+                  round_to(times->empty() ? std::nan("") : static_cast<double>(times->back()) / 1e3, 3));
+        }
+    }
     if (run.opt.idle_streams > 0) {
         r.add("idle_streams", run.opt.idle_streams);
         r.add("idle_streams_opened", run.idle_opened);
@@ -1387,6 +1500,15 @@ void print_table(const Report& r, bool timeline) {
             format_num(" (%.2f in window)", num(r, "chatd_cores_in_window")));
     row("  of which store threads / rest", format_num("%.2f", num(r, "chatd_store_cpu_us_per_token")) + " / " +
                                                format_num("%.2f µs/token", num(r, "chatd_io_cpu_us_per_token")));
+    if (num(r, "resumes_per_kind") > 0)
+        for (const char* kind : {"live", "ended"}) {
+            const std::string k = std::string("resume_") + kind;
+            row(std::string("resume (Last-Event-ID), ") + kind + " p50 / p99 / max",
+                format_num("%.0f: ", num(r, k + "_count")) +
+                    format_num("%.2f ms / ", num(r, k + "_p50_ms")) +
+                    format_num("%.2f ms / ", num(r, k + "_p99_ms")) +
+                    format_num("%.2f ms", num(r, k + "_max_ms")));
+        }
     if (num(r, "idle_streams") > 0)
         row("idle session streams",
             format_num("%.0f open, ", num(r, "idle_streams_opened")) +
@@ -1464,6 +1586,9 @@ int main(int argc, char** argv) {
     app.add_option("--ramp-s", opt.ramp_s,
                    "spread the first N starts evenly over this many seconds (0: all at once)")
         ->check(CLI::NonNegativeNumber);
+    app.add_option("--resumes", opt.resumes,
+                   "K: during the load, K Last-Event-ID reconnects to answers still generating and "
+                   "K to answers that have ended (with --waves), timed to the first missed byte");
     app.add_option("--idle-streams", opt.idle_streams,
                    "before the load, hold this many idle session streams open at once on the "
                    "first node and report chatd's RSS per stream")
@@ -1537,7 +1662,7 @@ int main(int argc, char** argv) {
     }
     bool ok =
         num(report, "streams_failed") == 0 && !run.timed_out && run.verify_failures == 0 &&
-        run.idle_opened == opt.idle_streams &&
+        run.idle_opened == opt.idle_streams && run.resume_failures == 0 &&
         std::all_of(run.nodes.begin(), run.nodes.end(), [](const Node& n) { return n.go.ok; });
     return ok ? 0 : 1;
 }
