@@ -41,6 +41,11 @@ void LiveTexts::advance(std::int64_t before, std::int64_t through) {
     if (valid_through_ == before) valid_through_ = through;
 }
 
+void LiveTexts::remember(std::string id, Tail tail) {
+    std::lock_guard lock(mutex_);
+    tails_.insert_or_assign(std::move(id), std::move(tail));
+}
+
 void LiveTexts::forget(const std::vector<std::string>& ids) {
     std::lock_guard lock(mutex_);
     for (const auto& id : ids) tails_.erase(id);

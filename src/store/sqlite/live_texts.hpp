@@ -62,6 +62,8 @@ public:
     // through] and changed no live text: the texts stay whole through it,
     // unless someone else took sequences since the writer's last commit.
     void advance(std::int64_t before, std::int64_t through);
+    // A message as a transaction of the writer has just read it whole.
+    void remember(std::string id, Tail tail);
     void forget(const std::vector<std::string>& ids);
     void forget_all();
     // Keeps only the messages in `generating`.

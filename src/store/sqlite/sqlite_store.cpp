@@ -1024,10 +1024,22 @@ net::awaitable<Result<Claims>> SqliteStore::claim_orphans(LeaseTerms lease, Clai
             claims.continued.push_back({UserId{q.text(0)}, std::move(m), q.integer(1)});
         }
         tx.commit();
-        // Under a new epoch, or ended: what the writer knew of them is stale.
-        std::vector<std::string> claimed;
-        for (const auto& o : found) claimed.push_back(o.id);
-        chunk_log_.live.forget(claimed);
+        // Ended ones are the writer's no more; continued ones it knows whole
+        // now, under their new epoch (their first writes need no walk of the
+        // log, which after a crash at scale would be one per message).
+        std::vector<std::string> ended;
+        for (const auto& id : claims.ended) ended.push_back(id.value);
+        chunk_log_.live.forget(ended);
+        for (const auto& c : claims.continued) {
+            const auto& m = c.message;
+            chunk_log_.live.remember(
+                m.id.value, LiveTexts::Tail{.text = m.content,
+                                            .version = m.version,
+                                            .epoch = c.epoch,
+                                            .reasoning_end = static_cast<std::int64_t>(m.reasoning.size()),
+                                            .change_seq = m.change_seq,
+                                            .last_updated = m.last_updated});
+        }
         return claims;
     };
     auto r = co_await on_writer(std::move(work));
