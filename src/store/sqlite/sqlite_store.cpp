@@ -541,6 +541,106 @@ auto SqliteStore::on_reader(F fn) {
     return on_thread(reader_, "reader", std::move(fn));
 }
 
+// A write waiting for its group. Its result is settled on the writer thread,
+// once its group has committed or it could not be made, and read there by
+// the writer task of its own call.
+struct SqliteStore::GroupedWrite {
+    virtual ~GroupedWrite() = default;
+    // Runs the write inside the group's transaction; false: undo what it wrote.
+    virtual bool run(Database& db) = 0;
+    virtual void settle(bool failed) = 0;
+};
+
+namespace {
+
+// A group is bounded, so that the commits queued behind it (live streams'
+// tokens) wait for a few milliseconds of sends at most.
+constexpr std::size_t kMaxWriteGroup = 64;
+
+}  // namespace
+
+template <class T>
+struct SqliteStore::GroupedWriteOf final : GroupedWrite {
+    GroupedWriteOf(std::function<Result<T>(Database&)> b, std::function<bool(const Result<T>&)> k)
+        : body(std::move(b)), keep(std::move(k)) {}
+    bool run(Database& db) override {
+        staged.emplace(body(db));
+        return keep(*staged);
+    }
+    void settle(bool failed) override {
+        if (failed || !staged)
+            result.emplace(Error::store_failure);
+        else
+            result.emplace(std::move(*staged));
+    }
+    std::function<Result<T>(Database&)> body;
+    std::function<bool(const Result<T>&)> keep;
+    std::optional<Result<T>> staged;  // written, not committed yet
+    std::optional<Result<T>> result;
+};
+
+template <class T>
+net::awaitable<Result<T>> SqliteStore::in_write_group(
+    std::function<Result<T>(Database&)> body, std::function<bool(const Result<T>&)> keep) {
+    auto write = std::make_shared<GroupedWriteOf<T>>(std::move(body), std::move(keep));
+    {
+        std::lock_guard lock(group_mutex_);
+        group_.push_back(write);
+    }
+    // Queued before its task is posted: the task finds it settled by an
+    // earlier task's group, or settles it (each run takes at least one).
+    return on_writer([this, write]() -> Result<T> {
+        while (!write->result) run_write_group();
+        return std::move(*write->result);
+    });
+}
+
+void SqliteStore::run_write_group() {
+    std::vector<std::shared_ptr<GroupedWrite>> writes;
+    {
+        std::lock_guard lock(group_mutex_);
+        auto n = static_cast<std::ptrdiff_t>(std::min(group_.size(), kMaxWriteGroup));
+        writes.assign(group_.begin(), group_.begin() + n);
+        group_.erase(group_.begin(), group_.begin() + n);
+    }
+    while (!writes.empty()) {
+        std::size_t failed = writes.size();
+        try {
+            write_together(writes, failed);
+            return;
+        } catch (const std::exception& e) {
+            log::error("sqlite writer: {}", e.what());
+        }
+        if (failed == writes.size()) {  // BEGIN or COMMIT: none of them is written
+            for (auto& w : writes) w->settle(true);
+            return;
+        }
+        // One write failed: it alone is refused, the others are made again.
+        writes[failed]->settle(true);
+        writes.erase(writes.begin() + static_cast<std::ptrdiff_t>(failed));
+    }
+}
+
+void SqliteStore::write_together(std::span<const std::shared_ptr<GroupedWrite>> writes,
+                                 std::size_t& failed) {
+    auto& db = *writer_db_;
+    Transaction tx(db, Transaction::Kind::write);
+    const auto before = current_seq(db);
+    for (std::size_t i = 0; i < writes.size(); ++i) {
+        db.cached("SAVEPOINT grouped_write").run();
+        failed = i;
+        bool keep = writes[i]->run(db);
+        failed = writes.size();
+        if (!keep) db.cached("ROLLBACK TO grouped_write").run();
+        db.cached("RELEASE grouped_write").run();
+    }
+    const auto through = current_seq(db);
+    tx.commit();
+    // The live texts stay whole through the sequences these writes took.
+    chunk_log_.live.advance(before, through);
+    for (const auto& w : writes) w->settle(false);
+}
+
 SqliteStore::SqliteStore(const SqliteConfig& config) {
     chunk_log_.max_rows = std::max<std::int64_t>(config.max_log_rows, 2);
     writer_db_ = std::make_unique<Database>(config.path.string(), Database::Mode::read_write);
@@ -585,16 +685,14 @@ SqliteStore::~SqliteStore() {
 }
 
 net::awaitable<Result<Session>> SqliteStore::create_session(UserId user, NewSession s) {
-    return on_writer([this, user, s]() -> Result<Session> {
-        // One write transaction: the look-up, the count and the insert see
-        // no other writer's (another store on the file) in between.
-        Transaction tx(*writer_db_, Transaction::Kind::write);
+    // In one write transaction: the look-up, the count and the insert see
+    // no other writer's (another store on the file) in between.
+    auto body = [user, s](Database& db) -> Result<Session> {
         if (s.chat_id) {
-            if (auto found = find_chat_session(*writer_db_, user, *s.chat_id)) return *found;
+            if (auto found = find_chat_session(db, user, *s.chat_id)) return *found;
         }
         if (s.max_per_user > 0) {
-            auto count =
-                writer_db_->cached("SELECT COUNT(*) FROM ai_chat_sessions WHERE user_id = ?");
+            auto count = db.cached("SELECT COUNT(*) FROM ai_chat_sessions WHERE user_id = ?");
             count.bind(1, user.value);
             if (count.step() && static_cast<std::size_t>(count.integer(0)) >= s.max_per_user)
                 return Error::too_many_sessions;
@@ -608,9 +706,9 @@ net::awaitable<Result<Session>> SqliteStore::create_session(UserId user, NewSess
                         .created_at = now,
                         .last_updated = now,
                         .chat_id = s.chat_id};
-        writer_db_
-            ->cached("INSERT INTO ai_chat_sessions (" + kSessionColumns +
-                     ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        static const std::string insert =
+            "INSERT INTO ai_chat_sessions (" + kSessionColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+        db.cached(insert)
             .bind(1, session.id.value)
             .bind(2, user.value)
             .bind(3, session.title)
@@ -620,9 +718,9 @@ net::awaitable<Result<Session>> SqliteStore::create_session(UserId user, NewSess
             .bind(7, now)
             .bind(8, s.chat_id)
             .run();
-        tx.commit();
         return session;
-    });
+    };
+    return in_write_group<Session>(std::move(body), [](const Result<Session>& r) { return bool(r); });
 }
 
 net::awaitable<Result<Session>> SqliteStore::get_session(UserId user, SessionId id) {
@@ -804,11 +902,10 @@ net::awaitable<Result<Changes>> SqliteStore::changed_since(UserId user, SessionI
 
 net::awaitable<Result<TurnOutcome>> SqliteStore::begin_turn(UserId user, SessionId session,
                                                             NewTurn turn) {
-    // Named: GCC 12 mishandles a lambda temporary inside co_await.
-    auto work = [this, user, session, turn]() -> Result<TurnOutcome> {
-        auto& db = *writer_db_;
+    // In a write group: a burst of sends commits together. What a turn
+    // wrote is undone unless it made (or replayed) one.
+    auto work = [user, session, turn](Database& db) -> Result<TurnOutcome> {
         auto now = now_millis();
-        Transaction tx(db, Transaction::Kind::write);
         if (turn.idempotency_key) {
             db.cached(
                   "DELETE FROM ai_chat_idempotency_keys WHERE user_id = ? AND key = ? AND "
@@ -832,7 +929,6 @@ net::awaitable<Result<TurnOutcome>> SqliteStore::begin_turn(UserId user, Session
                 auto u = query_messages(db, TextSource{}, sql, user_id, user.value);
                 auto a = query_messages(db, TextSource{}, sql, assistant_id, user.value);
                 if (u.empty() || a.empty()) return Error::not_found;
-                tx.commit();
                 return TurnOutcome{
                     .turn = Turn{.user_message = std::move(u.front()),
                                  .assistant_message = as_first_created(std::move(a.front())),
@@ -866,7 +962,7 @@ net::awaitable<Result<TurnOutcome>> SqliteStore::begin_turn(UserId user, Session
             // The session has an answer generating: the unique index on
             // generating messages refuses a second, whichever writer asks.
             if ((e.code() & 0xff) != SQLITE_CONSTRAINT) throw;
-            // `tx` rolls the user message back on return.
+            // The group undoes the user message: this outcome has no turn.
             auto q = db.cached(
                 "SELECT id FROM ai_chat_messages WHERE session_id = ? AND status = 'generating'");
             q.bind(1, session.value);
@@ -897,12 +993,13 @@ net::awaitable<Result<TurnOutcome>> SqliteStore::begin_turn(UserId user, Session
                 .bind(7, now)
                 .run();
         }
-        tx.commit();
-        chunk_log_.live.advance(seq - 1, seq + 1);
         return TurnOutcome{.turn = Turn{.user_message = std::move(user_message),
                                         .assistant_message = std::move(assistant)}};
     };
-    auto r = co_await on_writer(std::move(work));
+    auto made = [](const Result<TurnOutcome>& r) { return r && r->turn; };
+    // Named: GCC 12 mishandles temporaries inside co_await.
+    auto pending = in_write_group<TurnOutcome>(std::move(work), made);
+    auto r = co_await std::move(pending);
     if (r && r->turn && !r->turn->replayed) notices_.announce(ChangeNotice{.sessions = {session}});
     co_return r;
 }

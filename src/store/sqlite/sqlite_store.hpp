@@ -11,8 +11,13 @@
 
 #include <boost/asio/thread_pool.hpp>
 
+#include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <mutex>
+#include <span>
+#include <vector>
 
 namespace chatd::store::sqlite {
 
@@ -85,12 +90,30 @@ private:
     template <class F>
     auto on_reader(F fn);
 
+    // Writes that may share one transaction: those waiting when the first of
+    // them reaches the writer run together, each in a savepoint, so that a
+    // burst of sends costs a few commits instead of one each (GroupedWrite).
+    struct GroupedWrite;
+    template <class T>
+    struct GroupedWriteOf;
+    template <class T>
+    net::awaitable<Result<T>> in_write_group(std::function<Result<T>(Database&)> body,
+                                             std::function<bool(const Result<T>&)> keep);
+    // Writer thread: takes the oldest waiting writes and settles each.
+    void run_write_group();
+    // Writer thread: one transaction for `writes`; throws on failure, with
+    // `failed` the index of the write that threw (writes.size(): none did).
+    void write_together(std::span<const std::shared_ptr<GroupedWrite>> writes,
+                        std::size_t& failed);
+
     std::unique_ptr<Database> writer_db_;
     std::unique_ptr<Database> reader_db_;
     ChunkLog chunk_log_;
     boost::asio::thread_pool writer_{1};
     boost::asio::thread_pool reader_{1};
     LocalNotices notices_;
+    std::mutex group_mutex_;
+    std::vector<std::shared_ptr<GroupedWrite>> group_;  // waiting, oldest first
 };
 
 }  // namespace chatd::store::sqlite
