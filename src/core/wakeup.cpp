@@ -2,7 +2,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/channel.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 namespace chatd {
@@ -13,7 +12,6 @@ struct Wakeup::State {
     boost::asio::experimental::channel<void(boost::system::error_code)> signal;
     Clock::time_point armed = Clock::time_point::min();  // the timer's deadline
     bool waiting = false;
-    bool posted = false;  // a notify() on its way
 };
 
 Wakeup::Wakeup(const boost::asio::any_io_executor& ex)
@@ -22,13 +20,10 @@ Wakeup::Wakeup(const boost::asio::any_io_executor& ex)
 Wakeup::~Wakeup() = default;
 
 void Wakeup::notify() {
-    auto& s = *state_;
-    if (s.posted) return;
-    s.posted = true;
-    boost::asio::post(s.signal.get_executor(), [state = state_] {
-        state->posted = false;
-        state->signal.try_send(boost::system::error_code{});
-    });
+    // A waiting receiver's completion is posted (the channel requires
+    // blocking.never), so the waiter never resumes inside this call; a full
+    // slot (a wake-up pending) makes this a no-op.
+    state_->signal.try_send(boost::system::error_code{});
 }
 
 boost::asio::awaitable<void> Wakeup::wait_until(Clock::time_point deadline) {

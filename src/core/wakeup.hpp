@@ -4,8 +4,8 @@
 // wait run on the same executor (the I/O thread).
 //
 // It is on every token's path (a commit wakes each of its readers), so a
-// wake-up costs one posted handler that puts a message in a one-slot channel,
-// and nothing else: the deadline's timer is armed only when the deadline
+// wake-up puts a message in a one-slot channel, which posts the waiter's
+// resumption, and nothing else: the deadline's timer is armed only when the deadline
 // changes (a stream's next heartbeat, not every wait), and no timer is
 // cancelled to wake a waiter (so a deadline's timer stays set until it is
 // due or the Wakeup goes, waking nobody if no wait has it). The waiter resumes
