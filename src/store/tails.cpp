@@ -3,17 +3,12 @@
 #include <algorithm>
 
 namespace chatd::store {
-namespace {
 
-// The bytes of `piece`, which starts at byte `at` of a message, that come
-// after byte `from`.
 std::string_view after(std::string_view piece, std::int64_t at, std::int64_t from) {
     auto end = at + static_cast<std::int64_t>(piece.size());
     if (end <= from) return {};
     return piece.substr(static_cast<std::size_t>(std::max<std::int64_t>(from - at, 0)));
 }
-
-}  // namespace
 
 void TailAssembler::add_message(Message row, std::int64_t from) {
     auto end = static_cast<std::int64_t>(row.content.size());

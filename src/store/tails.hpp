@@ -11,6 +11,10 @@
 
 namespace chatd::store {
 
+// The bytes of `piece`, which starts at byte `at` of a message, that come
+// after byte `from`.
+std::string_view after(std::string_view piece, std::int64_t at, std::int64_t from);
+
 class TailAssembler {
 public:
     // A message's row as stored (content: its content column, which starts

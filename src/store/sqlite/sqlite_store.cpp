@@ -133,11 +133,11 @@ void read_texts(Database& db, const TextSource& src, const std::vector<MessageRo
     }
 }
 
-// The bytes of `piece`, which starts at byte `at`, that extend `text`.
+// Appends the bytes of `piece`, which starts at byte `at`, that extend
+// `text` (none when the piece starts past its end).
 void extend(std::string& text, std::int64_t at, std::string_view piece) {
     auto size = static_cast<std::int64_t>(text.size());
-    if (at > size || at + static_cast<std::int64_t>(piece.size()) <= size) return;
-    text.append(piece.substr(static_cast<std::size_t>(size - at)));
+    if (at <= size) text.append(after(piece, at, size));
 }
 
 std::vector<Message> query_messages(Database& db, const TextSource& src, const std::string& sql,
