@@ -94,6 +94,27 @@ Database::Database(const std::string& path, Mode mode) {
     sqlite3_busy_timeout(db_, 5000);
 }
 
+void Database::on_wal_commit(std::function<void(int)> hook) {
+    wal_hook_ = std::move(hook);
+    sqlite3_wal_hook(
+        db_,
+        [](void* self, sqlite3*, const char*, int pages) {
+            static_cast<Database*>(self)->wal_hook_(pages);
+            return SQLITE_OK;
+        },
+        this);
+}
+
+int Database::checkpoint() {
+    int pages = 0;
+    int copied = 0;
+    int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &pages, &copied);
+    // Busy: another connection is checkpointing; the next checkpoint goes on.
+    if ((rc & 0xff) == SQLITE_BUSY) return 0;
+    if (rc != SQLITE_OK) throw SqliteError(rc, std::string("checkpoint: ") + sqlite3_errmsg(db_));
+    return copied;
+}
+
 Database::~Database() {
     cache_.clear();
     sqlite3_close(db_);

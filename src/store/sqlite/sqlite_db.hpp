@@ -90,12 +90,22 @@ public:
     Database& operator=(const Database&) = delete;
 
     void exec(std::string_view sql);
+    // Called after each commit of this connection with the write-ahead log's
+    // length in pages. Replaces SQLite's automatic checkpoint, which would
+    // otherwise run inside the commit that crosses wal_autocheckpoint. The
+    // hook must not throw.
+    void on_wal_commit(std::function<void(int pages)> hook);
+    // A passive checkpoint: copies into the database file what the log
+    // holds, as far as no reader still needs it, without waiting for a lock.
+    // Returns how many of the log's pages the file holds now (0: busy).
+    int checkpoint();
     // A statement prepared once per connection and reset after each use.
     StatementUse cached(std::string_view sql);
     std::int64_t changes() const;
 
 private:
     sqlite3* db_ = nullptr;
+    std::function<void(int)> wal_hook_;
     // Looked up by the SQL's text without building a string (the commit
     // path looks statements up once per write).
     struct SqlHash {

@@ -553,6 +553,10 @@ struct SqliteStore::GroupedWrite {
 
 namespace {
 
+// The checkpointer hands the log over to the writer once a pass of its own
+// copies fewer pages than this (or after three).
+constexpr int kCheckpointRemainder = 64;
+
 // A group is bounded, so that the commits queued behind it (live streams'
 // tokens) wait for a few milliseconds of sends at most.
 constexpr std::size_t kMaxWriteGroup = 64;
@@ -666,10 +670,18 @@ SqliteStore::SqliteStore(const SqliteConfig& config) {
         .run();
     reader_db_ = std::make_unique<Database>(config.path.string(), Database::Mode::read_only);
     reader_db_->exec("PRAGMA cache_size=-32768");
+    checkpoint_pages_ = std::max(config.checkpoint_pages, 1);
+    writer_checkpoint_pages_ = std::max(config.writer_checkpoint_pages, 1);
+    checkpoint_db_ = std::make_unique<Database>(config.path.string(), Database::Mode::read_write);
+    // A connection learns the file is in WAL mode when it first reads it;
+    // until then a checkpoint is a no-op.
+    checkpoint_db_->exec("SELECT COUNT(*) FROM sqlite_schema");
+    writer_db_->on_wal_commit([this](int pages) { wal_grew(pages); });
     // Named, so that top -H, perf and the benchmarks tell the store's CPU
     // from the I/O thread's.
     boost::asio::post(writer_, [] { pthread_setname_np(pthread_self(), "sqlite-writer"); });
     boost::asio::post(reader_, [] { pthread_setname_np(pthread_self(), "sqlite-reader"); });
+    boost::asio::post(checkpointer_, [] { pthread_setname_np(pthread_self(), "sqlite-checkpt"); });
     log::info("sqlite store {} at schema version {}", config.path.string(), version);
 }
 
@@ -680,8 +692,52 @@ SqliteStore::~SqliteStore() {
     // whole or absent either way.
     writer_.stop();
     reader_.stop();
+    checkpointer_.stop();
     writer_.join();
     reader_.join();
+    checkpointer_.join();
+}
+
+void SqliteStore::wal_grew(int pages) {
+    try {
+        if (pages >= writer_checkpoint_pages_) {
+            // The checkpointer fell behind (or a reader held it back): the
+            // writer copies the log itself, so that it cannot grow unbounded.
+            writer_db_->checkpoint();
+        } else if (pages >= checkpoint_pages_ && !checkpoint_asked_.exchange(true)) {
+            boost::asio::post(checkpointer_, [this] { checkpoint(); });
+        }
+    } catch (const SqliteError& e) {
+        log::warn("sqlite checkpoint by the writer: {}", e.what());
+    }
+}
+
+void SqliteStore::checkpoint() {
+    try {
+        // The bulk, while the writer goes on; then, a few times, what it
+        // wrote meanwhile, so that little is left for the writer.
+        int before = 0;
+        for (int pass = 0; pass < 3; ++pass) {
+            int copied = checkpoint_db_->checkpoint();
+            if (copied - before < kCheckpointRemainder) break;
+            before = copied;
+        }
+    } catch (const SqliteError& e) {
+        log::warn("sqlite checkpoint: {}", e.what());
+    }
+    // The pages the writer added meanwhile are copied by the writer, between
+    // two of its transactions: the log is then whole in the file when the
+    // next one starts, which starts it again from its beginning. (Waiting
+    // for the writer from here, as SQLite's RESTART mode does, loses to a
+    // writer that commits every few milliseconds.)
+    boost::asio::post(writer_, [this] {
+        try {
+            writer_db_->checkpoint();
+        } catch (const SqliteError& e) {
+            log::warn("sqlite checkpoint by the writer: {}", e.what());
+        }
+        checkpoint_asked_ = false;
+    });
 }
 
 net::awaitable<Result<Session>> SqliteStore::create_session(UserId user, NewSession s) {

@@ -11,6 +11,7 @@
 
 #include <boost/asio/thread_pool.hpp>
 
+#include <atomic>
 #include <cstddef>
 #include <filesystem>
 #include <functional>
@@ -35,6 +36,13 @@ struct SqliteConfig {
     // its head back are compacted into their content column, so that it can
     // be cut: about 20 MB of log, a few seconds of 50,000 tokens/s.
     std::int64_t max_log_rows = 256 * 1024;
+    // Checkpoints run on a thread of their own, so that no commit waits for
+    // one (copying the log into the file, two fsyncs): asked for once the
+    // write-ahead log holds `checkpoint_pages` pages (SQLite's default
+    // wal_autocheckpoint). Should it fall behind, the writer checkpoints
+    // itself at `writer_checkpoint_pages` (64 MiB of log), which bounds the log.
+    int checkpoint_pages = 1000;
+    int writer_checkpoint_pages = 16 * 1024;
 };
 
 // The writer's state of the chunk log (live_texts.hpp); `live` is shared
@@ -106,11 +114,21 @@ private:
     void write_together(std::span<const std::shared_ptr<GroupedWrite>> writes,
                         std::size_t& failed);
 
+    // Writer thread, after each commit (Database::on_wal_commit).
+    void wal_grew(int pages);
+    // Checkpointer thread.
+    void checkpoint();
+
     std::unique_ptr<Database> writer_db_;
     std::unique_ptr<Database> reader_db_;
+    std::unique_ptr<Database> checkpoint_db_;
     ChunkLog chunk_log_;
+    int checkpoint_pages_ = 0;
+    int writer_checkpoint_pages_ = 0;
+    std::atomic<bool> checkpoint_asked_{false};
     boost::asio::thread_pool writer_{1};
     boost::asio::thread_pool reader_{1};
+    boost::asio::thread_pool checkpointer_{1};
     LocalNotices notices_;
     std::mutex group_mutex_;
     std::vector<std::shared_ptr<GroupedWrite>> group_;  // waiting, oldest first

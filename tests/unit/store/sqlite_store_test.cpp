@@ -412,5 +412,52 @@ TEST_F(SqliteStoreTest, EachSendOfAGroupHasItsOwnOutcome) {
               "two");
 }
 
+// The write-ahead log is copied into the database file by a checkpointer of
+// its own, not inside a commit: the writer's own checkpoints are set out of
+// reach here, and the file still takes the log's pages and the log starts
+// again from its beginning.
+TEST_F(SqliteStoreTest, TheLogIsCheckpointedAwayFromTheWriter) {
+    store_.reset();
+    config_.checkpoint_pages = 16;
+    config_.writer_checkpoint_pages = 1 << 30;
+    store_ = std::make_unique<SqliteStore>(config_);
+    truncate_wal();
+    const auto file_before = std::filesystem::file_size(config_.path);
+    std::uint64_t longest = 0;
+    for (int i = 0; i < 100; ++i) {
+        new_turn(new_session(), std::string(2000, 'x'));
+        longest = std::max(longest, wal_frames());
+    }
+    // Each send writes a few pages; without the checkpointer the log would
+    // hold them all (some 300), and the file would not grow.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::filesystem::file_size(config_.path) < file_before + 100 * 2000 &&
+           std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    EXPECT_GE(std::filesystem::file_size(config_.path), file_before + 100 * 2000);
+    // The sends wrote some 1,300 pages: the log started again from its
+    // beginning while they did (checkpoints that leave the log whole in the
+    // file at no moment between two writes never let it).
+    EXPECT_LT(longest, 650u) << "the log was never started again";
+}
+
+// Should the checkpointer fall behind, the writer checkpoints itself once the
+// log is `writer_checkpoint_pages` long: the log stays bounded.
+TEST_F(SqliteStoreTest, TheWriterCheckpointsWhenTheLogGrowsTooLong) {
+    store_.reset();
+    config_.checkpoint_pages = 1 << 30;  // the checkpointer is never asked
+    config_.writer_checkpoint_pages = 32;
+    store_ = std::make_unique<SqliteStore>(config_);
+    truncate_wal();
+    const auto file_before = std::filesystem::file_size(config_.path);
+    std::uint64_t longest = 0;
+    for (int i = 0; i < 100; ++i) {
+        new_turn(new_session(), std::string(2000, 'x'));
+        longest = std::max(longest, wal_frames());
+    }
+    EXPECT_GE(std::filesystem::file_size(config_.path), file_before + 100 * 2000);
+    EXPECT_LT(longest, 64u);
+}
+
 }  // namespace
 }  // namespace chatd::store::sqlite
