@@ -164,6 +164,9 @@ net::awaitable<void> Server::serve(beast::tcp_stream stream) {
         auto request = co_await read_request(stream, buffer);
         if (!request) break;
         bool keep_alive = request->keep_alive();
+        // An answer may last for hours (an event stream): the read buffer
+        // is not held through it unless a pipelined request waits in it.
+        if (buffer.size() == 0) buffer.shrink_to_fit();
         if (co_await handler_.handle(std::move(*request), stream) == After::close || !keep_alive)
             break;
     }
