@@ -10,6 +10,10 @@ namespace chatd::store {
 namespace {
 
 void merge(ChangeNotice& into, ChangeNotice&& more) {
+    if (into.empty()) {
+        into = std::move(more);
+        return;
+    }
     into.everything = into.everything || more.everything;
     for (auto& m : more.messages) into.messages.push_back(std::move(m));
     for (auto& s : more.sessions) into.sessions.push_back(std::move(s));
@@ -50,15 +54,21 @@ std::unique_ptr<ChangeListener> LocalNotices::listen(net::any_io_executor ex) {
 void LocalNotices::announce(ChangeNotice notice) {
     if (notice.empty()) return;
     std::lock_guard lock(mutex_);
-    for (const auto& weak : inboxes_) {
-        auto inbox = weak.lock();
-        if (!inbox) continue;
-        net::post(inbox->ex, [weak, notice] {
+    std::vector<std::shared_ptr<Inbox>> live;
+    live.reserve(inboxes_.size());
+    for (const auto& weak : inboxes_)
+        if (auto inbox = weak.lock()) live.push_back(std::move(inbox));
+    // Every commit's notice goes through here, with a piece of text per
+    // stream: the last inbox (usually the only one) takes it without a copy.
+    for (std::size_t i = 0; i < live.size(); ++i) {
+        auto deliver = [weak = std::weak_ptr<Inbox>(live[i]),
+                        n = i + 1 == live.size() ? std::move(notice) : notice]() mutable {
             auto in = weak.lock();
             if (!in) return;
-            merge(in->pending, ChangeNotice(notice));
+            merge(in->pending, std::move(n));
             in->wake.notify();
-        });
+        };
+        net::post(live[i]->ex, std::move(deliver));
     }
 }
 
