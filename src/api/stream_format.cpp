@@ -6,6 +6,9 @@
 #include "http/sse.hpp"
 
 #include <boost/json/serialize.hpp>
+#include <boost/json/serializer.hpp>
+
+#include <charconv>
 
 namespace chatd::api {
 
@@ -20,18 +23,36 @@ std::size_t catch_up_end(std::string_view content, std::size_t from, std::size_t
 
 namespace {
 
+// Appends `s` as a JSON string, quoted and escaped by Boost.JSON.
+void append_json_string(std::string& out, std::string_view s) {
+    json::serializer sr;
+    sr.reset(s);
+    char buffer[1024];
+    while (!sr.done()) out.append(sr.read(buffer, sizeof buffer));
+}
+
 // `text[from..]` as events named `name`, their data the message id, the
 // piece's offset and text; `advance(cursor, end)` moves the cursor past it.
 template <class Advance>
 std::string text_events(std::string_view name, engine::Cursor at, std::string_view text,
                         std::size_t from, std::size_t max_bytes, Advance advance) {
+    // Every token of every stream passes here: the event is written into one
+    // string, without a json::object and the strings it would copy. Its data
+    // is one line (JSON escapes every line break), as format_sse_event would
+    // frame it.
     std::string out;
     for_each_piece(text, from, max_bytes, [&](std::size_t piece_from, std::size_t end) {
-        auto data = json::serialize(json::object{{"message_id", at.message.value},
-                                                 {"offset", static_cast<std::int64_t>(piece_from)},
-                                                 {"text", text.substr(piece_from, end - piece_from)}});
+        auto piece = text.substr(piece_from, end - piece_from);
         advance(at, static_cast<std::int64_t>(end));
-        out += http::format_sse_event(name, engine::encode_cursor(at), data);
+        out.reserve(out.size() + piece.size() + 160);
+        out.append("event: ").append(name).append("\nid: ").append(engine::encode_cursor(at));
+        out.append("\ndata: {\"message_id\":");
+        append_json_string(out, at.message.value);
+        char offset[24];
+        auto [offset_end, ec] = std::to_chars(offset, offset + sizeof offset, piece_from);
+        out.append(",\"offset\":").append(offset, offset_end).append(",\"text\":");
+        append_json_string(out, piece);
+        out.append("}\n\n");
     });
     return out;
 }

@@ -2,8 +2,12 @@
 
 #include "core/utf8.hpp"
 
+#include "engine/cursor.hpp"
+#include "http/sse.hpp"
+
 #include <gtest/gtest.h>
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 
 namespace chatd::api {
 namespace {
@@ -56,6 +60,21 @@ TEST(CatchUp, PiecesEndBetweenCharactersWithinTheBound) {
     EXPECT_EQ(catch_up_end(text, 2, 1), 4u);  // one character at least
     EXPECT_EQ(catch_up_end(text, 4, 64), text.size());
     EXPECT_EQ(catch_up_end(text, text.size(), 64), text.size());
+}
+
+// The delta is written by hand for speed: byte for byte the event the
+// generic path (a json::object, serialized, framed by format_sse_event)
+// makes, for text JSON must escape.
+TEST(FormatDeltas, WritesTheEventTheGenericPathWould) {
+    const std::string content = "ok \"quoted\" back\\slash\nline\r\ttab \x01 caf\xC3\xA9 </script>";
+    engine::Cursor at{kId, 3};
+    engine::Cursor after{kId, static_cast<std::int64_t>(content.size())};
+    auto data = boost::json::serialize(
+        boost::json::object{{"message_id", kId.value},
+                            {"offset", 3},
+                            {"text", std::string_view(content).substr(3)}});
+    EXPECT_EQ(format_deltas(at, content, 1024),
+              http::format_sse_event("delta", engine::encode_cursor(after), data));
 }
 
 TEST(FormatDeltas, NothingToSendIsNoEvent) {
