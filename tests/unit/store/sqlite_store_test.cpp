@@ -84,6 +84,17 @@ protected:
         return bytes < 32 ? 0 : (bytes - 32) / (4096 + 24);
     }
 
+    // `n` sends of 2,000 bytes each, in sessions of their own; returns the
+    // longest the write-ahead log's file was after one of them (pages).
+    std::uint64_t send_large(int n) {
+        std::uint64_t longest = 0;
+        for (int i = 0; i < n; ++i) {
+            new_turn(new_session(), std::string(2000, 'x'));
+            longest = std::max(longest, wal_frames());
+        }
+        return longest;
+    }
+
     void truncate_wal() {
         Database(config_.path.string(), Database::Mode::read_write)
             .exec("PRAGMA wal_checkpoint(TRUNCATE)");
@@ -417,17 +428,12 @@ TEST_F(SqliteStoreTest, EachSendOfAGroupHasItsOwnOutcome) {
 // reach here, and the file still takes the log's pages and the log starts
 // again from its beginning.
 TEST_F(SqliteStoreTest, TheLogIsCheckpointedAwayFromTheWriter) {
-    store_.reset();
     config_.checkpoint_pages = 16;
     config_.writer_checkpoint_pages = 1 << 30;
-    store_ = std::make_unique<SqliteStore>(config_);
+    reopen();
     truncate_wal();
     const auto file_before = std::filesystem::file_size(config_.path);
-    std::uint64_t longest = 0;
-    for (int i = 0; i < 100; ++i) {
-        new_turn(new_session(), std::string(2000, 'x'));
-        longest = std::max(longest, wal_frames());
-    }
+    const auto longest = send_large(100);
     // Each send writes a few pages; without the checkpointer the log would
     // hold them all (some 300), and the file would not grow.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
@@ -444,17 +450,12 @@ TEST_F(SqliteStoreTest, TheLogIsCheckpointedAwayFromTheWriter) {
 // Should the checkpointer fall behind, the writer checkpoints itself once the
 // log is `writer_checkpoint_pages` long: the log stays bounded.
 TEST_F(SqliteStoreTest, TheWriterCheckpointsWhenTheLogGrowsTooLong) {
-    store_.reset();
     config_.checkpoint_pages = 1 << 30;  // the checkpointer is never asked
     config_.writer_checkpoint_pages = 32;
-    store_ = std::make_unique<SqliteStore>(config_);
+    reopen();
     truncate_wal();
     const auto file_before = std::filesystem::file_size(config_.path);
-    std::uint64_t longest = 0;
-    for (int i = 0; i < 100; ++i) {
-        new_turn(new_session(), std::string(2000, 'x'));
-        longest = std::max(longest, wal_frames());
-    }
+    const auto longest = send_large(100);
     EXPECT_GE(std::filesystem::file_size(config_.path), file_before + 100 * 2000);
     EXPECT_LT(longest, 64u);
 }
