@@ -1,17 +1,21 @@
 #include "core/wakeup.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/experimental/channel.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 namespace chatd {
 
 struct Wakeup::State {
-    explicit State(const boost::asio::any_io_executor& ex) : signal(ex, 1) {}
-    // One slot: a full slot is a wake-up pending, and more coalesce into it.
-    boost::asio::experimental::channel<void(boost::system::error_code)> signal;
+    explicit State(const boost::asio::any_io_executor& e) : ex(e) {}
+    boost::asio::any_io_executor ex;
+    std::unique_ptr<Waiter> waiter;                      // null: nobody waits
+    bool pending = false;                                // a wake-up came with nobody waiting
     Clock::time_point armed = Clock::time_point::min();  // the timer's deadline
-    bool waiting = false;
+
+    // Hands the waiter to the executor: it runs after the caller returns.
+    void wake() {
+        boost::asio::post(ex, [w = std::move(waiter)] { w->complete(); });
+    }
 };
 
 Wakeup::Wakeup(const boost::asio::any_io_executor& ex)
@@ -20,24 +24,35 @@ Wakeup::Wakeup(const boost::asio::any_io_executor& ex)
 Wakeup::~Wakeup() = default;
 
 void Wakeup::notify() {
-    // A waiting receiver's completion is posted (the channel requires
-    // blocking.never), so the waiter never resumes inside this call; a full
-    // slot (a wake-up pending) makes this a no-op.
-    state_->signal.try_send(boost::system::error_code{});
+    auto& s = *state_;
+    if (s.waiter)
+        s.wake();
+    else
+        s.pending = true;  // more coalesce into it
 }
 
 boost::asio::awaitable<void> Wakeup::wait_until(Clock::time_point deadline) {
     auto& s = *state_;
-    if (!s.signal.ready()) {
-        if (deadline <= Clock::now()) co_return;
-        if (deadline == Clock::time_point::max())
-            s.armed = deadline;  // a timer still set wakes nobody
-        else if (deadline != s.armed)
-            arm(deadline);
-        s.waiting = true;
+    if (s.pending) {  // the common case on a busy stream: no suspension at all
+        s.pending = false;
+        co_return;
     }
-    co_await s.signal.async_receive(boost::asio::as_tuple(boost::asio::use_awaitable));
-    s.waiting = false;
+    if (deadline <= Clock::now()) co_return;
+    co_await async_wait_until(deadline, boost::asio::use_awaitable);
+}
+
+void Wakeup::start_wait(std::unique_ptr<Waiter> waiter, Clock::time_point deadline) {
+    auto& s = *state_;
+    s.waiter = std::move(waiter);
+    if (s.pending || deadline <= Clock::now()) {
+        s.pending = false;
+        s.wake();
+        return;
+    }
+    if (deadline == Clock::time_point::max())
+        s.armed = deadline;  // a timer still set wakes nobody
+    else if (deadline != s.armed)
+        arm(deadline);
 }
 
 void Wakeup::arm(Clock::time_point deadline) {
@@ -48,7 +63,7 @@ void Wakeup::arm(Clock::time_point deadline) {
             auto s = weak.lock();
             if (ec || !s || s->armed != deadline) return;
             s->armed = Clock::time_point::min();
-            if (s->waiting) s->signal.try_send(boost::system::error_code{});
+            if (s->waiter) s->wake();
         });
 }
 

@@ -116,6 +116,53 @@ TEST(Wakeup, AnOldDeadlineWakesNoLaterWait) {
     EXPECT_GE(waiter.returned_at - started, 40ms);
 }
 
+// A parked session stream waits with a plain callback: it is called once,
+// after notify() returns or at the deadline, and the same Wakeup then serves
+// a coroutine.
+TEST(Wakeup, ACallbackWaitsAsACoroutineDoes) {
+    boost::asio::io_context io;
+    Wakeup w(io.get_executor());
+    int calls = 0;
+    w.async_wait_until(Clock::time_point::max(), [&] { ++calls; });
+    run_ready(io);
+    EXPECT_EQ(calls, 0);
+    w.notify();
+    EXPECT_EQ(calls, 0) << "called inside notify()";
+    run_ready(io);
+    EXPECT_EQ(calls, 1);
+    w.notify();  // nobody waits: kept for the next wait
+    run_ready(io);
+    EXPECT_EQ(calls, 1);
+
+    Waiter waiter;
+    waiter.start(io, w, Clock::time_point::max());
+    run_ready(io);
+    EXPECT_TRUE(waiter.done) << "the kept wake-up";
+
+    const auto deadline = Clock::now() + 20ms;
+    w.async_wait_until(deadline, [&] { ++calls; });
+    io.restart();
+    while (calls < 2) io.run_one_for(5s);
+    EXPECT_GE(Clock::now(), deadline);
+}
+
+// A callback still waiting when the Wakeup goes is destroyed, never called.
+TEST(Wakeup, AWaitingCallbackIsDroppedWithIt) {
+    boost::asio::io_context io;
+    auto alive = std::make_shared<int>(0);
+    std::weak_ptr<int> watch = alive;
+    bool called = false;
+    {
+        Wakeup w(io.get_executor());
+        w.async_wait_until(Clock::now() + 10ms,
+                           [&called, held = std::move(alive)] { called = true; });
+    }
+    EXPECT_TRUE(watch.expired());
+    io.restart();
+    io.run_for(30ms);
+    EXPECT_FALSE(called);
+}
+
 // Destroyed with its timer set: the timer's handler touches nothing.
 TEST(Wakeup, OutlivedByItsTimerHandler) {
     boost::asio::io_context io;
