@@ -1,6 +1,30 @@
 #include "api/call.hpp"
 
+#include "core/metrics.hpp"
+
 namespace chatd::api {
+
+void AnswerLog::write(unsigned status, std::uint64_t bytes, std::string_view error_code) const {
+    auto took = std::chrono::steady_clock::now() - started;
+    log::access({.request_id = request_id,
+                 .method = method,
+                 .route = route,
+                 .status = status,
+                 .bytes = bytes,
+                 .duration = std::chrono::duration_cast<std::chrono::microseconds>(took)});
+    if (metrics) {
+        metrics->request(method, route, status, took);
+        if (!error_code.empty()) metrics->api_error(error_code);
+    }
+}
+
+AnswerLog Call::answer_log() const {
+    return {.request_id = request_id,
+            .method = std::string(request.method_string()),
+            .route = route,
+            .started = started,
+            .metrics = metrics};
+}
 
 net::awaitable<http::After> Call::reply(http::Status status, std::string body) {
     co_return co_await reply(json_response(status, std::move(body), framing()));

@@ -22,10 +22,28 @@
 #include <string>
 #include <vector>
 
+namespace chatd {
+class Metrics;
+}
+
 namespace chatd::api {
+
+// What the access log and the request metrics record of one request. Written
+// when its answer ends: when the handler returns, or, for a connection the
+// handler took (a session stream), when that stream ends.
+struct AnswerLog {
+    std::string request_id;
+    std::string method;
+    std::string_view route;  // a route's pattern: routes last as long as the API
+    std::chrono::steady_clock::time_point started;
+    Metrics* metrics = nullptr;
+
+    void write(unsigned status, std::uint64_t bytes, std::string_view error_code = {}) const;
+};
 
 struct Call {
     http::Request request;
+    http::Connection& connection;  // a handler may take it (http::After::taken)
     http::beast::tcp_stream& stream;
     const CorsPolicy& cors;
     std::chrono::milliseconds write_timeout;
@@ -41,7 +59,14 @@ struct Call {
     // an event stream: what it wrote).
     unsigned status = 0;
     std::uint64_t bytes = 0;
-    std::string error_code;  // the API error answered, if one was
+    std::string error_code;        // the API error answered, if one was
+    std::string_view route = "-";  // the route's pattern, once matched
+    std::chrono::steady_clock::time_point started;
+    Metrics* metrics = nullptr;
+
+    // What the log will say of this request, for an answer that outlives
+    // the call (its status and bytes come when it ends).
+    AnswerLog answer_log() const;
 
     log::Context log_context() const { return {request_id}; }
     // The head lines an event stream adds to its own: CORS and X-Request-Id.

@@ -85,35 +85,24 @@ std::string request_id_of(const http::Request& request) {
 
 }  // namespace
 
-net::awaitable<http::After> ChatApi::handle(http::Request request,
-                                            http::beast::tcp_stream& stream) {
-    auto started = std::chrono::steady_clock::now();
+net::awaitable<http::After> ChatApi::handle(http::Request request, http::Connection& connection) {
     Call c{.request = std::move(request),
-           .stream = stream,
+           .connection = connection,
+           .stream = connection.stream,
            .cors = cors_,
-           .write_timeout = config_.write_timeout};
+           .write_timeout = config_.write_timeout,
+           .started = std::chrono::steady_clock::now(),
+           .metrics = config_.metrics};
     c.request_id = request_id_of(c.request);
-    std::string_view route = "-";
     const Route* handler = nullptr;
-    auto after = co_await dispatch(c, route, handler);
+    auto after = co_await dispatch(c, handler);
     if (handler) after = co_await handler->handler(c);
-    auto took = std::chrono::steady_clock::now() - started;
-    std::string_view method = c.request.method_string();
-    log::access({.request_id = c.request_id,
-                 .method = method,
-                 .route = route,
-                 .status = c.status,
-                 .bytes = c.bytes,
-                 .duration = std::chrono::duration_cast<std::chrono::microseconds>(took)});
-    if (config_.metrics) {
-        config_.metrics->request(method, route, c.status, took);
-        if (!c.error_code.empty()) config_.metrics->api_error(c.error_code);
-    }
+    // A handler that took the connection logs its answer when it ends.
+    if (after != http::After::taken) c.answer_log().write(c.status, c.bytes, c.error_code);
     co_return after;
 }
 
-net::awaitable<http::After> ChatApi::dispatch(Call& c, std::string_view& route,
-                                              const Route*& handler) {
+net::awaitable<http::After> ChatApi::dispatch(Call& c, const Route*& handler) {
     if (auto allowed = guard_.check(c.request); !allowed) co_return co_await c.fail(allowed.error());
     if (c.request.method() == V::options && c.request.target() == "*")
         co_return co_await options(c, "*");
@@ -128,7 +117,7 @@ net::awaitable<http::After> ChatApi::dispatch(Call& c, std::string_view& route,
     auto match = routes_.match(c.head ? V::get : c.request.method(), target->path());
     bool head_on_stream = c.head && match.target && match.target->body == Body::stream;
     if (head_on_stream) match = {};
-    if (match.target) route = match.pattern;
+    if (match.target) c.route = match.pattern;
     // Everything under /api/ but the health checks needs credentials, even a
     // path that does not exist: which ones do is no business of strangers.
     bool open = match.target && match.target->access == Access::open;
@@ -150,7 +139,7 @@ net::awaitable<http::After> ChatApi::dispatch(Call& c, std::string_view& route,
     if (!match.target) {
         if (c.request.method() == V::get || c.head) {
             if (const auto* file = web_.find(target->path())) {
-                route = "(static)";
+                c.route = "(static)";
                 co_return co_await serve_static(c, *file);
             }
         }

@@ -59,7 +59,7 @@ public:
             const auth::SessionCookies* sessions, ApiConfig config, const http::StaticFiles& web);
 
     net::awaitable<http::After> handle(http::Request request,
-                                       http::beast::tcp_stream& stream) override;
+                                       http::Connection& connection) override;
     http::Response reject(http::Status status, std::string_view code,
                           std::string_view message) override;
 
@@ -67,8 +67,8 @@ private:
     // Routes `c` and answers it, unless it goes to a route's handler: then
     // `handler` is set and the caller runs it, after this frame is gone (a
     // stream's handler runs as long as the stream, and each frame of the
-    // chain is held that long). `route` is set to the matched pattern.
-    net::awaitable<http::After> dispatch(Call& c, std::string_view& route, const Route*& handler);
+    // chain is held that long). Sets `c.route` to the matched pattern.
+    net::awaitable<http::After> dispatch(Call& c, const Route*& handler);
     net::awaitable<http::After> healthz(Call& c);
     net::awaitable<http::After> readyz(Call& c);
     net::awaitable<http::After> metrics(Call& c);

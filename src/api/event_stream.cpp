@@ -1,9 +1,8 @@
 #include "api/event_stream.hpp"
 
-#include "core/log.hpp"
-
 #include <boost/asio/co_spawn.hpp>
 
+#include <algorithm>
 #include <array>
 
 namespace chatd::api {
@@ -23,25 +22,19 @@ EventStream::EventStream(http::beast::tcp_stream& stream, engine::Feeds& feeds,
 
 net::awaitable<bool> EventStream::open(std::string extra_headers) {
     extra_headers += format_.head_lines();
-    if (!co_await writer_.open(config_.retry, extra_headers, format_.chunked())) co_return false;
-    watch_->wake = wake_;
-    net::co_spawn(stream_.get_executor(), watch_client(stream_.socket(), watch_),
-                  [](std::exception_ptr e) {
-                      if (!e) return;
-                      try {
-                          std::rethrow_exception(e);
-                      } catch (const std::exception& ex) {
-                          log::error("stream client watch crashed: {}", ex.what());
-                      }
-                  });
-    co_return true;
+    // Not `if (!co_await ...) co_return false;` here: with that, GCC 12 laid
+    // this frame out 8 bytes off from where a resumption looks for it.
+    bool opened = co_await writer_.open(config_.retry, extra_headers, format_.chunked());
+    if (opened) {
+        watch_->wake = wake_;
+        watch_client(stream_.socket(), watch_);
+    }
+    co_return opened;
 }
 
 namespace {
 
-// Reads and drops what the client has sent, up to 4 KiB. A plain function:
-// its buffer lives on the stack for the call, not in the frame of every
-// stream's watcher coroutine.
+// Reads and drops what the client has sent, up to 4 KiB.
 std::size_t drop_available(http::net::ip::tcp::socket& socket, boost::system::error_code& ec) {
     std::array<char, 4096> scratch;
     auto available = socket.available(ec);
@@ -51,26 +44,27 @@ std::size_t drop_available(http::net::ip::tcp::socket& socket, boost::system::er
 
 }  // namespace
 
-net::awaitable<void> EventStream::watch_client(http::net::ip::tcp::socket& socket,
-                                               std::shared_ptr<ClientWatch> watch) {
-    constexpr std::size_t kMaxIgnoredBytes = 64 * 1024;
-    for (;;) {
-        auto [ec] = co_await socket.async_wait(http::net::ip::tcp::socket::wait_read,
-                                               net::as_tuple(net::use_awaitable));
-        // Aborted: the stream ended and closed the socket, which must not be
-        // touched any more (it may be gone). Done: the stream ended and what
-        // the client sends now is its next request, for the server to read.
-        if (ec == net::error::operation_aborted || watch->gone || watch->done) co_return;
-        std::size_t n = 0;
-        if (!ec) n = drop_available(socket, ec);
-        watch->dropped += n;
-        if (!ec && n > 0 && watch->dropped <= kMaxIgnoredBytes) continue;  // stray bytes: dropped
-        watch->gone = true;  // EOF, reset, or a client that will not stop talking
-        if (auto w = watch->wake.lock()) w->notify();
-        boost::system::error_code ignored_ec;
-        socket.cancel(ignored_ec);  // a write waiting on a full buffer ends now
-        co_return;
-    }
+void EventStream::watch_client(http::net::ip::tcp::socket& socket,
+                               std::shared_ptr<ClientWatch> watch) {
+    socket.async_wait(
+        http::net::ip::tcp::socket::wait_read,
+        [&socket, watch = std::move(watch)](boost::system::error_code ec) mutable {
+            constexpr std::size_t kMaxIgnoredBytes = 64 * 1024;
+            // Aborted: the stream ended and closed the socket, which must not
+            // be touched any more (it may be gone). Done: the stream ended
+            // and what the client sends now is its next request, for the
+            // server to read.
+            if (ec == net::error::operation_aborted || watch->gone || watch->done) return;
+            std::size_t n = 0;
+            if (!ec) n = drop_available(socket, ec);
+            watch->dropped += n;
+            if (!ec && n > 0 && watch->dropped <= kMaxIgnoredBytes)  // stray bytes: dropped
+                return watch_client(socket, std::move(watch));
+            watch->gone = true;  // EOF, reset, or a client that will not stop talking
+            if (auto w = watch->wake.lock()) w->notify();
+            boost::system::error_code ignored_ec;
+            socket.cancel(ignored_ec);  // a write waiting on a full buffer ends now
+        });
 }
 
 net::awaitable<bool> EventStream::finish() {
@@ -91,12 +85,20 @@ net::awaitable<bool> EventStream::write(std::string bytes) {
 
 net::awaitable<bool> EventStream::idle() {
     co_await wake_->wait_until(next_ping_);
+    co_return co_await ping_if_due();
+}
+
+net::awaitable<bool> EventStream::ping_if_due() {
     if (watch_->gone) co_return false;
     if (std::chrono::steady_clock::now() >= next_ping_) {
         next_ping_ = std::chrono::steady_clock::now() + config_.heartbeat;
         co_return co_await write(http::format_sse_comment("ping"));
     }
     co_return true;
+}
+
+void EventStream::watch_session(const SessionId& session) {
+    feeds_.watch_session(session, wake_);
 }
 
 net::awaitable<bool> EventStream::follow(engine::Cursor at) {
@@ -125,7 +127,8 @@ net::awaitable<bool> EventStream::follow(engine::Cursor at) {
         // reasoning first: it came before the text it led to.
         const auto piece = config_.catch_up_piece_bytes;
         if (static_cast<std::size_t>(at.reasoning_offset) < m.reasoning.size()) {
-            auto end = catch_up_end(m.reasoning, static_cast<std::size_t>(at.reasoning_offset), piece);
+            auto end =
+                catch_up_end(m.reasoning, static_cast<std::size_t>(at.reasoning_offset), piece);
             auto bytes = format_.reasoning(m, at, std::string_view(m.reasoning).substr(0, end),
                                            config_.max_delta_bytes);
             at.reasoning_offset = static_cast<std::int64_t>(end);
@@ -149,42 +152,6 @@ net::awaitable<bool> EventStream::follow(engine::Cursor at) {
         if (m.status != store::MessageStatus::generating)
             co_return co_await write(format_.ending(m, at));
         if (!co_await idle()) co_return false;
-    }
-}
-
-net::awaitable<void> EventStream::follow_session(SessionId session,
-                                                 std::optional<engine::Cursor> cursor) {
-    feeds_.watch_session(session, wake_);
-    // Without a cursor, "later" means created after this stream opened; ids
-    // sort by creation, so a fresh id marks the moment.
-    auto floor = new_message_id();
-    std::optional<MessageId> last;  // the message followed last
-    if (cursor) {
-        if (!co_await follow(*cursor)) co_return;
-        last = floor = cursor->message;
-    }
-    for (;;) {
-        auto active = feeds_.active_in(user_, session);
-        if (active && (!last || last->value < active->id().value)) {
-            auto id = active->id();
-            engine::Cursor from{id};  // named: GCC 12 mishandles braced temporaries in co_await
-            if (!co_await follow(from)) co_return;
-            last = id;
-            if (floor.value < id.value) floor = id;
-            continue;
-        }
-        auto next = co_await store_.next_assistant_message(user_, session, floor);
-        if (!next) co_return;  // the session was deleted
-        if (*next) {
-            auto id = (*next)->id;
-            engine::Cursor from{id};
-            if (!co_await follow(from)) co_return;
-            last = floor = id;
-            continue;
-        }
-        // The store's notices wake us when a message starts in this
-        // session, on any node.
-        if (!co_await idle()) co_return;
     }
 }
 

@@ -1,9 +1,9 @@
 #pragma once
 // The text side of one SSE connection (DESIGN §4, "Which text a stream
 // carries"): follows messages from a cursor, writes their text and ends in
-// a StreamFormat (chatd's events, or the AI SDK's), and pings while idle. Messages are read as feeds (engine/feeds.hpp), the
-// same whichever node runs them; it waits for a feed to wake it, and never
-// polls. Runs on the I/O thread; holds at most one write's bytes.
+// a StreamFormat (chatd's events, or the AI SDK's), and pings while idle. Messages are read as
+// feeds (engine/feeds.hpp), the same whichever node runs them; it waits for a feed to wake it, and
+// never polls. Runs on the I/O thread; holds at most one write's bytes.
 #include "api/stream_format.hpp"
 #include "engine/cursor.hpp"
 #include "engine/feeds.hpp"
@@ -43,9 +43,20 @@ public:
     // After finish(): nothing the client sent was read and dropped, so the
     // connection can go on (a chunked body delimits itself).
     bool reusable() const { return !watch_->gone && watch_->dropped == 0; }
-    // Session stream: the rest of `cursor`'s message (if any), then every
-    // later assistant message of the session, forever.
-    net::awaitable<void> follow_session(SessionId session, std::optional<engine::Cursor> cursor);
+    // For a session stream (api/session_stream.hpp): the store's notices of
+    // messages starting in `session` wake this stream.
+    void watch_session(const SessionId& session);
+    // Calls `on_wake` (a plain callback, `void()`) once, from the I/O
+    // executor, when a notice or the client's leaving wakes this stream or
+    // its heartbeat is due: what a stream with nothing to write waits on
+    // without a coroutine. Then ping_if_due().
+    template <typename F>
+    void park(F&& on_wake) {
+        wake_->async_wait_until(next_ping_, std::forward<F>(on_wake));
+    }
+    // False when the client has gone; else writes a ping when the heartbeat
+    // is due (false if that fails).
+    net::awaitable<bool> ping_if_due();
 
     // The body bytes written so far.
     std::uint64_t bytes_written() const { return writer_.bytes_written(); }
@@ -56,16 +67,17 @@ private:
     // Shared with the watcher coroutine, which may outlive this object.
     struct ClientWatch {
         bool gone = false;
-        bool done = false;         // the stream ended: read nothing more
-        std::size_t dropped = 0;   // bytes read and dropped while streaming
+        bool done = false;        // the stream ended: read nothing more
+        std::size_t dropped = 0;  // bytes read and dropped while streaming
         std::weak_ptr<Wakeup> wake;
     };
     // Reads the socket while events are written: an SSE client sends nothing
     // after its request, so readability means it closed (or misbehaves). Marks
     // it gone, wakes the stream and cancels a pending write, so the stream and
-    // its slot end now rather than at the next heartbeat.
-    static net::awaitable<void> watch_client(http::net::ip::tcp::socket& socket,
-                                             std::shared_ptr<ClientWatch> watch);
+    // its slot end now rather than at the next heartbeat. A chain of
+    // callbacks, not a coroutine: it waits as long as the stream lives.
+    static void watch_client(http::net::ip::tcp::socket& socket,
+                             std::shared_ptr<ClientWatch> watch);
 
     net::awaitable<bool> write(std::string bytes);
     // Waits for a wake-up, writing a ping when the heartbeat is due.

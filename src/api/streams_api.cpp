@@ -45,16 +45,21 @@ net::awaitable<http::After> StreamsApi::stream_session(Call& c) {
     if (!checked) co_return co_await c.fail(checked.error());
     auto slot = slots_.open(c.user);
     if (!slot) co_return co_await c.fail(slot.error());
-    EventStream events(c.stream, feeds_, store_, c.user, config_);
-    if (co_await events.open(c.head_lines()))
-        co_await events.follow_session(std::move(*session), std::move(*cursor));
-    c.status = 200;
-    c.bytes = events.bytes_written();
-    co_return http::After::close;
+    // It may stay open for hours, mostly idle: it takes the connection
+    // rather than hold this chain of coroutines (api/session_stream.hpp).
+    auto stream =
+        std::make_shared<SessionStream>(SessionStream::Parts{.connection = std::move(c.connection),
+                                                             .slot = std::move(*slot),
+                                                             .user = c.user,
+                                                             .session = std::move(*session),
+                                                             .answer_log = c.answer_log()},
+                                        feeds_, store_, config_, session_streams_);
+    stream->start(c.head_lines(), std::move(*cursor));
+    co_return http::After::taken;
 }
 
-net::awaitable<http::After> StreamsApi::follow(Call& c, StreamSlots::Slot slot,
-                                               engine::Cursor from, const StreamFormat& format) {
+net::awaitable<http::After> StreamsApi::follow(Call& c, StreamSlots::Slot slot, engine::Cursor from,
+                                               const StreamFormat& format) {
     (void)slot;  // held until the stream ends
     EventStream events(c.stream, feeds_, store_, c.user, config_, format);
     bool complete = co_await events.open(c.head_lines());

@@ -4,6 +4,7 @@
 // (StreamSlots) until it ends; a client that goes away gives it back at once.
 #include "api/call.hpp"
 #include "api/event_stream.hpp"
+#include "api/session_stream.hpp"
 #include "api/stream_slots.hpp"
 #include "engine/conversations.hpp"
 
@@ -34,6 +35,7 @@ private:
     store::ChatStore& store_;
     StreamConfig config_;
     StreamSlots slots_;
+    SessionStreams session_streams_;  // destroyed first: they hold slots
 };
 
 }  // namespace chatd::api

@@ -141,9 +141,8 @@ net::awaitable<void> Server::run() {
             socket.close(ec);
             continue;
         }
-        beast::tcp_stream stream(std::move(socket));
-        ++*connections_;  // serve() gives it back when the connection ends
-        net::co_spawn(ex_, serve(std::move(stream)), [](std::exception_ptr e) {
+        Connection connection(beast::tcp_stream(std::move(socket)), connections_);
+        net::co_spawn(ex_, serve(std::move(connection)), [](std::exception_ptr e) {
             if (!e) return;
             try {
                 std::rethrow_exception(e);
@@ -154,11 +153,8 @@ net::awaitable<void> Server::run() {
     }
 }
 
-net::awaitable<void> Server::serve(beast::tcp_stream stream) {
-    struct Count {
-        std::shared_ptr<std::size_t> n;
-        ~Count() { --*n; }
-    } count{connections_};
+net::awaitable<void> Server::serve(Connection connection) {
+    auto& stream = connection.stream;
     beast::flat_buffer buffer(config_.max_header_bytes);
     for (;;) {
         auto request = co_await read_request(stream, buffer);
@@ -167,8 +163,9 @@ net::awaitable<void> Server::serve(beast::tcp_stream stream) {
         // An answer may last for hours (an event stream): the read buffer
         // is not held through it unless a pipelined request waits in it.
         if (buffer.size() == 0) buffer.shrink_to_fit();
-        if (co_await handler_.handle(std::move(*request), stream) == After::close || !keep_alive)
-            break;
+        auto after = co_await handler_.handle(std::move(*request), connection);
+        if (after == After::taken) co_return;  // `connection` is moved-from
+        if (after == After::close || !keep_alive) break;
     }
     boost::system::error_code ignored;
     stream.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);

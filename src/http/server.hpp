@@ -39,10 +39,33 @@ struct ServerConfig {
     std::size_t linger_bytes = 8 * 1024 * 1024;
 };
 
+// An accepted connection: its stream, and its place among the server's open
+// connections (--max-connections), given back when the Connection goes.
+// Movable: a handler may take it (After::taken) and keep it for as long as
+// its answer lasts, still counted.
+class Connection {
+public:
+    Connection(beast::tcp_stream s, std::shared_ptr<std::size_t> count)
+        : stream(std::move(s)), count_(std::move(count)) {
+        ++*count_;
+    }
+    Connection(Connection&&) = default;
+    Connection& operator=(Connection&&) = delete;
+    ~Connection() {
+        if (count_) --*count_;
+    }
+
+    beast::tcp_stream stream;
+
+private:
+    std::shared_ptr<std::size_t> count_;  // moved-from: empty
+};
+
 class Handler {
 public:
     virtual ~Handler() = default;
-    virtual net::awaitable<After> handle(Request request, beast::tcp_stream& stream) = 0;
+    // Answers `request` on `connection`; may take the connection (see After).
+    virtual net::awaitable<After> handle(Request request, Connection& connection) = 0;
     // A response for a request the server rejected before any handler ran.
     virtual Response reject(Status status, std::string_view code, std::string_view message) = 0;
 };
@@ -72,7 +95,7 @@ public:
     void stop();
 
 private:
-    net::awaitable<void> serve(beast::tcp_stream stream);
+    net::awaitable<void> serve(Connection connection);
     // The next request on `stream`, or nothing when the connection ends
     // (closed, idle, or a rejection answered). Its own coroutine, so that the
     // parser's frame is gone while a handler (a stream, for hours) runs.

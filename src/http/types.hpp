@@ -15,7 +15,9 @@ using Request = bhttp::request<bhttp::string_body>;
 using Response = bhttp::response<bhttp::string_body>;
 using Status = bhttp::status;
 
-// What the connection does after a handler returns.
-enum class After { keep_alive, close };
+// What the connection does after a handler returns. `taken`: the handler
+// moved the Connection away and answers on it alone (a long-lived stream);
+// the server forgets it.
+enum class After { keep_alive, close, taken };
 
 }  // namespace chatd::http

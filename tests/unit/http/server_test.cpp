@@ -1,13 +1,17 @@
 // The accept loop out of file descriptors: it pauses (backing off) instead of
 // spinning, says so once per episode, and serves again once descriptors are
-// freed, the waiting connection included.
+// freed, the waiting connection included. A connection a handler takes
+// stays open and counted.
 #include "http/server.hpp"
 
 #include "support/run.hpp"
 #include "support/wait.hpp"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
@@ -28,17 +32,34 @@ using tcp = net::ip::tcp;
 
 class Hello final : public Handler {
 public:
-    net::awaitable<After> handle(Request request, beast::tcp_stream& stream) override {
-        Response res{Status::ok, request.version()};
-        res.body() = "hello";
-        res.keep_alive(false);
-        res.prepare_payload();
-        co_await write_response(stream, std::move(res), std::chrono::seconds(5));
+    net::awaitable<After> handle(Request request, Connection& connection) override {
+        co_await write_response(connection.stream, hello(request.version()),
+                                std::chrono::seconds(5));
         co_return After::close;
     }
     Response reject(Status status, std::string_view, std::string_view) override {
         return Response{status, 11};
     }
+    static Response hello(unsigned version) {
+        Response res{Status::ok, version};
+        res.body() = "hello";
+        res.keep_alive(false);
+        res.prepare_payload();
+        return res;
+    }
+};
+
+// Takes every connection and keeps it: the test answers on it later.
+class Taker final : public Handler {
+public:
+    net::awaitable<After> handle(Request, Connection& connection) override {
+        taken.push_back(std::move(connection));
+        co_return After::taken;
+    }
+    Response reject(Status status, std::string_view, std::string_view) override {
+        return Response{status, 11};
+    }
+    std::vector<Connection> taken;
 };
 
 // Routes the default logger into a ring buffer for the test's lifetime.
@@ -106,6 +127,51 @@ net::awaitable<std::string> get(tcp::socket& client) {
                                             net::as_tuple(net::use_awaitable));
     (void)n;  // EOF ends the read: the server closes after its answer
     co_return answer;
+}
+
+net::awaitable<void> send_request(tcp::socket& client) {
+    std::string request = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    co_await net::async_write(client, net::buffer(request), net::use_awaitable);
+}
+
+net::awaitable<std::string> read_to_end(tcp::socket& client) {
+    std::string answer;
+    auto [ec, n] = co_await net::async_read(client, net::dynamic_buffer(answer),
+                                            net::as_tuple(net::use_awaitable));
+    (void)n;
+    co_return answer;
+}
+
+TEST(ServerTest, ATakenConnectionStaysOpenAndCounted) {
+    net::io_context io;
+    Taker taker;
+    Server server(io.get_executor(), {.port = 0, .max_connections = 1}, taker);
+    tcp::endpoint at{net::ip::make_address("127.0.0.1"), server.listen()};
+    net::co_spawn(io, server.run(), net::detached);
+
+    tcp::socket first(io);
+    first.connect(at);
+    test::run(io, send_request(first));
+    test::run(io, test::wait_until([&] { return taker.taken.size() == 1; }));
+
+    // The server has let it go, but it still counts: with room for one
+    // connection, the next is closed unanswered.
+    tcp::socket second(io);
+    second.connect(at);
+    EXPECT_EQ(test::run(io, read_to_end(second)), "");
+
+    // The handler answers on it later, and the connection is still there.
+    test::run(io, [&]() -> net::awaitable<void> {
+        co_await write_response(taker.taken[0].stream, Hello::hello(11), std::chrono::seconds(5));
+        taker.taken.clear();  // closes it and gives its place back
+    }());
+    EXPECT_NE(test::run(io, read_to_end(first)).find("hello"), std::string::npos);
+
+    tcp::socket third(io);
+    third.connect(at);
+    test::run(io, send_request(third));
+    test::run(io, test::wait_until([&] { return taker.taken.size() == 1; }));
+    server.stop();
 }
 
 TEST(ServerTest, OutOfDescriptorsPausesAcceptsOncePerEpisodeAndRecovers) {

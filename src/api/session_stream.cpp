@@ -1,0 +1,100 @@
+#include "api/session_stream.hpp"
+
+#include "core/log.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+
+namespace chatd::api {
+
+SessionStream::SessionStream(Parts parts, engine::Feeds& feeds, store::ChatStore& store,
+                             const StreamConfig& config, SessionStreams& owner)
+    : parts_(std::move(parts)),
+      feeds_(feeds),
+      store_(store),
+      owner_(owner),
+      events_(parts_.connection.stream, feeds, store, parts_.user, config),
+      floor_(new_message_id()) {}
+
+void SessionStream::start(std::string head_lines, std::optional<engine::Cursor> cursor) {
+    owner_.insert(shared_from_this());
+    spawn(open(std::move(head_lines), std::move(cursor)));
+}
+
+void SessionStream::spawn(net::awaitable<bool> period) {
+    net::co_spawn(parts_.connection.stream.get_executor(), std::move(period),
+                  [self = shared_from_this()](std::exception_ptr e, bool open) {
+                      if (e) {
+                          open = false;
+                          try {
+                              std::rethrow_exception(e);
+                          } catch (const std::exception& ex) {
+                              log::error("session stream crashed: {}", ex.what());
+                          }
+                      }
+                      if (open)
+                          self->park();
+                      else
+                          self->end();
+                  });
+}
+
+void SessionStream::park() {
+    events_.park([weak = weak_from_this()] {
+        if (auto self = weak.lock()) self->spawn(self->resume());
+    });
+}
+
+// Both periods test each step's result rather than `if (!co_await ...)
+// co_return false;`, which GCC 12 miscompiles in these frames (see
+// EventStream::open).
+net::awaitable<bool> SessionStream::open(std::string head_lines,
+                                         std::optional<engine::Cursor> cursor) {
+    bool open = co_await events_.open(std::move(head_lines));
+    if (open) events_.watch_session(parts_.session);
+    if (open && cursor) {
+        open = co_await events_.follow(*cursor);
+        last_ = floor_ = cursor->message;
+    }
+    if (open) open = co_await follow_new();
+    co_return open;
+}
+
+net::awaitable<bool> SessionStream::resume() {
+    bool open = co_await events_.ping_if_due();
+    if (open) open = co_await follow_new();
+    co_return open;
+}
+
+net::awaitable<bool> SessionStream::follow_new() {
+    for (;;) {
+        std::optional<engine::Cursor> from;
+        if (auto active = feeds_.active_in(parts_.user, parts_.session);
+            active && (!last_ || last_->value < active->id().value))
+            from = engine::Cursor{active->id()};
+        if (!from) {
+            auto next = co_await store_.next_assistant_message(parts_.user, parts_.session, floor_);
+            if (!next) co_return false;  // the session was deleted
+            // Nothing to write: the store's notices wake this stream when a
+            // message starts in the session, on any node.
+            if (!*next) co_return !events_.client_gone();
+            from = engine::Cursor{(*next)->id};
+        }
+        if (!co_await events_.follow(*from)) co_return false;
+        last_ = from->message;
+        if (floor_.value < last_->value) floor_ = *last_;
+    }
+}
+
+void SessionStream::end() {
+    if (ended_) return;
+    ended_ = true;
+    parts_.answer_log.write(200, events_.bytes_written());
+    auto& stream = parts_.connection.stream;
+    boost::system::error_code ignored;
+    stream.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+    stream.close();
+    parts_.slot.reset();  // the user may open another stream now
+    owner_.erase(shared_from_this());
+}
+
+}  // namespace chatd::api
