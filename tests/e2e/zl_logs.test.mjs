@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { withChatd, createSession, waitFor, waitTerminal, ON_POSTGRES } from './support/chatd.mjs';
+import { readRawSse } from './support/sse.mjs';
 
 function jsonLines(srv) {
   return srv.stderrText().split('\n')
@@ -65,6 +66,22 @@ test('zl: JSON logs carry the request id from the request to its generation', as
     const streamLine = accessLine(srv, 'stream-1');
     assert.equal(streamLine.status, 200);
     assert.equal(streamLine.bytes, Buffer.byteLength(body));
+
+    // A session stream outlives its request: its access line comes when the
+    // client leaves, with all it wrote (here the rest of the answer, then
+    // nothing while it waited for the next).
+    const followed = await readRawSse(srv.url(`/api/v1/chat/messages/stream?session_id=${session.id}`), {
+      headers: { 'X-Request-Id': 'session-stream-1', 'Last-Event-ID': `${answerId}.0` },
+      until: (text) => /event: status/.test(text),
+    });
+    assert.equal(followed.status, 200);
+    assert.equal(followed.ended, false, 'a session stream stays open');
+    assert.equal(accessLine(srv, 'session-stream-1'), undefined, 'no access line while it is open');
+    await waitFor(() => accessLine(srv, 'session-stream-1'), { message: 'the session stream\'s access line once its client left' });
+    const sessionLine = accessLine(srv, 'session-stream-1');
+    assert.equal(sessionLine.route, '/api/v1/chat/messages/stream');
+    assert.equal(sessionLine.status, 200);
+    assert.equal(sessionLine.bytes, Buffer.byteLength(followed.text));
 
     // The AI SDK's stream echoes the id in its head too.
     const ui = await fetch(srv.url('/api/v1/ai-sdk/chat'), {
