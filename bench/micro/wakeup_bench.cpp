@@ -1,6 +1,6 @@
 // The cost of one wake-up of a stream waiting for its next commit, with its
-// heartbeat as the deadline: chatd's Wakeup (a one-slot channel; the
-// deadline's timer armed once) against the shape it replaced (a timer armed
+// heartbeat as the deadline: chatd's Wakeup (the deadline entered once in
+// the context's shared timer) against the shape it replaced (a timer armed
 // for every wait and cancelled for every wake-up), in the same run. Run:
 // build/release/bin/chatd_micro --benchmark_filter=wakeup
 #include "core/wakeup.hpp"
@@ -63,7 +63,7 @@ void wake_rounds(benchmark::State& state) {
                     co_await w.wait_until(heartbeat);
                     ++woken;
                 }
-                io.stop();  // Wakeup's heartbeat timer stays set until it is due
+                io.stop();  // the heartbeat stays entered until it is due
             },
             net::detached);
         std::function<void()> produce = [&] {

@@ -1,7 +1,8 @@
 #pragma once
 // A one-waiter wake-up signal on one executor: notify() wakes the waiter, or
 // makes its next wait return at once. Not thread-safe: notify and wait run on
-// the same executor (the I/O thread).
+// the same executor (the I/O thread), and every Wakeup of one execution
+// context on one thread (they share its timer, see below).
 //
 // The waiter is a coroutine (wait_until) or a callback (async_wait_until with
 // a plain handler): a session stream with nothing to write parks on a
@@ -9,16 +10,27 @@
 // api/session_stream.hpp).
 //
 // It is on every token's path (a commit wakes each of its readers), so a
-// wake-up posts the waiter's completion and does nothing else: the
-// deadline's timer is armed only when the deadline changes (a stream's next
-// heartbeat, not every wait), and no timer is cancelled to wake a waiter (so
-// a deadline's timer stays set until it is due or the Wakeup goes, waking
-// nobody if no wait has it). The waiter runs from a posted handler, never
-// inside notify(): notify() is called while its callers iterate.
+// wake-up posts the waiter's completion and does nothing else. Deadlines are
+// a stream's heartbeat, mostly far off and rarely changed, and there may be
+// thousands: the Wakeups of an execution context share one timer (Waits, a
+// service of the context, holds them in order of deadline), so a Wakeup
+// holds no timer and a wait allocates no timer operation. A deadline is
+// entered only when it changes (a stream's next heartbeat, not every wait),
+// and a wake-up does not take it out: it stays entered until it is due or
+// the Wakeup goes, waking nobody if no wait has it. The waiter runs from a
+// posted handler, never inside notify(): notify() is called while its
+// callers iterate.
+//
+// A waiter often owns its Wakeup (a coroutine's frame holds the stream that
+// holds it), so nothing else would free either if the context stopped with
+// it waiting: as for any pending handler, the context's shutdown destroys
+// the waiters still waiting.
 #include "core/net.hpp"
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include <boost/intrusive/list_hook.hpp>
+#include <boost/intrusive/set_hook.hpp>
 
 #include <chrono>
 #include <memory>
@@ -63,14 +75,23 @@ private:
         void complete() override { std::move(handler)(); }
         Handler handler;
     };
-    struct State;
-    void start_wait(std::unique_ptr<Waiter> waiter, Clock::time_point deadline);
-    // The timer wakes the waiter at `deadline` if one waits then; a timer
-    // re-armed or destroyed meanwhile wakes nobody.
-    void arm(Clock::time_point deadline);
+    class Waits;  // the context's waiting Wakeups and their timer (wakeup.cpp)
 
-    std::shared_ptr<State> state_;  // shared with the timer's handler, which may outlive this
-    boost::asio::steady_timer timer_;
+    void start_wait(std::unique_ptr<Waiter> waiter, Clock::time_point deadline);
+    // Hands the waiter to the executor: it runs after the caller returns.
+    void wake();
+
+    using AutoUnlink = boost::intrusive::link_mode<boost::intrusive::auto_unlink>;
+
+    boost::asio::any_io_executor ex_;
+    Waits& waits_;
+    std::unique_ptr<Waiter> waiter_;  // null: nobody waits
+    bool pending_ = false;            // a wake-up came with nobody waiting
+    // The deadline entered in `waits_` while `deadline_hook_` is linked.
+    Clock::time_point deadline_ = Clock::time_point::min();
+    boost::intrusive::set_member_hook<AutoUnlink, boost::intrusive::optimize_size<true>>
+        deadline_hook_;
+    boost::intrusive::list_member_hook<AutoUnlink> waiter_hook_;  // linked while waiter_ is set
 };
 
 }  // namespace chatd

@@ -6,6 +6,8 @@
 #include <boost/asio/io_context.hpp>
 
 #include <chrono>
+#include <memory>
+#include <vector>
 
 namespace chatd {
 namespace {
@@ -163,9 +165,13 @@ TEST(Wakeup, AWaitingCallbackIsDroppedWithIt) {
     EXPECT_FALSE(called);
 }
 
-// Destroyed with its timer set: the timer's handler touches nothing.
-TEST(Wakeup, OutlivedByItsTimerHandler) {
+// Destroyed with its deadline entered: the context's timer, due later,
+// touches nothing of it.
+TEST(Wakeup, DestroyedWithItsDeadlineEntered) {
     boost::asio::io_context io;
+    bool later_woken = false;
+    Wakeup later(io.get_executor());
+    later.async_wait_until(Clock::now() + 30ms, [&] { later_woken = true; });
     {
         Wakeup w(io.get_executor());
         Waiter waiter;
@@ -177,8 +183,72 @@ TEST(Wakeup, OutlivedByItsTimerHandler) {
         w.notify();  // posted, not yet run
     }
     io.restart();
-    io.run_for(50ms);  // the aborted timer wait and the posted notify run here
+    while (!later_woken) io.run_one_for(5s);  // past the destroyed one's deadline
     SUCCEED();
+}
+
+// The Wakeups of a context share one timer: each wait still ends at its own
+// deadline, in order, whichever was entered first, and one taken out (a new
+// deadline) is not woken at its old one.
+TEST(Wakeup, ManyDeadlinesShareTheContextsTimer) {
+    boost::asio::io_context io;
+    constexpr int kCount = 6;
+    std::vector<std::unique_ptr<Wakeup>> wakeups;
+    std::vector<Clock::time_point> deadlines, woken(kCount);
+    std::vector<int> order;
+    const auto base = Clock::now() + 20ms;
+    for (int i = 0; i < kCount; ++i) {
+        wakeups.push_back(std::make_unique<Wakeup>(io.get_executor()));
+        // Entered latest first, so that every one moves the timer earlier.
+        deadlines.push_back(base + (kCount - 1 - i) * 15ms);
+    }
+    for (int i = 0; i < kCount; ++i)
+        wakeups[i]->async_wait_until(deadlines[i], [&, i] {
+            woken[i] = Clock::now();
+            order.push_back(i);
+        });
+    // The earliest is moved last: woken at its new deadline, not its old.
+    wakeups[kCount - 1]->notify();
+    run_ready(io);
+    ASSERT_EQ(order, std::vector<int>{kCount - 1});
+    deadlines[kCount - 1] = base + kCount * 15ms;
+    wakeups[kCount - 1]->async_wait_until(deadlines[kCount - 1], [&] {
+        woken[kCount - 1] = Clock::now();
+        order.push_back(kCount - 1);
+    });
+    io.restart();
+    while (order.size() < kCount + 1u) io.run_one_for(5s);
+    EXPECT_EQ(order, (std::vector<int>{kCount - 1, 4, 3, 2, 1, 0, kCount - 1}));
+    for (int i = 0; i < kCount; ++i) EXPECT_GE(woken[i], deadlines[i]) << i;
+}
+
+// A waiter that owns its Wakeup (a coroutine whose frame holds the stream
+// that holds it) is freed by nothing else: the context's shutdown destroys
+// it, as it destroys every pending handler, whether or not it has a
+// deadline. A Wakeup that outlives its context leaves it cleanly.
+TEST(Wakeup, TheContextsShutdownDestroysTheWaitersLeft) {
+    auto io = std::make_unique<boost::asio::io_context>();
+    auto held = std::make_shared<int>(0);
+    std::weak_ptr<int> frames = held;
+    for (auto deadline : {Clock::time_point::max(), Clock::now() + 1h}) {
+        auto w = std::make_shared<Wakeup>(io->get_executor());
+        boost::asio::co_spawn(
+            *io,
+            [](std::shared_ptr<Wakeup> w, std::shared_ptr<int> /*held*/, Clock::time_point deadline)
+                -> net::awaitable<void> { co_await w->wait_until(deadline); }(w, held, deadline),
+            boost::asio::detached);
+    }
+    held.reset();
+    run_ready(*io);
+    ASSERT_FALSE(frames.expired());  // both wait, each owning its Wakeup
+
+    auto outliving = std::make_unique<Wakeup>(io->get_executor());
+    bool called = false;
+    outliving->async_wait_until(Clock::now() + 1h, [&] { called = true; });
+    io.reset();
+    EXPECT_TRUE(frames.expired()) << "a waiting coroutine and its Wakeup leaked";
+    outliving.reset();
+    EXPECT_FALSE(called);
 }
 
 }  // namespace
