@@ -68,7 +68,7 @@ constexpr std::int64_t kBatch = 64;  // events per drain
 
 void BM_sse_write(benchmark::State& state) {
     Loopback lo;
-    http::SseWriter writer(lo.server, {});
+    http::SseWriter writer(lo.server.socket(), {});
     for (auto _ : state) {
         lo.run([&] { return writer.write(kEvent); }, kBatch);
         state.PauseTiming();

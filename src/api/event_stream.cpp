@@ -7,17 +7,17 @@
 
 namespace chatd::api {
 
-EventStream::EventStream(http::beast::tcp_stream& stream, engine::Feeds& feeds,
+EventStream::EventStream(http::net::ip::tcp::socket& socket, engine::Feeds& feeds,
                          store::ChatStore& store, UserId user, const StreamConfig& config,
                          const StreamFormat& format)
-    : writer_(stream, config.sse),
+    : writer_(socket, config.sse),
       format_(format),
       feeds_(feeds),
       store_(store),
       user_(std::move(user)),
       config_(config),
-      wake_(std::make_shared<Wakeup>(stream.get_executor())),
-      stream_(stream),
+      wake_(std::make_shared<Wakeup>(socket.get_executor())),
+      socket_(socket),
       next_ping_(std::chrono::steady_clock::now() + config.heartbeat) {}
 
 net::awaitable<bool> EventStream::open(std::string extra_headers) {
@@ -27,7 +27,7 @@ net::awaitable<bool> EventStream::open(std::string extra_headers) {
     bool opened = co_await writer_.open(config_.retry, extra_headers, format_.chunked());
     if (opened) {
         watch_->wake = wake_;
-        watch_client(stream_.socket(), watch_);
+        watch_client(socket_, watch_);
     }
     co_return opened;
 }

@@ -26,8 +26,13 @@ struct StreamConfig {
 class EventStream {
 public:
     // `format` outlives the stream.
-    EventStream(http::beast::tcp_stream& stream, engine::Feeds& feeds, store::ChatStore& store,
+    EventStream(http::net::ip::tcp::socket& socket, engine::Feeds& feeds, store::ChatStore& store,
                 UserId user, const StreamConfig& config, const StreamFormat& format = kChatdEvents);
+    // The watcher's completion may already be queued when the stream goes
+    // (the client closed as it ended): it must not touch the socket then.
+    ~EventStream() { watch_->done = true; }
+    EventStream(const EventStream&) = delete;
+    EventStream& operator=(const EventStream&) = delete;
 
     // Writes the head (with `extra_headers`, e.g. CORS) and starts watching
     // the client.
@@ -60,6 +65,7 @@ public:
 
     // The body bytes written so far.
     std::uint64_t bytes_written() const { return writer_.bytes_written(); }
+    const UserId& user() const { return user_; }
     // Whether the client has gone (noticed by reading its socket).
     bool client_gone() const { return watch_->gone; }
 
@@ -91,7 +97,7 @@ private:
     const StreamConfig& config_;
     std::shared_ptr<Wakeup> wake_;
     std::shared_ptr<ClientWatch> watch_ = std::make_shared<ClientWatch>();
-    http::beast::tcp_stream& stream_;
+    http::net::ip::tcp::socket& socket_;
     std::chrono::steady_clock::time_point next_ping_;
 };
 

@@ -8,11 +8,15 @@ namespace chatd::api {
 
 SessionStream::SessionStream(Parts parts, engine::Feeds& feeds, store::ChatStore& store,
                              const StreamConfig& config, SessionStreams& owner)
-    : parts_(std::move(parts)),
+    : socket_(std::move(parts.socket)),
+      place_(std::move(parts.place)),
+      slot_(std::move(parts.slot)),
+      session_(std::move(parts.session)),
+      answer_log_(std::move(parts.answer_log)),
       feeds_(feeds),
       store_(store),
       owner_(owner),
-      events_(parts_.connection.stream, feeds, store, parts_.user, config),
+      events_(socket_, feeds, store, std::move(parts.user), config),
       floor_(new_message_id()) {}
 
 void SessionStream::start(std::string head_lines, std::optional<engine::Cursor> cursor) {
@@ -21,7 +25,7 @@ void SessionStream::start(std::string head_lines, std::optional<engine::Cursor> 
 }
 
 void SessionStream::spawn(net::awaitable<bool> period) {
-    net::co_spawn(parts_.connection.stream.get_executor(), std::move(period),
+    net::co_spawn(socket_.get_executor(), std::move(period),
                   [self = shared_from_this()](std::exception_ptr e, bool open) {
                       if (e) {
                           open = false;
@@ -50,7 +54,7 @@ void SessionStream::park() {
 net::awaitable<bool> SessionStream::open(std::string head_lines,
                                          std::optional<engine::Cursor> cursor) {
     bool open = co_await events_.open(std::move(head_lines));
-    if (open) events_.watch_session(parts_.session);
+    if (open) events_.watch_session(session_);
     if (open && cursor) {
         open = co_await events_.follow(*cursor);
         last_ = floor_ = cursor->message;
@@ -68,11 +72,11 @@ net::awaitable<bool> SessionStream::resume() {
 net::awaitable<bool> SessionStream::follow_new() {
     for (;;) {
         std::optional<engine::Cursor> from;
-        if (auto active = feeds_.active_in(parts_.user, parts_.session);
+        if (auto active = feeds_.active_in(events_.user(), session_);
             active && (!last_ || last_->value < active->id().value))
             from = engine::Cursor{active->id()};
         if (!from) {
-            auto next = co_await store_.next_assistant_message(parts_.user, parts_.session, floor_);
+            auto next = co_await store_.next_assistant_message(events_.user(), session_, floor_);
             if (!next) co_return false;  // the session was deleted
             // Nothing to write: the store's notices wake this stream when a
             // message starts in the session, on any node.
@@ -88,12 +92,11 @@ net::awaitable<bool> SessionStream::follow_new() {
 void SessionStream::end() {
     if (ended_) return;
     ended_ = true;
-    parts_.answer_log.write(200, events_.bytes_written());
-    auto& stream = parts_.connection.stream;
+    answer_log_.write(200, events_.bytes_written());
     boost::system::error_code ignored;
-    stream.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
-    stream.close();
-    parts_.slot.reset();  // the user may open another stream now
+    socket_.shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+    socket_.close(ignored);
+    slot_.reset();  // the user may open another stream now
     owner_.erase(shared_from_this());
 }
 

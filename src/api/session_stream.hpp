@@ -8,8 +8,9 @@
 // suspended coroutines: between messages it is parked on a callback of its
 // Wakeup (fired by a notice of the session, the client leaving, or the
 // heartbeat), and a coroutine runs only from a wake-up until it has written
-// what was due. Parked, it costs this object, its socket and two pending
-// waits (the client watch, the heartbeat).
+// what was due. Parked, it costs this object, its bare socket (no Beast
+// stream: see http/sse.hpp) and two pending waits (the client watch, the
+// heartbeat).
 //
 // StreamsApi keeps it (SessionStreams) until it ends; I/O thread only.
 #include "api/call.hpp"
@@ -29,7 +30,8 @@ using SessionStreams = std::unordered_set<std::shared_ptr<SessionStream>>;
 class SessionStream : public std::enable_shared_from_this<SessionStream> {
 public:
     struct Parts {
-        http::Connection connection;
+        http::net::ip::tcp::socket socket;  // taken from the connection's stream
+        http::ConnectionPlace place;
         StreamSlots::Slot slot;  // held until the stream ends
         UserId user;
         SessionId session;
@@ -58,7 +60,11 @@ private:
     // Closes the connection, writes the log line, and leaves `owner_`.
     void end();
 
-    Parts parts_;
+    http::net::ip::tcp::socket socket_;
+    http::ConnectionPlace place_;
+    StreamSlots::Slot slot_;
+    SessionId session_;
+    AnswerLog answer_log_;
     engine::Feeds& feeds_;
     store::ChatStore& store_;
     SessionStreams& owner_;

@@ -47,13 +47,14 @@ net::awaitable<http::After> StreamsApi::stream_session(Call& c) {
     if (!slot) co_return co_await c.fail(slot.error());
     // It may stay open for hours, mostly idle: it takes the connection
     // rather than hold this chain of coroutines (api/session_stream.hpp).
-    auto stream =
-        std::make_shared<SessionStream>(SessionStream::Parts{.connection = std::move(c.connection),
-                                                             .slot = std::move(*slot),
-                                                             .user = c.user,
-                                                             .session = std::move(*session),
-                                                             .answer_log = c.answer_log()},
-                                        feeds_, store_, config_, session_streams_);
+    auto stream = std::make_shared<SessionStream>(
+        SessionStream::Parts{.socket = c.connection.stream.release_socket(),
+                             .place = std::move(c.connection.place),
+                             .slot = std::move(*slot),
+                             .user = c.user,
+                             .session = std::move(*session),
+                             .answer_log = c.answer_log()},
+        feeds_, store_, config_, session_streams_);
     stream->start(c.head_lines(), std::move(*cursor));
     co_return http::After::taken;
 }
@@ -61,7 +62,7 @@ net::awaitable<http::After> StreamsApi::stream_session(Call& c) {
 net::awaitable<http::After> StreamsApi::follow(Call& c, StreamSlots::Slot slot, engine::Cursor from,
                                                const StreamFormat& format) {
     (void)slot;  // held until the stream ends
-    EventStream events(c.stream, feeds_, store_, c.user, config_, format);
+    EventStream events(c.stream.socket(), feeds_, store_, c.user, config_, format);
     bool complete = co_await events.open(c.head_lines());
     if (complete) complete = co_await events.follow(std::move(from));
     if (complete) complete = co_await events.finish();

@@ -141,7 +141,7 @@ net::awaitable<void> Server::run() {
             socket.close(ec);
             continue;
         }
-        Connection connection(beast::tcp_stream(std::move(socket)), connections_);
+        Connection connection{beast::tcp_stream(std::move(socket)), ConnectionPlace(connections_)};
         net::co_spawn(ex_, serve(std::move(connection)), [](std::exception_ptr e) {
             if (!e) return;
             try {

@@ -39,26 +39,30 @@ struct ServerConfig {
     std::size_t linger_bytes = 8 * 1024 * 1024;
 };
 
-// An accepted connection: its stream, and its place among the server's open
-// connections (--max-connections), given back when the Connection goes.
-// Movable: a handler may take it (After::taken) and keep it for as long as
-// its answer lasts, still counted.
-class Connection {
+// A connection's place among the server's open connections
+// (--max-connections): held while this lives. Movable, so that what answers
+// on a connection holds it for as long as the answer lasts.
+class ConnectionPlace {
 public:
-    Connection(beast::tcp_stream s, std::shared_ptr<std::size_t> count)
-        : stream(std::move(s)), count_(std::move(count)) {
+    explicit ConnectionPlace(std::shared_ptr<std::size_t> count) : count_(std::move(count)) {
         ++*count_;
     }
-    Connection(Connection&&) = default;
-    Connection& operator=(Connection&&) = delete;
-    ~Connection() {
+    ConnectionPlace(ConnectionPlace&&) = default;
+    ConnectionPlace& operator=(ConnectionPlace&&) = delete;
+    ~ConnectionPlace() {
         if (count_) --*count_;
     }
 
-    beast::tcp_stream stream;
-
 private:
     std::shared_ptr<std::size_t> count_;  // moved-from: empty
+};
+
+// An accepted connection: its stream, and its place. A handler may take it
+// (After::taken), whole or as its bare socket (stream.release_socket()) and
+// place, and answer on it alone, still counted.
+struct Connection {
+    beast::tcp_stream stream;
+    ConnectionPlace place;
 };
 
 class Handler {

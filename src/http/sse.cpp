@@ -1,6 +1,7 @@
 #include "http/sse.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffer_traits.hpp>
@@ -8,6 +9,7 @@
 
 #include <array>
 #include <cstdio>
+#include <memory>
 
 namespace chatd::http {
 
@@ -40,8 +42,7 @@ std::string format_sse_retry(std::chrono::milliseconds retry) {
 net::awaitable<bool> SseWriter::open(std::chrono::milliseconds retry,
                                      std::string_view extra_headers, bool chunked) {
     boost::system::error_code ignored;
-    stream_.socket().set_option(net::socket_base::send_buffer_size(config_.send_buffer_bytes),
-                                ignored);
+    socket_.set_option(net::socket_base::send_buffer_size(config_.send_buffer_bytes), ignored);
     std::string head =
         "HTTP/1.1 200 OK\r\n"
         "Content-Type: text/event-stream; charset=utf-8\r\n"
@@ -69,18 +70,23 @@ net::awaitable<bool> SseWriter::send(net::const_buffer a, net::const_buffer b,
     // in one non-blocking writev, with no timer armed and no suspension.
     // Only what the kernel does not take waits for the client, within the
     // write deadline.
-    auto& socket = stream_.socket();
     boost::system::error_code ec;
-    if (!socket.non_blocking()) socket.non_blocking(true, ec);
-    const auto n = ec ? 0 : socket.write_some(buffers, ec);
+    if (!socket_.non_blocking()) socket_.non_blocking(true, ec);
+    const auto n = ec ? 0 : socket_.write_some(buffers, ec);
     if (ec == net::error::would_block || ec == net::error::try_again) ec = {};
     if (ec) co_return false;
     beast::buffers_suffix<std::array<net::const_buffer, 3>> rest(buffers);
     rest.consume(n);
     if (beast::buffer_bytes(rest) == 0) co_return true;
-    stream_.expires_after(config_.write_timeout);
-    auto [wec, wn] = co_await net::async_write(stream_, rest, net::as_tuple(net::use_awaitable));
-    stream_.expires_never();
+    // The deadline cancels the write; `waiting` tells a deadline that fired
+    // as the write completed that the socket is no longer its to touch.
+    auto waiting = std::make_shared<bool>(true);
+    net::steady_timer deadline(socket_.get_executor(), config_.write_timeout);
+    deadline.async_wait([&socket = socket_, waiting](boost::system::error_code ec) {
+        if (!ec && *waiting) socket.cancel(ec);
+    });
+    auto [wec, wn] = co_await net::async_write(socket_, rest, net::as_tuple(net::use_awaitable));
+    *waiting = false;
     co_return !wec;
 }
 

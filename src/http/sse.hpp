@@ -4,6 +4,11 @@
 // socket; what the kernel cannot take at once waits within a deadline: a
 // client that stops reading fills its send buffer, the write times out, and it
 // is cut off (it may resume with Last-Event-ID).
+//
+// It writes to the bare socket, not Beast's tcp_stream: a stream lives for
+// hours and writes mostly what fits the send buffer, so it arms a timer only
+// for a write that waits, and a parked session stream holds no timers at all
+// (a tcp_stream keeps three, about 400 bytes, for as long as it lives).
 #include "http/types.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -28,7 +33,7 @@ struct SseConfig {
 
 class SseWriter {
 public:
-    SseWriter(beast::tcp_stream& stream, SseConfig config) : stream_(stream), config_(config) {}
+    SseWriter(net::ip::tcp::socket& socket, SseConfig config) : socket_(socket), config_(config) {}
 
     // Writes the response head (200, text/event-stream, no-cache, no proxy
     // buffering, plus `extra_headers`: `Name: value\r\n` lines) and the
@@ -51,7 +56,7 @@ private:
     net::awaitable<bool> send(net::const_buffer a, net::const_buffer b = {},
                               net::const_buffer c = {});
 
-    beast::tcp_stream& stream_;
+    net::ip::tcp::socket& socket_;
     SseConfig config_;
     bool chunked_ = false;
     std::uint64_t bytes_ = 0;

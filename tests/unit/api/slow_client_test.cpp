@@ -37,7 +37,7 @@ TEST(SlowClient, IsCutOffWhileItsGenerationCompletes) {
     client.open(tcp::v4());
     client.set_option(net::socket_base::receive_buffer_size(4096));
     client.connect(acceptor.local_endpoint());
-    http::beast::tcp_stream server(acceptor.accept());
+    tcp::socket server(acceptor.accept());
 
     auto session = test::run(io, store.create_session(kUser, store::NewSession{.title = "t"}));
     auto outcome =
@@ -92,7 +92,7 @@ TEST(SlowClient, ASteadyReaderFarBehindGetsTheWholeAnswerInPieces) {
     client.open(tcp::v4());
     client.set_option(net::socket_base::receive_buffer_size(16 * 1024));
     client.connect(acceptor.local_endpoint());
-    http::beast::tcp_stream server(acceptor.accept());
+    tcp::socket server(acceptor.accept());
 
     // 4 MiB at 16 KiB per 5 ms takes over a second: far beyond one write
     // deadline, far within one per 64 KiB piece.
@@ -104,8 +104,7 @@ TEST(SlowClient, ASteadyReaderFarBehindGetsTheWholeAnswerInPieces) {
     bool delivered = false;
     net::co_spawn(
         io,
-        [](EventStream& e, MessageId id, bool& ok,
-           http::beast::tcp_stream& s) -> net::awaitable<void> {
+        [](EventStream& e, MessageId id, bool& ok, tcp::socket& s) -> net::awaitable<void> {
             engine::Cursor from{std::move(id)};  // named: GCC 12 and co_await
             ok = co_await e.open() && co_await e.follow(from);
             s.close();
