@@ -52,6 +52,10 @@ cmake --build --preset release --target chatd chatd_load chatd_floor >"$out/buil
 # name|run_load.sh arguments|targets (floor, group, per-chunk, pg)
 workloads=(
   "200 streams x 100 tokens at 50/s, 5 answers each, starts spread over 2 s, sent then streamed; 5,000 idle session streams before|--sessions 200 --rate 50 --tokens 100 --waves 5 --ramp-s 2 --read-elsewhere --warmup-s 1 --idle-streams 5000|floor group per-chunk pg"
+  # The idle streams above open all at once: their RSS holds what 5,000
+  # requests in flight at one moment left behind. Opened as clients arrive,
+  # it is what a parked stream itself costs.
+  "5,000 idle session streams opened 100 at a time, then 10 streams x 20 tokens|--sessions 10 --rate 50 --tokens 20 --idle-streams 5000 --idle-batch 100|floor group"
 )
 if [ "$quick" = 0 ]; then
   # Per-chunk cannot keep up with 50,000 tokens/s here (one commit per

@@ -21,7 +21,7 @@
 # Usage:
 #   bench/run_load.sh [--target chatd|floor] --mode group|per-chunk --sessions N --rate R --tokens L
 #                     [--db sqlite|postgres] [--nodes K] [--read-elsewhere] [--waves W] [--ramp-s S]
-#                     [--idle-streams M] [--resumes K]
+#                     [--idle-streams M] [--idle-batch B] [--resumes K]
 #                     [--warmup-s S] [--timeout-s T] [--json OUT]
 #                     [--label TEXT] [--keep-data] [--no-verify-content] [--timeline]
 #                     [--no-build] [--stop-timeout-s S]
@@ -61,6 +61,7 @@ while [ $# -gt 0 ]; do
     --waves) load_extra+=(--waves "$2"); waves=$2; shift 2 ;;
     --ramp-s) load_extra+=(--ramp-s "$2"); shift 2 ;;
     --idle-streams) load_extra+=(--idle-streams "$2"); shift 2 ;;
+    --idle-batch) load_extra+=(--idle-batch "$2"); shift 2 ;;
     --resumes) load_extra+=(--resumes "$2"); shift 2 ;;
     --sessions) sessions=$2; shift 2 ;;
     --rate) rate=$2; shift 2 ;;

@@ -199,6 +199,7 @@ struct Options {
     std::size_t waves = 1;  // answers per stream slot, one after the other
     double ramp_s = 0;      // the first wave's starts spread evenly over this
     std::size_t idle_streams = 0;  // session streams held open idle before the load
+    std::size_t idle_batch = 0;    // opened this many at a time (0: all at once)
     std::size_t resumes = 0;  // Last-Event-ID reconnects of live and of ended answers, each
     std::size_t tokens = 500;
     double rate = 50;
@@ -918,10 +919,14 @@ net::awaitable<void> measure_idle_streams(Run& run) {
     std::vector<tcp::socket> sockets;
     sockets.reserve(run.opt.idle_streams);
     for (std::size_t i = 0; i < run.opt.idle_streams; ++i) sockets.emplace_back(ex);
-    Latch opened(ex, run.opt.idle_streams);
-    for (std::size_t i = 0; i < run.opt.idle_streams; ++i)
-        net::co_spawn(ex, open_idle_stream(run, i, sockets[i], opened), net::detached);
-    co_await opened.wait();
+    const std::size_t batch = run.opt.idle_batch > 0 ? run.opt.idle_batch : run.opt.idle_streams;
+    for (std::size_t first = 0; first < run.opt.idle_streams; first += batch) {
+        const auto last = std::min(first + batch, run.opt.idle_streams);
+        Latch opened(ex, last - first);
+        for (std::size_t i = first; i < last; ++i)
+            net::co_spawn(ex, open_idle_stream(run, i, sockets[i], opened), net::detached);
+        co_await opened.wait();
+    }
     net::steady_timer settle(ex, std::chrono::milliseconds(500));
     co_await settle.async_wait(use_tuple);
     run.idle_rss_after_kb = status_kb(pid, "VmRSS");
@@ -1592,6 +1597,10 @@ int main(int argc, char** argv) {
     app.add_option("--idle-streams", opt.idle_streams,
                    "before the load, hold this many idle session streams open at once on the "
                    "first node and report chatd's RSS per stream")
+        ->check(CLI::NonNegativeNumber);
+    app.add_option("--idle-batch", opt.idle_batch,
+                   "open the idle streams this many at a time, each batch once the last is open, "
+                   "as clients arrive (default: all at once, the worst case for memory)")
         ->check(CLI::NonNegativeNumber);
     app.add_flag("--read-elsewhere", opt.read_elsewhere,
                  "send each message as plain JSON on node i and read its answer with GET "
