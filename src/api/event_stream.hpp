@@ -59,6 +59,9 @@ public:
     void park(F&& on_wake) {
         wake_->async_wait_until(next_ping_, std::forward<F>(on_wake));
     }
+    // Whether the last wake-up was the heartbeat alone: no notice, no
+    // client leaving.
+    bool woken_by_heartbeat() const { return wake_->woken_at_deadline(); }
     // False when the client has gone; else writes a ping when the heartbeat
     // is due (false if that fails).
     net::awaitable<bool> ping_if_due();

@@ -64,8 +64,13 @@ net::awaitable<bool> SessionStream::open(std::string head_lines,
 }
 
 net::awaitable<bool> SessionStream::resume() {
+    // Only a notice brings a new message (a notice that comes while this
+    // runs wakes the next park at once): a wake-up at the heartbeat pings
+    // and reads nothing, or thousands of idle streams would read the store
+    // every heartbeat.
+    const bool noticed = !events_.woken_by_heartbeat();
     bool open = co_await events_.ping_if_due();
-    if (open) open = co_await follow_new();
+    if (open && noticed) open = co_await follow_new();
     co_return open;
 }
 

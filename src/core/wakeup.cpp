@@ -7,6 +7,7 @@
 #include <boost/intrusive/set.hpp>
 
 #include <optional>
+#include <utility>
 
 namespace chatd {
 
@@ -79,7 +80,7 @@ private:
             Wakeup& w = *deadlines_.begin();
             deadlines_.erase(deadlines_.begin());
             w.deadline_ = Clock::time_point::min();
-            if (w.waiter_) w.wake();
+            if (w.waiter_) w.wake(true);
         }
         if (!deadlines_.empty()) arm(deadlines_.begin()->deadline_, timer_->get_executor());
     }
@@ -102,12 +103,13 @@ Wakeup::~Wakeup() = default;  // the hooks leave the lists by themselves
 
 void Wakeup::notify() {
     if (waiter_)
-        wake();
+        wake(false);
     else
         pending_ = true;  // more coalesce into it
 }
 
-void Wakeup::wake() {
+void Wakeup::wake(bool at_deadline) {
+    woken_at_deadline_ = at_deadline;
     waiter_hook_.unlink();
     boost::asio::post(ex_, [w = std::move(waiter_)] { w->complete(); });
 }
@@ -115,17 +117,20 @@ void Wakeup::wake() {
 boost::asio::awaitable<void> Wakeup::wait_until(Clock::time_point deadline) {
     if (pending_) {  // the common case on a busy stream: no suspension at all
         pending_ = false;
+        woken_at_deadline_ = false;
         co_return;
     }
-    if (deadline <= Clock::now()) co_return;
+    if (deadline <= Clock::now()) {
+        woken_at_deadline_ = true;
+        co_return;
+    }
     co_await async_wait_until(deadline, boost::asio::use_awaitable);
 }
 
 void Wakeup::start_wait(std::unique_ptr<Waiter> waiter, Clock::time_point deadline) {
     waiter_ = std::move(waiter);
     if (pending_ || deadline <= Clock::now()) {
-        pending_ = false;
-        wake();
+        wake(!std::exchange(pending_, false));
         return;
     }
     waits_.enter_waiter(*this);

@@ -47,6 +47,10 @@ public:
     Wakeup& operator=(const Wakeup&) = delete;
 
     void notify();
+    // Whether the last wait ended at its deadline rather than by notify():
+    // a stream woken at its heartbeat knows that nothing else woke it (a
+    // notify() that comes meanwhile ends the next wait at once).
+    bool woken_at_deadline() const { return woken_at_deadline_; }
     // Returns when notified or at `deadline`, whichever is first.
     boost::asio::awaitable<void> wait_until(Clock::time_point deadline);
     boost::asio::awaitable<void> wait() { return wait_until(Clock::time_point::max()); }
@@ -79,7 +83,7 @@ private:
 
     void start_wait(std::unique_ptr<Waiter> waiter, Clock::time_point deadline);
     // Hands the waiter to the executor: it runs after the caller returns.
-    void wake();
+    void wake(bool at_deadline);
 
     using AutoUnlink = boost::intrusive::link_mode<boost::intrusive::auto_unlink>;
 
@@ -87,6 +91,7 @@ private:
     Waits& waits_;
     std::unique_ptr<Waiter> waiter_;  // null: nobody waits
     bool pending_ = false;            // a wake-up came with nobody waiting
+    bool woken_at_deadline_ = false;
     // The deadline entered in `waits_` while `deadline_hook_` is linked.
     Clock::time_point deadline_ = Clock::time_point::min();
     boost::intrusive::set_member_hook<AutoUnlink, boost::intrusive::optimize_size<true>>

@@ -132,6 +132,7 @@ TEST(Wakeup, ACallbackWaitsAsACoroutineDoes) {
     EXPECT_EQ(calls, 0) << "called inside notify()";
     run_ready(io);
     EXPECT_EQ(calls, 1);
+    EXPECT_FALSE(w.woken_at_deadline());
     w.notify();  // nobody waits: kept for the next wait
     run_ready(io);
     EXPECT_EQ(calls, 1);
@@ -146,6 +147,7 @@ TEST(Wakeup, ACallbackWaitsAsACoroutineDoes) {
     io.restart();
     while (calls < 2) io.run_one_for(5s);
     EXPECT_GE(Clock::now(), deadline);
+    EXPECT_TRUE(w.woken_at_deadline());
 }
 
 // A callback still waiting when the Wakeup goes is destroyed, never called.

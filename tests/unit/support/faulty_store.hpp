@@ -20,6 +20,7 @@ public:
     int commits = 0;  // successful commits
     int failed_commits = 0;
     std::vector<std::size_t> batch_sizes;
+    int next_assistant_reads = 0;  // a session stream's look for a new message
     // Runs on the caller's executor when a commit starts, before it is stored.
     std::function<void(const store::Batch&)> on_commit_start;
 
@@ -79,6 +80,7 @@ public:
     }
     net::awaitable<Result<std::optional<store::Message>>> next_assistant_message(
         UserId u, SessionId s, std::optional<MessageId> after) override {
+        ++next_assistant_reads;
         return inner_.next_assistant_message(std::move(u), std::move(s), std::move(after));
     }
     net::awaitable<Result<store::Changes>> changed_since(UserId u, SessionId s,
