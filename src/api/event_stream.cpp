@@ -85,6 +85,10 @@ net::awaitable<bool> EventStream::write(std::string bytes) {
 
 net::awaitable<bool> EventStream::idle() {
     co_await wake_->wait_until(next_ping_);
+    if (writer_.has_rest()) {  // what deliver_now() could not write at once
+        bool flushed = co_await writer_.flush();
+        if (!flushed) co_return false;
+    }
     co_return co_await ping_if_due();
 }
 
@@ -151,8 +155,57 @@ net::awaitable<bool> EventStream::follow(engine::Cursor at) {
         }
         if (m.status != store::MessageStatus::generating)
             co_return co_await write(format_.ending(m, at));
-        if (!co_await idle()) co_return false;
+        if (!co_await wait_live(at, *feed)) co_return false;
     }
+}
+
+net::awaitable<bool> EventStream::wait_live(engine::Cursor& at, const engine::MessageFeed& feed) {
+    // Stops the offer when the wait ends, or when its frame goes with it.
+    struct Offered {
+        EventStream& s;
+        ~Offered() {
+            s.wake_->stop_offering();
+            s.live_at_ = nullptr;
+            s.live_feed_ = nullptr;
+        }
+    } offered{*this};
+    live_at_ = &at;
+    live_feed_ = &feed;
+    wake_->offer(&EventStream::deliver_now, this);
+    bool more = co_await idle();
+    co_return more;
+}
+
+bool EventStream::deliver_now(void* self) {
+    return static_cast<EventStream*>(self)->deliver_now();
+}
+
+// What follow() does for a live message's next text, when it fits in one
+// piece and the send buffer: anything else wakes the coroutine.
+bool EventStream::deliver_now() {
+    if (!live_at_ || watch_->gone || live_feed_->stale()) return false;
+    engine::Cursor& at = *live_at_;
+    const store::Message& m = live_feed_->message();
+    if (m.status != store::MessageStatus::generating ||
+        static_cast<std::size_t>(at.reasoning_offset) < m.reasoning.size())
+        return false;
+    const auto size = m.content.size();
+    if (static_cast<std::size_t>(at.offset) >= size ||
+        catch_up_end(m.content, static_cast<std::size_t>(at.offset),
+                     config_.catch_up_piece_bytes) != size)
+        return false;
+    auto bytes = format_.deltas(m, at, m.content, config_.max_delta_bytes);
+    switch (writer_.write_now(bytes)) {
+        case http::SseWriter::Now::written:
+            at.offset = static_cast<std::int64_t>(size);
+            return true;
+        case http::SseWriter::Now::partly:  // the coroutine writes the rest first
+            at.offset = static_cast<std::int64_t>(size);
+            return false;
+        case http::SseWriter::Now::not_written:
+            return false;
+    }
+    return false;
 }
 
 }  // namespace chatd::api

@@ -91,6 +91,14 @@ private:
     net::awaitable<bool> write(std::string bytes);
     // Waits for a wake-up, writing a ping when the heartbeat is due.
     net::awaitable<bool> idle();
+    // follow() caught up with `feed`'s live message at `at`, waiting: while
+    // it does, each commit's new text is written from the notify that
+    // tells of it (deliver_now), and the coroutine wakes only for what that
+    // does not do (the end, a write that must wait, the client leaving, a
+    // ping, a stale feed).
+    net::awaitable<bool> wait_live(engine::Cursor& at, const engine::MessageFeed& feed);
+    static bool deliver_now(void* self);
+    bool deliver_now();
 
     http::SseWriter writer_;
     const StreamFormat& format_;
@@ -102,6 +110,9 @@ private:
     std::shared_ptr<ClientWatch> watch_ = std::make_shared<ClientWatch>();
     http::net::ip::tcp::socket& socket_;
     std::chrono::steady_clock::time_point next_ping_;
+    // Set while wait_live() waits.
+    engine::Cursor* live_at_ = nullptr;
+    const engine::MessageFeed* live_feed_ = nullptr;
 };
 
 }  // namespace chatd::api

@@ -102,16 +102,17 @@ Wakeup::Wakeup(const boost::asio::any_io_executor& ex)
 Wakeup::~Wakeup() = default;  // the hooks leave the lists by themselves
 
 void Wakeup::notify() {
-    if (waiter_)
-        wake(false);
-    else
+    if (!waiter_)
         pending_ = true;  // more coalesce into it
+    else if (!handle_ || !handle_(handle_context_))
+        wake(false);
 }
 
 void Wakeup::wake(bool at_deadline) {
     woken_at_deadline_ = at_deadline;
     waiter_hook_.unlink();
-    boost::asio::post(ex_, [w = std::move(waiter_)] { w->complete(); });
+    // Not destroyed with the handler if it runs: complete() frees it.
+    boost::asio::post(ex_, [w = std::move(waiter_)]() mutable { w.release()->complete(); });
 }
 
 boost::asio::awaitable<void> Wakeup::wait_until(Clock::time_point deadline) {
@@ -127,8 +128,8 @@ boost::asio::awaitable<void> Wakeup::wait_until(Clock::time_point deadline) {
     co_await async_wait_until(deadline, boost::asio::use_awaitable);
 }
 
-void Wakeup::start_wait(std::unique_ptr<Waiter> waiter, Clock::time_point deadline) {
-    waiter_ = std::move(waiter);
+void Wakeup::start_wait(Waiter* waiter, Clock::time_point deadline) {
+    waiter_.reset(waiter);
     if (pending_ || deadline <= Clock::now()) {
         wake(!std::exchange(pending_, false));
         return;

@@ -29,6 +29,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/recycling_allocator.hpp>
 #include <boost/intrusive/list_hook.hpp>
 #include <boost/intrusive/set_hook.hpp>
 
@@ -47,6 +48,19 @@ public:
     Wakeup& operator=(const Wakeup&) = delete;
 
     void notify();
+    // A wake-up handled where it happens: while offered, a notify() that
+    // finds a waiter first calls `handle(context)`; true means it did all
+    // that the waiter would have done (so the waiter waits on), false wakes
+    // the waiter as usual. A stream caught up with a live answer writes the
+    // next token this way instead of resuming its coroutine for it. It runs
+    // inside notify(), while the notifier iterates: it must not notify, nor
+    // start or end a wait.
+    using Handle = bool (*)(void* context);
+    void offer(Handle handle, void* context) {
+        handle_ = handle;
+        handle_context_ = context;
+    }
+    void stop_offering() { handle_ = nullptr; }
     // Whether the last wait ended at its deadline rather than by notify():
     // a stream woken at its heartbeat knows that nothing else woke it (a
     // notify() that comes meanwhile ends the next wait at once).
@@ -61,27 +75,56 @@ public:
     auto async_wait_until(Clock::time_point deadline, Token&& token) {
         return boost::asio::async_initiate<Token, void()>(
             [this]<typename Handler>(Handler handler, Clock::time_point d) {
-                start_wait(std::make_unique<WaiterOf<Handler>>(std::move(handler)), d);
+                start_wait(WaiterOf<Handler>::make(std::move(handler)), d);
             },
             token, deadline);
     }
 
 private:
     // The waiting handler, type-erased. (Not Asio's any_completion_handler:
-    // Boost 1.81's move assignment of it recurses without end.)
+    // Boost 1.81's move assignment of it recurses without end.) A stream
+    // makes one per token it waits for: its memory comes from the thread's
+    // recycled blocks, as an Asio operation's does, and goes back before the
+    // handler runs, for the wait that the handler starts next.
     struct Waiter {
-        virtual ~Waiter() = default;
-        virtual void complete() = 0;
+        virtual void complete() = 0;  // frees the waiter, then calls its handler
+        virtual void destroy() = 0;   // frees it without calling
+
+    protected:
+        ~Waiter() = default;
     };
     template <typename Handler>
     struct WaiterOf final : Waiter {
+        using Allocator = boost::asio::recycling_allocator<WaiterOf>;
         explicit WaiterOf(Handler h) : handler(std::move(h)) {}
-        void complete() override { std::move(handler)(); }
+        static Waiter* make(Handler h) {
+            Allocator a;
+            WaiterOf* p = a.allocate(1);
+            try {
+                return new (p) WaiterOf(std::move(h));
+            } catch (...) {
+                a.deallocate(p, 1);
+                throw;
+            }
+        }
+        void complete() override {
+            Handler h(std::move(handler));
+            destroy();
+            std::move(h)();
+        }
+        void destroy() override {
+            this->~WaiterOf();
+            Allocator().deallocate(this, 1);
+        }
         Handler handler;
     };
+    struct DestroyWaiter {
+        void operator()(Waiter* w) const { w->destroy(); }
+    };
+    using WaiterPtr = std::unique_ptr<Waiter, DestroyWaiter>;
     class Waits;  // the context's waiting Wakeups and their timer (wakeup.cpp)
 
-    void start_wait(std::unique_ptr<Waiter> waiter, Clock::time_point deadline);
+    void start_wait(Waiter* waiter, Clock::time_point deadline);
     // Hands the waiter to the executor: it runs after the caller returns.
     void wake(bool at_deadline);
 
@@ -89,9 +132,11 @@ private:
 
     boost::asio::any_io_executor ex_;
     Waits& waits_;
-    std::unique_ptr<Waiter> waiter_;  // null: nobody waits
-    bool pending_ = false;            // a wake-up came with nobody waiting
+    WaiterPtr waiter_;      // null: nobody waits
+    bool pending_ = false;  // a wake-up came with nobody waiting
     bool woken_at_deadline_ = false;
+    Handle handle_ = nullptr;
+    void* handle_context_ = nullptr;
     // The deadline entered in `waits_` while `deadline_hook_` is linked.
     Clock::time_point deadline_ = Clock::time_point::min();
     boost::intrusive::set_member_hook<AutoUnlink, boost::intrusive::optimize_size<true>>

@@ -90,22 +90,62 @@ net::awaitable<bool> SseWriter::send(net::const_buffer a, net::const_buffer b,
     co_return !wec;
 }
 
+std::string_view SseWriter::size_line(std::string_view bytes, char (&buffer)[32]) const {
+    if (!chunked_) return {};
+    auto n = std::snprintf(buffer, sizeof buffer, "%zx\r\n", bytes.size());
+    return {buffer, static_cast<std::size_t>(n)};
+}
+
 net::awaitable<bool> SseWriter::write(std::string_view bytes) {
     if (bytes.empty()) co_return true;  // an empty chunk would end the body
-    char size[32];
-    std::string_view framing[2] = {{}, "\r\n"};
-    if (chunked_) {
-        auto n = std::snprintf(size, sizeof size, "%zx\r\n", bytes.size());
-        framing[0] = {size, static_cast<std::size_t>(n)};
+    if (!rest_.empty()) {
+        // Not `if (!co_await ...)` (GCC 12 misplaces such a frame; see
+        // api/event_stream.cpp).
+        bool flushed = co_await flush();
+        if (!flushed) co_return false;
     }
-    bool sent = co_await send(net::buffer(framing[0].data(), framing[0].size()),
+    char size[32];
+    const auto head = size_line(bytes, size);
+    bool sent = co_await send(net::buffer(head.data(), head.size()),
                               net::buffer(bytes.data(), bytes.size()),
-                              net::buffer(framing[1].data(), chunked_ ? 2u : 0u));
+                              net::buffer("\r\n", chunked_ ? 2u : 0u));
     if (sent) bytes_ += bytes.size();
     co_return sent;
 }
 
+SseWriter::Now SseWriter::write_now(std::string_view bytes) {
+    if (bytes.empty()) return Now::written;
+    if (!rest_.empty()) return Now::not_written;  // the rest goes first
+    char size[32];
+    const auto head = size_line(bytes, size);
+    std::array<net::const_buffer, 3> buffers{net::buffer(head.data(), head.size()),
+                                             net::buffer(bytes.data(), bytes.size()),
+                                             net::buffer("\r\n", chunked_ ? 2u : 0u)};
+    boost::system::error_code ec;
+    if (!socket_.non_blocking()) socket_.non_blocking(true, ec);
+    const auto n = ec ? 0 : socket_.write_some(buffers, ec);
+    if (ec || n == 0) return Now::not_written;
+    bytes_ += bytes.size();
+    beast::buffers_suffix<std::array<net::const_buffer, 3>> rest(buffers);
+    rest.consume(n);
+    if (beast::buffer_bytes(rest) == 0) return Now::written;
+    rest_.resize(beast::buffer_bytes(rest));
+    net::buffer_copy(net::buffer(rest_), rest);
+    return Now::partly;
+}
+
+net::awaitable<bool> SseWriter::flush() {
+    if (rest_.empty()) co_return true;
+    const auto rest = std::move(rest_);
+    rest_.clear();
+    co_return co_await send(net::buffer(rest));
+}
+
 net::awaitable<bool> SseWriter::finish() {
+    if (!rest_.empty()) {
+        bool flushed = co_await flush();
+        if (!flushed) co_return false;
+    }
     if (!chunked_) co_return true;
     chunked_ = false;
     co_return co_await send(net::buffer(std::string_view("0\r\n\r\n")));  // the last chunk

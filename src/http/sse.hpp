@@ -45,7 +45,17 @@ public:
     net::awaitable<bool> open(std::chrono::milliseconds retry, std::string_view extra_headers = {},
                               bool chunked = false);
     // False when the client is gone or too slow; the stream must end then.
+    // What write_now() left goes first.
     net::awaitable<bool> write(std::string_view bytes);
+    // Writes `bytes` without waiting, as far as the send buffer takes them:
+    // all, part (the rest is kept, and must go out with flush() before
+    // anything else is written), or none (a full buffer or a failed
+    // connection: write() then waits for the one or tells the other).
+    enum class Now { written, partly, not_written };
+    Now write_now(std::string_view bytes);
+    bool has_rest() const { return !rest_.empty(); }
+    // Writes what write_now() left, within the write deadline.
+    net::awaitable<bool> flush();
     // The body is complete (the last chunk, when chunked).
     net::awaitable<bool> finish();
     // Body bytes written (events, not framing).
@@ -56,8 +66,12 @@ private:
     net::awaitable<bool> send(net::const_buffer a, net::const_buffer b = {},
                               net::const_buffer c = {});
 
+    // A chunk's size line for `bytes` (empty when not chunked), in `buffer`.
+    std::string_view size_line(std::string_view bytes, char (&buffer)[32]) const;
+
     net::ip::tcp::socket& socket_;
     SseConfig config_;
+    std::string rest_;  // of a write_now() that the send buffer took in part
     bool chunked_ = false;
     std::uint64_t bytes_ = 0;
 };

@@ -54,6 +54,54 @@ TEST(Wakeup, NotifyWakesAWaiterOutsideTheNotifyCall) {
     EXPECT_TRUE(waiter.done);
 }
 
+// A stream caught up with a live answer writes the next token from the
+// notify itself (api/event_stream.cpp): the handler offered takes the
+// wake-up while it says it did all there was to do, and the waiter waits on.
+TEST(Wakeup, AnOfferedHandlerTakesTheWakeUpsItSaysItHandled) {
+    boost::asio::io_context io;
+    Wakeup w(io.get_executor());
+    struct Offer {
+        int calls = 0;
+        bool handled = true;
+    } offer;
+    w.offer(
+        [](void* c) {
+            auto& o = *static_cast<Offer*>(c);
+            ++o.calls;
+            return o.handled;
+        },
+        &offer);
+    // No waiter: kept as pending, not offered.
+    w.notify();
+    EXPECT_EQ(offer.calls, 0);
+    Waiter waiter;
+    waiter.start(io, w, Clock::time_point::max());
+    run_ready(io);
+    EXPECT_TRUE(waiter.done) << "a pending wake-up ends the next wait at once";
+
+    waiter.start(io, w, Clock::time_point::max());
+    run_ready(io);
+    w.notify();
+    w.notify();
+    EXPECT_EQ(offer.calls, 2);
+    run_ready(io);
+    EXPECT_FALSE(waiter.done) << "handled where it happened: the waiter waits on";
+
+    offer.handled = false;
+    w.notify();
+    EXPECT_EQ(offer.calls, 3);
+    run_ready(io);
+    EXPECT_TRUE(waiter.done) << "not handled: the waiter wakes as usual";
+
+    w.stop_offering();
+    waiter.start(io, w, Clock::time_point::max());
+    run_ready(io);
+    w.notify();
+    run_ready(io);
+    EXPECT_EQ(offer.calls, 3);
+    EXPECT_TRUE(waiter.done);
+}
+
 TEST(Wakeup, ANotifyBeforeTheWaitIsKeptAndWakeUpsCoalesce) {
     boost::asio::io_context io;
     Wakeup w(io.get_executor());
