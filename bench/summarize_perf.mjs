@@ -47,6 +47,11 @@ const figures = [
   ['peak RSS (MiB)', (r) => r.chatd_peak_rss_kb / 1024, 1, true],
   // --idle-streams: RSS grown while they were all open, per stream.
   ['idle session stream, RSS each (bytes)', (r) => r.idle_bytes_per_stream ?? NaN, 0, true],
+  // RSS grown from before the first send to the middle of the first answers,
+  // over the streams live then (every cache and buffer included), and the
+  // text each had received by then.
+  ['live stream, RSS each (bytes)', (r) => r.live_bytes_per_stream ?? NaN, 0, true],
+  ['of it: its text so far (bytes)', (r) => r.live_text_bytes_per_stream ?? NaN, 0, false],
 ];
 
 function table(label) {

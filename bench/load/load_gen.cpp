@@ -337,6 +337,12 @@ struct Run {
     std::size_t idle_opened = 0;
     std::string idle_error;
     std::uint64_t idle_rss_before_kb = 0, idle_rss_after_kb = 0;
+    // A live stream's memory: chatd's RSS (every node's) before the first
+    // send and in the middle of the first answers, the streams live then and
+    // the text they had received by then.
+    std::uint64_t live_rss_before_kb = 0, live_rss_mid_kb = 0;
+    std::size_t live_streams_mid = 0;
+    std::uint64_t live_text_bytes_mid = 0;
     // --resumes: µs from a reconnect's start to the first byte of the text it
     // missed, for answers still generating and for answers that had ended.
     std::vector<std::int64_t> resume_live_us, resume_ended_us;
@@ -1080,6 +1086,7 @@ net::awaitable<void> run_load(Run& run) {
         }
     });
 
+    for (auto& node : run.nodes) run.live_rss_before_kb += status_kb(node.pid, "VmRSS");
     for (auto& node : run.nodes) node.go = sample_proc(node.pid);
     if (run.opt.db_pid) run.db_go = sample_process_tree(run.opt.db_pid);
     run.self_go = sample_proc(static_cast<int>(getpid()));
@@ -1111,6 +1118,23 @@ net::awaitable<void> run_load(Run& run) {
         for (auto& node : run.nodes) node.window = sample_proc(node.pid);
     });
 
+    // Halfway through the first answers (of the last slot to start), every
+    // slot has an answer live: chatd's RSS then, over the streams live.
+    net::steady_timer mid_timer(ex);
+    mid_timer.expires_at(ramp_start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                          std::chrono::duration<double>(
+                                              run.opt.ramp_s + 0.5 * static_cast<double>(run.opt.tokens) /
+                                                                   run.opt.rate)));
+    mid_timer.async_wait([&run](boost::system::error_code ec) {
+        if (ec) return;
+        for (auto& node : run.nodes) run.live_rss_mid_kb += status_kb(node.pid, "VmRSS");
+        for (const auto& s : run.streams)
+            if (s.error.empty() && !s.message_id.empty() && s.terminal.empty()) {
+                ++run.live_streams_mid;
+                run.live_text_bytes_mid += s.text.size();
+            }
+    });
+
     co_await headers.wait();
     run.all_headers_at = now_us();
     co_await done.wait();
@@ -1124,6 +1148,7 @@ net::awaitable<void> run_load(Run& run) {
     }
     deadline.cancel();
     window_timer.cancel();
+    mid_timer.cancel();
 
     // Phase 4: the stored text equals the streamed text.
     if (run.opt.verify_content && !run.timed_out) co_await verify_contents(run);
@@ -1395,6 +1420,19 @@ Report make_report(Run& run) {
                                            : std::nan(""),
                        0));
     }
+    if (run.live_streams_mid > 0) {
+        const auto live = static_cast<double>(run.live_streams_mid);
+        r.add("live_streams_mid", run.live_streams_mid);
+        r.add("live_rss_before_kb", run.live_rss_before_kb);
+        r.add("live_rss_mid_kb", run.live_rss_mid_kb);
+        r.add("live_bytes_per_stream",
+              round_to((static_cast<double>(run.live_rss_mid_kb) -
+                        static_cast<double>(run.live_rss_before_kb)) *
+                           1024.0 / live,
+                       0));
+        r.add("live_text_bytes_per_stream",
+              round_to(static_cast<double>(run.live_text_bytes_mid) / live, 0));
+    }
     r.add("nodes", std::move(nodes));
     r.add("store_write_bytes", write_bytes);
     r.add("store_write_bytes_per_token", round_to(tokens > 0 ? static_cast<double>(write_bytes) / tokens : 0.0, 1));
@@ -1520,6 +1558,13 @@ void print_table(const Report& r, bool timeline) {
                 format_num("RSS %.1f", num(r, "idle_rss_before_kb") / 1024.0) +
                 format_num(" -> %.1f MiB, ", num(r, "idle_rss_after_kb") / 1024.0) +
                 format_num("%.0f B per stream", num(r, "idle_bytes_per_stream")));
+    if (num(r, "live_streams_mid") > 0)
+        row("live streams (middle of the first answers)",
+            format_num("%.0f live, ", num(r, "live_streams_mid")) +
+                format_num("RSS %.1f", num(r, "live_rss_before_kb") / 1024.0) +
+                format_num(" -> %.1f MiB, ", num(r, "live_rss_mid_kb") / 1024.0) +
+                format_num("%.0f B per stream", num(r, "live_bytes_per_stream")) +
+                format_num(" (its text so far %.0f B)", num(r, "live_text_bytes_per_stream")));
     row(several ? "chatd peak RSS (VmHWM, all nodes)" : "chatd peak RSS (VmHWM)",
         format_num("%.1f MiB", num(r, "chatd_peak_rss_kb") / 1024.0));
     for (std::size_t k = 0; several && k < nodes.size(); ++k) {
