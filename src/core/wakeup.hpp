@@ -29,7 +29,6 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
-#include <boost/asio/recycling_allocator.hpp>
 #include <boost/intrusive/list_hook.hpp>
 #include <boost/intrusive/set_hook.hpp>
 
@@ -82,10 +81,11 @@ public:
 
 private:
     // The waiting handler, type-erased. (Not Asio's any_completion_handler:
-    // Boost 1.81's move assignment of it recurses without end.) A stream
-    // makes one per token it waits for: its memory comes from the thread's
-    // recycled blocks, as an Asio operation's does, and goes back before the
-    // handler runs, for the wait that the handler starts next.
+    // Boost 1.81's move assignment of it recurses without end.) Freed
+    // before its handler runs, so that the wait the handler starts next may
+    // reuse its memory. (Not from Asio's recycled blocks: a parked stream's
+    // waiter lives for minutes, and a small one there took whatever larger
+    // block the thread had cached, ~350 B more per idle stream.)
     struct Waiter {
         virtual void complete() = 0;  // frees the waiter, then calls its handler
         virtual void destroy() = 0;   // frees it without calling
@@ -95,27 +95,14 @@ private:
     };
     template <typename Handler>
     struct WaiterOf final : Waiter {
-        using Allocator = boost::asio::recycling_allocator<WaiterOf>;
         explicit WaiterOf(Handler h) : handler(std::move(h)) {}
-        static Waiter* make(Handler h) {
-            Allocator a;
-            WaiterOf* p = a.allocate(1);
-            try {
-                return new (p) WaiterOf(std::move(h));
-            } catch (...) {
-                a.deallocate(p, 1);
-                throw;
-            }
-        }
+        static Waiter* make(Handler h) { return new WaiterOf(std::move(h)); }
         void complete() override {
             Handler h(std::move(handler));
             destroy();
             std::move(h)();
         }
-        void destroy() override {
-            this->~WaiterOf();
-            Allocator().deallocate(this, 1);
-        }
+        void destroy() override { delete this; }
         Handler handler;
     };
     struct DestroyWaiter {
