@@ -160,19 +160,19 @@ net::awaitable<bool> EventStream::follow(engine::Cursor at) {
 }
 
 net::awaitable<bool> EventStream::wait_live(engine::Cursor& at, const engine::MessageFeed& feed) {
-    // Stops the offer when the wait ends, or when its frame goes with it.
+    // Stops the offer when the wait ends, or when its frame goes with it
+    // (the context's shutdown): through its own reference to the Wakeup, so
+    // that it does not depend on this stream outliving the frame.
     struct Offered {
-        EventStream& s;
-        ~Offered() {
-            s.wake_->stop_offering();
-            s.live_at_ = nullptr;
-            s.live_feed_ = nullptr;
-        }
-    } offered{*this};
+        std::shared_ptr<Wakeup> wake;
+        ~Offered() { wake->stop_offering(); }
+    } offered{wake_};
     live_at_ = &at;
     live_feed_ = &feed;
     wake_->offer(&EventStream::deliver_now, this);
     bool more = co_await idle();
+    live_at_ = nullptr;
+    live_feed_ = nullptr;
     co_return more;
 }
 
