@@ -16,12 +16,12 @@ SessionStream::SessionStream(Parts parts, engine::Feeds& feeds, store::ChatStore
       feeds_(feeds),
       store_(store),
       owner_(owner),
-      events_(socket_, feeds, store, std::move(parts.user), config),
-      floor_(new_message_id()) {}
+      events_(socket_, feeds, store, std::move(parts.user), config) {}
 
-void SessionStream::start(std::string head_lines, std::optional<engine::Cursor> cursor) {
+void SessionStream::start(std::string head_lines, engine::SessionStreamStart from) {
     owner_.insert(shared_from_this());
-    spawn(open(std::move(head_lines), std::move(cursor)));
+    after_ = std::move(from.after);
+    spawn(open(std::move(head_lines), std::move(from.first)));
 }
 
 void SessionStream::spawn(net::awaitable<bool> period) {
@@ -52,13 +52,12 @@ void SessionStream::park() {
 // co_return false;`, which GCC 12 miscompiles in these frames (see
 // EventStream::open).
 net::awaitable<bool> SessionStream::open(std::string head_lines,
-                                         std::optional<engine::Cursor> cursor) {
+                                         std::optional<engine::Cursor> first) {
     bool open = co_await events_.open(std::move(head_lines));
+    // A message that started since `after_` was read is found by
+    // follow_new()'s read, or by the notice that wakes this stream.
     if (open) events_.watch_session(session_);
-    if (open && cursor) {
-        open = co_await events_.follow(*cursor);
-        last_ = floor_ = cursor->message;
-    }
+    if (open && first) open = co_await events_.follow(std::move(*first));
     if (open) open = co_await follow_new();
     co_return open;
 }
@@ -78,10 +77,10 @@ net::awaitable<bool> SessionStream::follow_new() {
     for (;;) {
         std::optional<engine::Cursor> from;
         if (auto active = feeds_.active_in(events_.user(), session_);
-            active && (!last_ || last_->value < active->id().value))
+            active && (!after_ || after_->value < active->id().value))
             from = engine::Cursor{active->id()};
         if (!from) {
-            auto next = co_await store_.next_assistant_message(events_.user(), session_, floor_);
+            auto next = co_await store_.next_assistant_message(events_.user(), session_, after_);
             if (!next) co_return false;  // the session was deleted
             // Nothing to write: the store's notices wake this stream when a
             // message starts in the session, on any node.
@@ -89,8 +88,7 @@ net::awaitable<bool> SessionStream::follow_new() {
             from = engine::Cursor{(*next)->id};
         }
         if (!co_await events_.follow(*from)) co_return false;
-        last_ = from->message;
-        if (floor_.value < last_->value) floor_ = *last_;
+        after_ = from->message;
     }
 }
 

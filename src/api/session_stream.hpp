@@ -16,6 +16,7 @@
 #include "api/call.hpp"
 #include "api/event_stream.hpp"
 #include "api/stream_slots.hpp"
+#include "engine/cursor.hpp"
 
 #include <memory>
 #include <optional>
@@ -41,13 +42,14 @@ public:
                   const StreamConfig& config, SessionStreams& owner);
 
     // Writes the head (with `head_lines`) and follows the session from
-    // `cursor`, or from now; `owner` keeps it until it ends.
-    void start(std::string head_lines, std::optional<engine::Cursor> cursor);
+    // `from` (Conversations::session_stream_start, read before); `owner`
+    // keeps it until it ends.
+    void start(std::string head_lines, engine::SessionStreamStart from);
 
 private:
     // A stream's periods of work: each returns true when it has written what
     // was due (park), false when the stream is over.
-    net::awaitable<bool> open(std::string head_lines, std::optional<engine::Cursor> cursor);
+    net::awaitable<bool> open(std::string head_lines, std::optional<engine::Cursor> first);
     // After a wake-up: the heartbeat, then what started meanwhile.
     net::awaitable<bool> resume();
     // Follows the messages of the session that started after the last one
@@ -69,10 +71,9 @@ private:
     store::ChatStore& store_;
     SessionStreams& owner_;
     EventStream events_;
-    // Messages followed: the last one, and the floor (ids sort by creation:
-    // without a cursor, "later" means created after the stream opened).
-    MessageId floor_;
-    std::optional<MessageId> last_;
+    // The assistant messages after this one are still to follow (ids sort
+    // by creation); none: all of them.
+    std::optional<MessageId> after_;
     bool ended_ = false;
 };
 

@@ -41,8 +41,8 @@ net::awaitable<http::After> StreamsApi::stream_session(Call& c) {
     if (!session) co_return co_await c.fail(session.error());
     auto cursor = parse_cursor(c.request, c.query);
     if (!cursor) co_return co_await c.fail(cursor.error());
-    auto checked = co_await conversations_.check_session_stream(c.user, *session, *cursor);
-    if (!checked) co_return co_await c.fail(checked.error());
+    auto start = co_await conversations_.session_stream_start(c.user, *session, *cursor);
+    if (!start) co_return co_await c.fail(start.error());
     auto slot = slots_.open(c.user);
     if (!slot) co_return co_await c.fail(slot.error());
     // It may stay open for hours, mostly idle: it takes the connection
@@ -55,7 +55,7 @@ net::awaitable<http::After> StreamsApi::stream_session(Call& c) {
                              .session = std::move(*session),
                              .answer_log = c.answer_log()},
         feeds_, store_, config_, session_streams_);
-    stream->start(c.head_lines(), std::move(*cursor));
+    stream->start(c.head_lines(), std::move(*start));
     co_return http::After::taken;
 }
 

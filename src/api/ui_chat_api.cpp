@@ -93,9 +93,9 @@ net::awaitable<http::After> UiChatApi::resume(Call& c) {
     if (*cursor) {
         // The rest of the cursor's message, ended or not: the client holds
         // the part before it.
-        auto checked = co_await conversations_.check_session_stream(c.user, session->id, *cursor);
-        if (!checked) co_return co_await c.fail(checked.error());
-        from = **cursor;
+        auto start = co_await conversations_.session_stream_start(c.user, session->id, *cursor);
+        if (!start) co_return co_await c.fail(start.error());
+        from = std::move(start->first);
     } else {
         auto activity = co_await conversations_.activity(c.user, session->id);
         if (!activity) co_return co_await c.fail(activity.error());

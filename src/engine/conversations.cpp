@@ -147,15 +147,29 @@ net::awaitable<Result<Cursor>> Conversations::stream_start(UserId user, MessageI
     co_return *cursor;
 }
 
-net::awaitable<Result<void>> Conversations::check_session_stream(UserId user, SessionId session,
-                                                                 std::optional<Cursor> cursor) {
-    auto found = co_await store_.get_session(user, session);
-    if (!found) co_return found.error();
-    if (!cursor) co_return Result<void>{};
-    auto m = co_await find_message(user, cursor->message);
-    if (!m) co_return m.error();
-    if (m->session_id != session) co_return Error::cursor_mismatch;
-    co_return check_cursor(*cursor, m->content, m->reasoning);
+net::awaitable<Result<SessionStreamStart>> Conversations::session_stream_start(
+    UserId user, SessionId session, std::optional<Cursor> cursor) {
+    if (cursor) {
+        auto found = co_await store_.get_session(user, session);
+        if (!found) co_return found.error();
+        auto m = co_await find_message(user, cursor->message);
+        if (!m) co_return m.error();
+        if (m->session_id != session) co_return Error::cursor_mismatch;
+        if (auto ok = check_cursor(*cursor, m->content, m->reasoning); !ok) co_return ok.error();
+        auto after = cursor->message;
+        co_return SessionStreamStart{.first = std::move(cursor), .after = std::move(after)};
+    }
+    // The engine's lookup is scoped by the user: no read for a live answer.
+    if (auto g = engine_.active_in(user, session))
+        co_return SessionStreamStart{.first = Cursor{g->id()}, .after = g->id()};
+    auto newest = co_await store_.list_messages_page(user, session, std::nullopt, 1);
+    if (!newest) co_return newest.error();
+    SessionStreamStart start;
+    if (newest->messages.empty()) co_return start;
+    const auto& m = newest->messages.back();
+    if (m.status == store::MessageStatus::generating) start.first = Cursor{m.id};
+    start.after = m.id;
+    co_return start;
 }
 
 }  // namespace chatd::engine

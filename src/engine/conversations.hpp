@@ -94,11 +94,14 @@ public:
     // cursor_out_of_range past the committed content.
     [[nodiscard]] net::awaitable<Result<Cursor>> stream_start(
         UserId user, MessageId id, std::optional<Cursor> cursor);
-    // Checks where a stream of `session` starts: the session is the user's,
-    // and a cursor (if any) is of one of its messages, within its content.
-    [[nodiscard]] net::awaitable<Result<void>> check_session_stream(UserId user,
-                                                                    SessionId session,
-                                                                    std::optional<Cursor> cursor);
+    // Where a stream of `session` starts: the session is the user's, and a
+    // cursor (if any) is of one of its messages, within its content. Without
+    // one, it starts with the message generating now, on any node, and goes
+    // on after the session's newest message: read before the stream's head
+    // goes out, so that every send accepted after it is carried (its
+    // message's id is newer: a session's turns are one at a time).
+    [[nodiscard]] net::awaitable<Result<SessionStreamStart>> session_stream_start(
+        UserId user, SessionId session, std::optional<Cursor> cursor);
 
 private:
     Engine& engine_;

@@ -7,6 +7,7 @@
 #include "core/ids.hpp"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -17,6 +18,15 @@ struct Cursor {
     std::int64_t offset = 0;
     std::int64_t reasoning_offset = 0;
     friend bool operator==(const Cursor&, const Cursor&) = default;
+};
+
+// Where a session stream starts (DESIGN §4): the message it writes first
+// (the cursor's rest, or the one generating when it opens, from its start),
+// and the message after which every later assistant message of the session
+// is carried.
+struct SessionStreamStart {
+    std::optional<Cursor> first;
+    std::optional<MessageId> after;  // none: every assistant message
 };
 
 std::string encode_cursor(const Cursor& c);

@@ -1,7 +1,8 @@
 // Three chatd nodes on one PostgreSQL database: any node serves any answer,
 // whichever node runs it (DESIGN §7, I1, I2; issue 11 point 2). Streams are
 // dropped and resumed on another node with Last-Event-ID at 20 points, a
-// session stream on one node carries an answer started on another, 100
+// session stream on one node carries an answer started on another (also one
+// generating when it opens, from its start), 100
 // answers are each read to their end on a node that does not run them, and a
 // poll on one node misses no change the others make.
 //
@@ -71,6 +72,33 @@ test('zh: a session stream on B carries an answer started on A', { skip: SKIP },
     const final = await getContent(a, am.id);
     const deltas = stream.deltas().filter((e) => e.data.message_id === am.id);
     assert.ok(contiguousBytes(deltas, 0).equals(utf8(final.content)), "B's session stream carried A's answer whole");
+  });
+});
+
+test('zh: a session stream opened on B while A\'s answer generates carries it from its start, then the next', { skip: SKIP }, async () => {
+  // B runs nothing of this session: only the store tells it what generates.
+  const args = ['--sim-tokens-per-second', '40', '--sim-min-tokens', '40', '--sim-max-tokens', '60',
+    '--heartbeat-ms', '60000'];
+  await withNodes(2, args, async ([a, b]) => {
+    const session = await createSession(a);
+    const { assistant_message: first } = await send(a, session.id, 'First, from A.');
+    await waitFor(async () => (await getContent(a, first.id)).content.length > 0,
+      { timeoutMs: 10000, message: "A's answer to commit some text" });
+    const stream = openStream(b.url(`/api/v1/chat/messages/stream?session_id=${session.id}`), { closeOnTerminal: false });
+    await stream.opened();
+    await waitFor(() => stream.statuses().some((e) => e.data.id === first.id && e.data.status === 'completed'),
+      { timeoutMs: 30000, message: "B's session stream to carry A's answer to its end" });
+    const firstFinal = await getContent(a, first.id);
+    assert.ok(contiguousBytes(stream.deltas().filter((e) => e.data.message_id === first.id), 0)
+      .equals(utf8(firstFinal.content)), "B's session stream carried A's answer whole, from offset 0");
+    // And the next one, sent on A after the stream opened.
+    const { assistant_message: next } = await send(a, session.id, 'Then another.');
+    await waitFor(() => stream.statuses().some((e) => e.data.id === next.id && e.data.status === 'completed'),
+      { timeoutMs: 30000, message: "B's session stream to carry the next answer" });
+    stream.close();
+    const nextFinal = await getContent(a, next.id);
+    assert.ok(contiguousBytes(stream.deltas().filter((e) => e.data.message_id === next.id), 0)
+      .equals(utf8(nextFinal.content)), 'the next answer arrived whole');
   });
 });
 

@@ -101,8 +101,9 @@ protected:
         EXPECT_EQ(from->message, id);
         return from->offset;
     }
-    Result<void> check_stream(const SessionId& session, std::optional<Cursor> cursor) {
-        return run(conversations_->check_session_stream(kUser, session, std::move(cursor)));
+    Result<SessionStreamStart> check_stream(const SessionId& session,
+                                            std::optional<Cursor> cursor) {
+        return run(conversations_->session_stream_start(kUser, session, std::move(cursor)));
     }
 
     test::TempDir dir_;
@@ -549,7 +550,7 @@ TEST_F(ConversationsTest, StreamOffsetOfAnotherUsersMessageIsNotFound) {
     EXPECT_EQ(offset(new_message_id(), std::nullopt).error(), make_error_code(Error::not_found));
 }
 
-// check_session_stream
+// session_stream_start
 
 TEST_F(ConversationsTest, SessionStreamOfAnotherUsersSessionIsNotFound) {
     start(kFast);
@@ -569,6 +570,50 @@ TEST_F(ConversationsTest, SessionStreamAcceptsACursorOfItsOwnMessages) {
     EXPECT_TRUE(check_stream(a.session.id, Cursor{a.turn.user_message.id, 0}));
     EXPECT_EQ(check_stream(a.session.id, Cursor{a.answer.id, size + 1}).error(),
               make_error_code(Error::cursor_out_of_range));
+}
+
+// Without a cursor a session stream starts with the answer generating when
+// it opens, from its start, and then carries every assistant message newer
+// than the session's newest: the boundary is read from the store, not taken
+// from the clock (a send whose message was made just before the stream
+// opened, and stored just after, must not fall before it).
+TEST_F(ConversationsTest, SessionStreamStartsAfterTheNewestMessageOrWithTheOneGenerating) {
+    start(kStalling);
+    auto session = create();
+    auto empty = check_stream(session.id, std::nullopt);
+    ASSERT_TRUE(empty);
+    EXPECT_FALSE(empty->first);
+    EXPECT_FALSE(empty->after);
+
+    // Run here: the engine answers without a read.
+    auto turn = send(session.id);
+    const auto& live = turn.assistant_message.id;
+    auto here = check_stream(session.id, std::nullopt);
+    ASSERT_TRUE(here);
+    EXPECT_EQ(here->first, Cursor{live});
+    EXPECT_EQ(here->after, live);
+
+    run(conversations_->cancel(kUser, live));
+    auto ended = check_stream(session.id, std::nullopt);
+    ASSERT_TRUE(ended);
+    EXPECT_FALSE(ended->first);
+    EXPECT_EQ(ended->after, live);
+
+    // Generating and run by no engine here: another node's, or one whose
+    // send has stored it and not started it yet.
+    auto stored = run(store_.begin_turn(kUser, session.id, store::NewTurn{.content = "q"}));
+    ASSERT_TRUE(stored && stored->turn);
+    const auto& elsewhere = stored->turn->assistant_message.id;
+    auto other = check_stream(session.id, std::nullopt);
+    ASSERT_TRUE(other);
+    EXPECT_EQ(other->first, Cursor{elsewhere});
+    EXPECT_EQ(other->after, elsewhere);
+
+    // A cursor: its message's rest, then what follows it.
+    auto from = check_stream(session.id, Cursor{live, 0});
+    ASSERT_TRUE(from);
+    EXPECT_EQ(from->first, (Cursor{live, 0}));
+    EXPECT_EQ(from->after, live);
 }
 
 TEST_F(ConversationsTest, SessionStreamRefusesACursorOfAnotherSession) {
