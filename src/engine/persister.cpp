@@ -75,15 +75,18 @@ net::awaitable<void> Persister::pace() {
     last_start_ = std::chrono::steady_clock::now();
 }
 
+void Persister::Taken::add(std::shared_ptr<Generation> g, CommitMode mode) {
+    batch.writes.push_back(g->take(mode));
+    generations.push_back(std::move(g));
+}
+
 net::awaitable<bool> Persister::commit_group() {
-    std::vector<std::pair<std::shared_ptr<Generation>, store::MessageWrite>> taken;
-    taken.reserve(dirty_.size());
+    Taken taken;
+    taken.generations.reserve(dirty_.size());
+    taken.batch.writes.reserve(dirty_.size());
     for (auto& g : dirty_) {
         g->queued_for_commit = false;
-        if (g->has_pending()) {
-            auto w = g->take(CommitMode::group);
-            taken.emplace_back(std::move(g), std::move(w));
-        }
+        if (g->has_pending()) taken.add(std::move(g), CommitMode::group);
     }
     dirty_.clear();
     co_return co_await commit(taken);
@@ -96,42 +99,38 @@ net::awaitable<bool> Persister::commit_one_chunk() {
     dirty_.pop_front();
     g->queued_for_commit = false;
     if (!g->has_pending()) co_return true;
-    std::vector<std::pair<std::shared_ptr<Generation>, store::MessageWrite>> taken;
-    auto w = g->take(CommitMode::per_chunk);
-    taken.emplace_back(g, std::move(w));
+    Taken taken;
+    taken.add(g, CommitMode::per_chunk);
     bool stored = co_await commit(taken);
     if (stored && g->has_pending()) mark_dirty(g);
     co_return stored;
 }
 
-net::awaitable<bool> Persister::commit(
-    std::vector<std::pair<std::shared_ptr<Generation>, store::MessageWrite>>& taken) {
-    if (taken.empty()) co_return true;
+net::awaitable<bool> Persister::commit(Taken& taken) {
+    auto& writes = taken.batch.writes;
+    if (writes.empty()) co_return true;
     const auto at = now_millis();
-    store::Batch batch{.at = at};
-    batch.writes.reserve(taken.size());
+    taken.batch.at = at;
     std::uint64_t bytes = 0;
-    for (auto& [g, w] : taken) {
-        bytes += w.text.size() + w.reasoning.size();
-        batch.writes.push_back(w);
-    }
+    for (const auto& w : writes) bytes += w.text.size() + w.reasoning.size();
     const auto started = std::chrono::steady_clock::now();
-    auto result = co_await store_.commit(std::move(batch));
-    if (result && result->writes.size() != taken.size()) {
+    auto result = co_await store_.commit(taken.batch);
+    if (result && result->writes.size() != writes.size()) {
         log::error("store answered {} write results for {} writes", result->writes.size(),
-                   taken.size());
+                   writes.size());
         result = Error::store_failure;
     }
     if (config_.metrics)
-        config_.metrics->commit(std::chrono::steady_clock::now() - started, taken.size(),
+        config_.metrics->commit(std::chrono::steady_clock::now() - started, writes.size(),
                                 bool(result));
     if (!result) {
         ++stats_.failed_commits;
         backoff_ = std::min(kMaxBackoff, std::max(kMinBackoff, backoff_ * 2));
-        log::warn("commit of {} writes failed ({}); retrying in {} ms", taken.size(),
+        log::warn("commit of {} writes failed ({}); retrying in {} ms", writes.size(),
                   result.error().message(), backoff_.count());
-        for (auto& [g, w] : taken) {
-            g->restore(std::move(w));
+        for (std::size_t i = 0; i < writes.size(); ++i) {
+            const auto& g = taken.generations[i];
+            g->restore(std::move(writes[i]));
             mark_dirty(g);
         }
         const auto now = std::chrono::steady_clock::now();
@@ -144,10 +143,11 @@ net::awaitable<bool> Persister::commit(
     failing_since_.reset();
     backoff_ = std::chrono::milliseconds{0};
     ++stats_.commits;
-    stats_.writes += taken.size();
+    stats_.writes += writes.size();
     stats_.bytes += bytes;
-    for (std::size_t i = 0; i < taken.size(); ++i) {
-        auto& [g, w] = taken[i];
+    for (std::size_t i = 0; i < writes.size(); ++i) {
+        const auto& g = taken.generations[i];
+        const auto& w = writes[i];
         const auto& written = result->writes[i];
         if (written.error) {
             ++stats_.refused_writes;

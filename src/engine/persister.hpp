@@ -20,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <vector>
 
 namespace chatd::engine {
 
@@ -71,11 +72,18 @@ public:
 private:
     // Waits until the next commit may start (group mode), or stop_pacing().
     net::awaitable<void> pace();
+    // A commit's writes, each with the generation it was taken from (same
+    // index): the store reads them in place.
+    struct Taken {
+        std::vector<std::shared_ptr<Generation>> generations;
+        store::Batch batch;
+
+        void add(std::shared_ptr<Generation> g, CommitMode mode);
+    };
     // Each returns false when a commit failed (its writes are queued again).
     net::awaitable<bool> commit_group();
     net::awaitable<bool> commit_one_chunk();
-    net::awaitable<bool> commit(
-        std::vector<std::pair<std::shared_ptr<Generation>, store::MessageWrite>>& taken);
+    net::awaitable<bool> commit(Taken& taken);
 
     net::any_io_executor ex_;
     store::ChatStore& store_;

@@ -93,8 +93,10 @@ public:
     // Group commit: the writes of many generations in one transaction. An
     // error means nothing is known to be stored (retry every write); a
     // value holds one result per write, so a write the store refuses fails
-    // only its own generation, never the batch.
-    virtual net::awaitable<Result<CommitResult>> commit(Batch batch) = 0;
+    // only its own generation, never the batch. The batch is read until the
+    // commit completes (await it at once): the caller keeps its writes, to
+    // make them visible or queue them again, without a copy.
+    virtual net::awaitable<Result<CommitResult>> commit(const Batch& batch) = 0;
 
     // Leases (DESIGN §7; LeaseTerms in model.hpp). Lease times are the
     // store's clock (the database server's, for PostgreSQL), so nodes' clocks

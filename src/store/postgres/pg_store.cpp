@@ -640,7 +640,7 @@ net::awaitable<Result<std::optional<TurnOutcome>>> PgStore::try_begin_turn(
                                        .assistant_message = std::move(assistant)}};
 }
 
-net::awaitable<Result<CommitResult>> PgStore::commit(Batch batch) {
+net::awaitable<Result<CommitResult>> PgStore::commit(const Batch& batch) {
     CommitResult result;
     if (batch.writes.empty()) co_return result;
     std::vector<std::size_t> all(batch.writes.size());

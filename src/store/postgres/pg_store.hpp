@@ -60,7 +60,7 @@ public:
                                                   Since since) override;
     net::awaitable<Result<TurnOutcome>> begin_turn(UserId user, SessionId session,
                                                    NewTurn turn) override;
-    net::awaitable<Result<CommitResult>> commit(Batch batch) override;
+    net::awaitable<Result<CommitResult>> commit(const Batch& batch) override;
     net::awaitable<Result<std::vector<HeldLease>>> renew_leases(LeaseTerms lease) override;
     net::awaitable<Result<Claims>> claim_orphans(LeaseTerms lease, ClaimLimits limits) override;
     net::awaitable<Result<void>> request_cancel(UserId user, MessageId id) override;

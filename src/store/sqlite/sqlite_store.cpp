@@ -1062,20 +1062,10 @@ net::awaitable<Result<TurnOutcome>> SqliteStore::begin_turn(UserId user, Session
     co_return r;
 }
 
-net::awaitable<Result<CommitResult>> SqliteStore::commit(Batch batch) {
-    // What the notice says of each write (with its text when that is all
-    // the write changes), once its result is known.
-    std::vector<ChunkNotice> written;
-    written.reserve(batch.writes.size());
-    for (const auto& w : batch.writes)
-        written.push_back({.id = w.id,
-                           .offset = w.offset,
-                           .text = w.terminal || w.rewrite_content ? std::string() : w.text,
-                           // Reasoning is announced as a change of the message.
-                           .version = w.terminal || w.rewrite_content || !w.reasoning.empty() ? -1 : 0,
-                           .at = batch.at});
-    // Named: GCC 12 mishandles a lambda temporary inside co_await.
-    auto work = [this, batch = std::move(batch)]() -> Result<CommitResult> {
+net::awaitable<Result<CommitResult>> SqliteStore::commit(const Batch& batch) {
+    // Named: GCC 12 mishandles a lambda temporary inside co_await. The batch
+    // outlives the work: this coroutine awaits it.
+    auto work = [this, &batch]() -> Result<CommitResult> {
         try {
             return commit_batch(*writer_db_, chunk_log_, batch, Isolation::none);
         } catch (const SqliteError& e) {
@@ -1087,16 +1077,21 @@ net::awaitable<Result<CommitResult>> SqliteStore::commit(Batch batch) {
     };
     auto r = co_await on_writer(std::move(work));
     if (r) {
+        // Each stored write is announced with its text when that is all it
+        // changes; reasoning and ends as a change of the message.
         ChangeNotice changed;
-        changed.chunks.reserve(written.size());
-        for (std::size_t i = 0; i < written.size() && i < r->writes.size(); ++i) {
+        changed.chunks.reserve(batch.writes.size());
+        for (std::size_t i = 0; i < batch.writes.size() && i < r->writes.size(); ++i) {
             if (r->writes[i].error) continue;
-            auto& w = written[i];
-            if (w.version < 0 || w.text.empty()) {
-                changed.messages.push_back(std::move(w.id));
+            const auto& w = batch.writes[i];
+            if (w.terminal || w.rewrite_content || !w.reasoning.empty() || w.text.empty()) {
+                changed.messages.push_back(w.id);
             } else {
-                w.version = r->writes[i].version;
-                changed.chunks.push_back(std::move(w));
+                changed.chunks.push_back({.id = w.id,
+                                          .offset = w.offset,
+                                          .text = w.text,
+                                          .version = r->writes[i].version,
+                                          .at = batch.at});
             }
         }
         notices_.announce(std::move(changed));

@@ -28,7 +28,7 @@ public:
     // let work pile up deterministically.
     bool hold_commits = false;
 
-    net::awaitable<Result<store::CommitResult>> commit(store::Batch batch) override {
+    net::awaitable<Result<store::CommitResult>> commit(const store::Batch& batch) override {
         if (on_commit_start) on_commit_start(batch);
         boost::asio::steady_timer poll(co_await boost::asio::this_coro::executor);
         while (hold_commits) {
@@ -41,7 +41,7 @@ public:
             co_return Error::store_failure;
         }
         batch_sizes.push_back(batch.writes.size());
-        auto r = co_await inner_.commit(std::move(batch));
+        auto r = co_await inner_.commit(batch);
         if (r) ++commits;
         co_return r;
     }
