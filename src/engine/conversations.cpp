@@ -104,7 +104,7 @@ net::awaitable<Result<SessionActivity>> Conversations::activity(UserId user, Ses
     // A live answer of this user's session answers alone (the engine's lookup
     // is scoped by the user): no history read on the page-refresh path.
     if (auto g = engine_.active_in(user, session)) {
-        activity.generating = g->id();
+        activity.generating = activity.newest = g->id();
         activity.last_updated = g->message().last_updated;
         co_return activity;
     }
@@ -117,6 +117,7 @@ net::awaitable<Result<SessionActivity>> Conversations::activity(UserId user, Ses
     if (newest->messages.empty()) co_return activity;
     const auto& m = newest->messages.back();
     if (m.status == store::MessageStatus::generating) activity.generating = m.id;
+    activity.newest = m.id;
     activity.last_updated = m.last_updated;
     co_return activity;
 }
@@ -156,19 +157,12 @@ net::awaitable<Result<SessionStreamStart>> Conversations::session_stream_start(
         if (!m) co_return m.error();
         if (m->session_id != session) co_return Error::cursor_mismatch;
         if (auto ok = check_cursor(*cursor, m->content, m->reasoning); !ok) co_return ok.error();
-        auto after = cursor->message;
-        co_return SessionStreamStart{.first = std::move(cursor), .after = std::move(after)};
+        co_return SessionStreamStart{.first = cursor, .after = cursor->message};
     }
-    // The engine's lookup is scoped by the user: no read for a live answer.
-    if (auto g = engine_.active_in(user, session))
-        co_return SessionStreamStart{.first = Cursor{g->id()}, .after = g->id()};
-    auto newest = co_await store_.list_messages_page(user, session, std::nullopt, 1);
-    if (!newest) co_return newest.error();
-    SessionStreamStart start;
-    if (newest->messages.empty()) co_return start;
-    const auto& m = newest->messages.back();
-    if (m.status == store::MessageStatus::generating) start.first = Cursor{m.id};
-    start.after = m.id;
+    auto activity = co_await this->activity(std::move(user), std::move(session));
+    if (!activity) co_return activity.error();
+    SessionStreamStart start{.after = std::move(activity->newest)};
+    if (activity->generating) start.first = Cursor{std::move(*activity->generating)};
     co_return start;
 }
 

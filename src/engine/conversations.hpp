@@ -39,7 +39,9 @@ struct Prompt {
 // Whether a session has an answer generating, and when it last changed.
 struct SessionActivity {
     std::optional<MessageId> generating;
-    std::optional<UnixMillis> last_updated;  // none for a session without messages
+    // Both none for a session without messages.
+    std::optional<MessageId> newest;  // the generating one, when one is
+    std::optional<UnixMillis> last_updated;
 };
 
 class Conversations {

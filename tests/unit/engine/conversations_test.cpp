@@ -101,8 +101,8 @@ protected:
         EXPECT_EQ(from->message, id);
         return from->offset;
     }
-    Result<SessionStreamStart> check_stream(const SessionId& session,
-                                            std::optional<Cursor> cursor) {
+    Result<SessionStreamStart> stream_start_of(const SessionId& session,
+                                               std::optional<Cursor> cursor) {
         return run(conversations_->session_stream_start(kUser, session, std::move(cursor)));
     }
 
@@ -555,8 +555,8 @@ TEST_F(ConversationsTest, StreamOffsetOfAnotherUsersMessageIsNotFound) {
 TEST_F(ConversationsTest, SessionStreamOfAnotherUsersSessionIsNotFound) {
     start(kFast);
     auto theirs = create(kOther);
-    EXPECT_EQ(check_stream(theirs.id, std::nullopt).error(), make_error_code(Error::not_found));
-    EXPECT_EQ(check_stream(new_session_id(), std::nullopt).error(),
+    EXPECT_EQ(stream_start_of(theirs.id, std::nullopt).error(), make_error_code(Error::not_found));
+    EXPECT_EQ(stream_start_of(new_session_id(), std::nullopt).error(),
               make_error_code(Error::not_found));
 }
 
@@ -564,11 +564,11 @@ TEST_F(ConversationsTest, SessionStreamAcceptsACursorOfItsOwnMessages) {
     start(kFast);
     auto a = answered();
     auto size = static_cast<std::int64_t>(a.answer.content.size());
-    EXPECT_TRUE(check_stream(a.session.id, std::nullopt));
-    EXPECT_TRUE(check_stream(a.session.id, Cursor{a.answer.id, 0}));
-    EXPECT_TRUE(check_stream(a.session.id, Cursor{a.answer.id, size}));
-    EXPECT_TRUE(check_stream(a.session.id, Cursor{a.turn.user_message.id, 0}));
-    EXPECT_EQ(check_stream(a.session.id, Cursor{a.answer.id, size + 1}).error(),
+    EXPECT_TRUE(stream_start_of(a.session.id, std::nullopt));
+    EXPECT_TRUE(stream_start_of(a.session.id, Cursor{a.answer.id, 0}));
+    EXPECT_TRUE(stream_start_of(a.session.id, Cursor{a.answer.id, size}));
+    EXPECT_TRUE(stream_start_of(a.session.id, Cursor{a.turn.user_message.id, 0}));
+    EXPECT_EQ(stream_start_of(a.session.id, Cursor{a.answer.id, size + 1}).error(),
               make_error_code(Error::cursor_out_of_range));
 }
 
@@ -580,7 +580,7 @@ TEST_F(ConversationsTest, SessionStreamAcceptsACursorOfItsOwnMessages) {
 TEST_F(ConversationsTest, SessionStreamStartsAfterTheNewestMessageOrWithTheOneGenerating) {
     start(kStalling);
     auto session = create();
-    auto empty = check_stream(session.id, std::nullopt);
+    auto empty = stream_start_of(session.id, std::nullopt);
     ASSERT_TRUE(empty);
     EXPECT_FALSE(empty->first);
     EXPECT_FALSE(empty->after);
@@ -588,13 +588,13 @@ TEST_F(ConversationsTest, SessionStreamStartsAfterTheNewestMessageOrWithTheOneGe
     // Run here: the engine answers without a read.
     auto turn = send(session.id);
     const auto& live = turn.assistant_message.id;
-    auto here = check_stream(session.id, std::nullopt);
+    auto here = stream_start_of(session.id, std::nullopt);
     ASSERT_TRUE(here);
     EXPECT_EQ(here->first, Cursor{live});
     EXPECT_EQ(here->after, live);
 
     run(conversations_->cancel(kUser, live));
-    auto ended = check_stream(session.id, std::nullopt);
+    auto ended = stream_start_of(session.id, std::nullopt);
     ASSERT_TRUE(ended);
     EXPECT_FALSE(ended->first);
     EXPECT_EQ(ended->after, live);
@@ -604,13 +604,13 @@ TEST_F(ConversationsTest, SessionStreamStartsAfterTheNewestMessageOrWithTheOneGe
     auto stored = run(store_.begin_turn(kUser, session.id, store::NewTurn{.content = "q"}));
     ASSERT_TRUE(stored && stored->turn);
     const auto& elsewhere = stored->turn->assistant_message.id;
-    auto other = check_stream(session.id, std::nullopt);
+    auto other = stream_start_of(session.id, std::nullopt);
     ASSERT_TRUE(other);
     EXPECT_EQ(other->first, Cursor{elsewhere});
     EXPECT_EQ(other->after, elsewhere);
 
     // A cursor: its message's rest, then what follows it.
-    auto from = check_stream(session.id, Cursor{live, 0});
+    auto from = stream_start_of(session.id, Cursor{live, 0});
     ASSERT_TRUE(from);
     EXPECT_EQ(from->first, (Cursor{live, 0}));
     EXPECT_EQ(from->after, live);
@@ -620,10 +620,10 @@ TEST_F(ConversationsTest, SessionStreamRefusesACursorOfAnotherSession) {
     start(kFast);
     auto a = answered();
     auto b = answered();
-    EXPECT_EQ(check_stream(b.session.id, Cursor{a.answer.id, 0}).error(),
+    EXPECT_EQ(stream_start_of(b.session.id, Cursor{a.answer.id, 0}).error(),
               make_error_code(Error::cursor_mismatch));
     auto theirs = answered(kOther);
-    EXPECT_EQ(check_stream(a.session.id, Cursor{theirs.answer.id, 0}).error(),
+    EXPECT_EQ(stream_start_of(a.session.id, Cursor{theirs.answer.id, 0}).error(),
               make_error_code(Error::not_found));
 }
 
