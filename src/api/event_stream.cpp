@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <utility>
 
 namespace chatd::api {
 
@@ -105,7 +106,7 @@ void EventStream::watch_session(const SessionId& session) {
     feeds_.watch_session(session, wake_);
 }
 
-net::awaitable<bool> EventStream::follow(engine::Cursor at) {
+net::awaitable<bool> EventStream::follow(engine::Cursor at, std::optional<store::Message> read) {
     bool announce = true;  // the format's opening, once
     std::shared_ptr<engine::MessageFeed> feed;
     for (;;) {
@@ -114,7 +115,8 @@ net::awaitable<bool> EventStream::follow(engine::Cursor at) {
         // (its generation moved to another node) is replaced by the feed
         // that goes on from what is committed.
         if (!feed || feed->stale()) {
-            auto opened = co_await feeds_.open(user_, at.message);
+            auto seen = std::exchange(read, std::nullopt);  // only the first open
+            auto opened = co_await feeds_.open(user_, at.message, std::move(seen));
             if (!opened) co_return false;
             feed = std::move(*opened);
             feed->subscribe(wake_);

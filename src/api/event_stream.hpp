@@ -39,8 +39,10 @@ public:
     net::awaitable<bool> open(std::string extra_headers = {});
     // Writes a message from `from` to its end: the format's opening, the
     // reasoning and text, its ending. False when the connection is gone or
-    // the message disappeared.
-    net::awaitable<bool> follow(engine::Cursor from);
+    // the message disappeared. `read`: the message as just read for this
+    // stream's user, if it was (Feeds::open).
+    net::awaitable<bool> follow(engine::Cursor from,
+                                std::optional<store::Message> read = std::nullopt);
     // The body is complete (a chunked one's last chunk); after follow().
     // The client watcher then stops without reading, so that the connection
     // can carry the next request (see reusable()).

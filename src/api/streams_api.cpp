@@ -31,7 +31,8 @@ net::awaitable<http::After> StreamsApi::stream_message(Call& c) {
     if (!from) co_return co_await c.fail(from.error());
     auto slot = slots_.open(c.user);
     if (!slot) co_return co_await c.fail(slot.error());
-    co_return co_await follow(c, std::move(*slot), std::move(*from));
+    co_return co_await follow(c, std::move(*slot), std::move(from->at), kChatdEvents,
+                              std::move(from->message));
 }
 
 net::awaitable<http::After> StreamsApi::stream_session(Call& c) {
@@ -60,11 +61,12 @@ net::awaitable<http::After> StreamsApi::stream_session(Call& c) {
 }
 
 net::awaitable<http::After> StreamsApi::follow(Call& c, StreamSlots::Slot slot, engine::Cursor from,
-                                               const StreamFormat& format) {
+                                               const StreamFormat& format,
+                                               std::optional<store::Message> read) {
     (void)slot;  // held until the stream ends
     EventStream events(c.stream.socket(), feeds_, store_, c.user, config_, format);
     bool complete = co_await events.open(c.head_lines());
-    if (complete) complete = co_await events.follow(std::move(from));
+    if (complete) complete = co_await events.follow(std::move(from), std::move(read));
     if (complete) complete = co_await events.finish();
     c.status = 200;
     c.bytes = events.bytes_written();

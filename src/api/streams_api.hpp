@@ -22,9 +22,11 @@ public:
     // Event streams open now, every user's.
     std::size_t open_streams() const { return slots_.open_total(); }
     // Streams a message from `from` (its id and offsets) over SSE in
-    // `format`, then closes; `slot` is held meanwhile.
+    // `format`, then closes; `slot` is held meanwhile. `read`: the message
+    // as the caller has just read it for `c.user`, if it has.
     net::awaitable<http::After> follow(Call& c, StreamSlots::Slot slot, engine::Cursor from,
-                                       const StreamFormat& format = kChatdEvents);
+                                       const StreamFormat& format = kChatdEvents,
+                                       std::optional<store::Message> read = std::nullopt);
 
 private:
     net::awaitable<http::After> stream_message(Call& c);

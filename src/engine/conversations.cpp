@@ -133,11 +133,11 @@ net::awaitable<Result<store::Message>> Conversations::find_message(UserId user, 
     co_return co_await store_.get_message(std::move(user), std::move(id));
 }
 
-net::awaitable<Result<Cursor>> Conversations::stream_start(UserId user, MessageId id,
-                                                           std::optional<Cursor> cursor) {
+net::awaitable<Result<StreamStart>> Conversations::stream_start(UserId user, MessageId id,
+                                                                std::optional<Cursor> cursor) {
     auto m = co_await find_message(user, id);
     if (!m) co_return m.error();
-    if (!cursor) co_return Cursor{std::move(id)};
+    if (!cursor) co_return StreamStart{.at = Cursor{std::move(id)}, .message = std::move(*m)};
     if (cursor->message != id) {
         // A cursor of a missing or foreign message is as unknown as one.
         auto other = co_await find_message(user, cursor->message);
@@ -145,7 +145,7 @@ net::awaitable<Result<Cursor>> Conversations::stream_start(UserId user, MessageI
         co_return Error::cursor_mismatch;
     }
     if (auto ok = check_cursor(*cursor, m->content, m->reasoning); !ok) co_return ok.error();
-    co_return *cursor;
+    co_return StreamStart{.at = std::move(*cursor), .message = std::move(*m)};
 }
 
 net::awaitable<Result<SessionStreamStart>> Conversations::session_stream_start(

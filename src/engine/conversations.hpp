@@ -44,6 +44,13 @@ struct SessionActivity {
     std::optional<UnixMillis> last_updated;
 };
 
+// Where a message's stream starts, and the message as it was read to check
+// the start.
+struct StreamStart {
+    Cursor at;
+    store::Message message;
+};
+
 class Conversations {
 public:
     Conversations(Engine& engine, store::ChatStore& store, ConversationPolicy policy);
@@ -90,12 +97,13 @@ public:
 
     // Where a stream of message `id` starts: its beginning, or `cursor` when
     // the cursor is of that message and within its committed content and
-    // reasoning.
+    // reasoning; with the message as read to check it, which the stream's
+    // feed starts from (one store read for a stored message, not two).
     // not_found for the message, or a cursor of a missing or foreign one;
     // cursor_mismatch for a cursor of another of the user's messages;
     // cursor_out_of_range past the committed content.
-    [[nodiscard]] net::awaitable<Result<Cursor>> stream_start(
-        UserId user, MessageId id, std::optional<Cursor> cursor);
+    [[nodiscard]] net::awaitable<Result<StreamStart>> stream_start(UserId user, MessageId id,
+                                                                   std::optional<Cursor> cursor);
     // Where a stream of `session` starts: the session is the user's, and a
     // cursor (if any) is of one of its messages, within its content. Without
     // one, it starts with the message generating now, on any node, and goes

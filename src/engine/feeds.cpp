@@ -73,14 +73,19 @@ std::shared_ptr<Follower> Feeds::lookup(const std::string& id) const {
     return it == followers_.end() ? nullptr : it->second.lock();
 }
 
-net::awaitable<Result<std::shared_ptr<MessageFeed>>> Feeds::open(UserId user, MessageId id) {
+net::awaitable<Result<std::shared_ptr<MessageFeed>>> Feeds::open(
+    UserId user, MessageId id, std::optional<store::Message> read) {
     if (auto g = engine_.find(user, id)) co_return std::shared_ptr<MessageFeed>(std::move(g));
     auto known = [&](std::shared_ptr<Follower> f) -> Result<std::shared_ptr<MessageFeed>> {
         if (f->user() != user) return Error::not_found;
         return std::shared_ptr<MessageFeed>(std::move(f));
     };
     if (auto f = lookup(id.value)) co_return known(std::move(f));
-    auto first = co_await store_.get_message(user, id);
+    Result<store::Message> first = Error::not_found;
+    if (read && read->id == id)
+        first = std::move(*read);
+    else
+        first = co_await store_.get_message(user, id);
     if (!first) co_return first.error();
     // It started here while we read.
     if (auto g = engine_.find(user, id)) co_return std::shared_ptr<MessageFeed>(std::move(g));

@@ -75,8 +75,12 @@ public:
 
     // The message `id` of `user` as a feed: its Generation when this node
     // runs it, else the node's Follower of it (one ended already is read
-    // once). not_found for unknown or foreign ids (I6).
-    net::awaitable<Result<std::shared_ptr<MessageFeed>>> open(UserId user, MessageId id);
+    // once). not_found for unknown or foreign ids (I6). `read`: the message
+    // as the caller has just read it for `user`; it stands in for the
+    // store's read (a follower of a live one reads the store once more,
+    // as any new follower does).
+    net::awaitable<Result<std::shared_ptr<MessageFeed>>> open(
+        UserId user, MessageId id, std::optional<store::Message> read = std::nullopt);
     // Session streams: `w` is woken when a message starts in `session` (or
     // the session is deleted), on any node.
     void watch_session(const SessionId& session, std::weak_ptr<Wakeup> w);

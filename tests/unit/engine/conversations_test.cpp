@@ -98,8 +98,9 @@ protected:
     Result<std::int64_t> offset(const MessageId& id, std::optional<Cursor> cursor) {
         auto from = run(conversations_->stream_start(kUser, id, std::move(cursor)));
         if (!from) return from.error();
-        EXPECT_EQ(from->message, id);
-        return from->offset;
+        EXPECT_EQ(from->at.message, id);
+        EXPECT_EQ(from->message.id, id);  // as read: the stream's feed starts from it
+        return from->at.offset;
     }
     Result<SessionStreamStart> stream_start_of(const SessionId& session,
                                                std::optional<Cursor> cursor) {

@@ -137,6 +137,44 @@ TEST_F(FeedsTest, AFollowerThatMissedTextReadsTheStore) {
     EXPECT_EQ(faulty_.tail_reads, before + 1);
 }
 
+// A resume checks its cursor against the message it reads; the feed starts
+// from that read: an ended message costs one store read, not two. A read
+// of a live one is only where its follower starts: it catches up.
+TEST_F(FeedsTest, AFeedStartsFromTheCallersReadOfTheMessage) {
+    auto ended = remote_turn();
+    const auto& id = ended.assistant_message.id;
+    commit(id, 0, "Hello", "Hello");
+    auto read = run(store_.get_message(kUser, id));
+    ASSERT_TRUE(read);
+    const int reads = faulty_.message_reads;
+    auto f = run(feeds_.open(kUser, id, *read));
+    ASSERT_TRUE(f);
+    EXPECT_EQ(faulty_.message_reads, reads) << "the caller's read stands in for the store's";
+    EXPECT_EQ((*f)->message().content, "Hello");
+    EXPECT_EQ((*f)->message().status, store::MessageStatus::completed);
+
+    auto live = remote_turn();
+    const auto& live_id = live.assistant_message.id;
+    commit(live_id, 0, "Hel");
+    auto early = run(store_.get_message(kUser, live_id));
+    ASSERT_TRUE(early);
+    commit(live_id, 3, "lo");  // after the caller's read
+    auto g = run(feeds_.open(kUser, live_id, *early));
+    ASSERT_TRUE(g);
+    wait_until([&] { return (*g)->message().content == "Hello"; });
+
+    // A read of another message is not this one's: the store is read.
+    auto other = remote_turn();
+    const auto& other_id = other.assistant_message.id;
+    commit(other_id, 0, "Bye", "Bye");
+    const int before = faulty_.message_reads;
+    auto h = run(feeds_.open(kUser, other_id, *read));
+    ASSERT_TRUE(h);
+    EXPECT_EQ(faulty_.message_reads, before + 1);
+    EXPECT_EQ((*h)->message().id, other_id);
+    EXPECT_EQ((*h)->message().content, "Bye");
+}
+
 TEST_F(FeedsTest, AnotherUsersOrAnUnknownMessageIsNotFound) {
     const auto id = remote_turn().assistant_message.id;
     ASSERT_TRUE(open(id));

@@ -21,6 +21,7 @@ public:
     int failed_commits = 0;
     std::vector<std::size_t> batch_sizes;
     int next_assistant_reads = 0;  // a session stream's look for a new message
+    int message_reads = 0;         // get_message calls
     // Runs on the caller's executor when a commit starts, before it is stored.
     std::function<void(const store::Batch&)> on_commit_start;
 
@@ -76,6 +77,7 @@ public:
         return inner_.list_messages_page(std::move(u), std::move(id), std::move(before), limit);
     }
     net::awaitable<Result<store::Message>> get_message(UserId u, MessageId id) override {
+        ++message_reads;
         return inner_.get_message(std::move(u), std::move(id));
     }
     net::awaitable<Result<std::optional<store::Message>>> next_assistant_message(
