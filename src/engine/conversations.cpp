@@ -95,7 +95,8 @@ net::awaitable<Result<store::TurnOutcome>> Conversations::send(UserId user, Sess
     auto outcome = co_await store_.begin_turn(user, session, std::move(turn));
     if (!outcome) co_return outcome.error();
     if (outcome->turn && !outcome->turn->replayed)
-        engine_.start(user, *outcome->turn, std::move(*slot), std::move(prompt.request_id));
+        engine_.start(user, *outcome->turn, std::move(*slot), std::move(prompt.request_id),
+                      std::move(found->system_prompt));
     co_return outcome;
 }
 

@@ -57,13 +57,19 @@ void Driver::end(const std::shared_ptr<Generation>& g, store::Terminal terminal)
 }
 
 net::awaitable<Result<llm::GenerationRequest>> Driver::build_request(const Generation& g) {
-    auto session = co_await store_.get_session(g.user(), g.session_id());
-    if (!session) co_return session.error();
+    std::string system_prompt;
+    if (g.system_prompt()) {
+        system_prompt = *g.system_prompt();
+    } else {
+        auto session = co_await store_.get_session(g.user(), g.session_id());
+        if (!session) co_return session.error();
+        system_prompt = std::move(session->system_prompt);
+    }
     auto history = co_await store_.list_messages(g.user(), g.session_id());
     if (!history) co_return history.error();
     llm::GenerationRequest request{.model = g.message().model, .request_id = g.request_id()};
-    if (!session->system_prompt.empty())
-        request.prompt.push_back({llm::PromptRole::system, session->system_prompt});
+    if (!system_prompt.empty())
+        request.prompt.push_back({llm::PromptRole::system, std::move(system_prompt)});
     for (auto& m : *history) {
         if (m.id == g.id()) break;  // history is what came before this answer
         if (m.content.empty()) continue;

@@ -33,15 +33,19 @@ Result<GenerationSlots::Slot> Engine::reserve(const UserId& user) {
 }
 
 std::shared_ptr<Generation> Engine::start(const UserId& user, const store::Turn& turn,
-                                          GenerationSlots::Slot slot, std::string request_id) {
-    return launch(user, turn.assistant_message, std::move(slot), 1, std::move(request_id));
+                                          GenerationSlots::Slot slot, std::string request_id,
+                                          std::optional<std::string> system_prompt) {
+    return launch(user, turn.assistant_message, std::move(slot), 1, std::move(request_id),
+                  std::move(system_prompt));
 }
 
 std::shared_ptr<Generation> Engine::launch(const UserId& user, store::Message message,
                                            GenerationSlots::Slot slot, std::int64_t epoch,
-                                           std::string request_id) {
+                                           std::string request_id,
+                                           std::optional<std::string> system_prompt) {
     auto g = std::make_shared<Generation>(std::move(message), user, std::move(slot), epoch);
     g->set_request_id(std::move(request_id));
+    if (system_prompt) g->set_system_prompt(std::move(*system_prompt));
     if (shutting_down_) {
         // Stored while the shutdown began: it stays generating, for another
         // node or the next start to continue or close (I5).

@@ -50,9 +50,11 @@ public:
     // stored: overloaded (server full) or too_many_generations (user full).
     Result<GenerationSlots::Slot> reserve(const UserId& user);
     // Registers and starts the generation of a freshly created turn;
-    // `request_id` (the request that sent it) goes on its log lines.
+    // `request_id` (the request that sent it) goes on its log lines;
+    // `system_prompt`: its session's, as the send read it.
     std::shared_ptr<Generation> start(const UserId& user, const store::Turn& turn,
-                                      GenerationSlots::Slot slot, std::string request_id = {});
+                                      GenerationSlots::Slot slot, std::string request_id = {},
+                                      std::optional<std::string> system_prompt = std::nullopt);
     // The lease a new turn's answer starts under.
     const store::LeaseTerms& lease() const { return config_.lease; }
     // Renews this node's leases every ttl/3 until shutdown() ends; a live
@@ -108,7 +110,8 @@ private:
 
     std::shared_ptr<Generation> launch(const UserId& user, store::Message message,
                                        GenerationSlots::Slot slot, std::int64_t epoch = 1,
-                                       std::string request_id = {});
+                                       std::string request_id = {},
+                                       std::optional<std::string> system_prompt = std::nullopt);
     // `g`'s lease went to another node: it stops and leaves the registry.
     void lose(const std::shared_ptr<Generation>& g);
     void on_ended(const std::shared_ptr<Generation>& g);

@@ -41,6 +41,11 @@ public:
     const std::string& request_id() const { return request_id_; }
     void set_request_id(std::string id) { request_id_ = std::move(id); }
     log::Context log_context() const { return {request_id_}; }
+    // The session's system prompt as the send that started it read it: its
+    // requests are built with it, without reading the session again. None
+    // after a takeover or a restart: the session is read then.
+    const std::optional<std::string>& system_prompt() const { return system_prompt_; }
+    void set_system_prompt(std::string prompt) { system_prompt_ = std::move(prompt); }
 
     // Committed text only; grows after each commit of this message.
     const std::string& committed() const { return message_.content; }
@@ -120,6 +125,7 @@ private:
     store::Message message_;
     UserId user_;
     std::string request_id_;
+    std::optional<std::string> system_prompt_;
     std::deque<std::string> pending_;
     std::size_t pending_bytes_ = 0;
     std::size_t produced_bytes_ = 0;           // committed content at start + appended since

@@ -2,6 +2,7 @@
 
 #include "llm/simulated/simulated_provider.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "support/faulty_store.hpp"
 #include "support/run.hpp"
 #include "support/temp_dir.hpp"
 #include "support/wait.hpp"
@@ -29,13 +30,13 @@ protected:
     void start(llm::simulated::SimulatedConfig sim, ConversationPolicy policy = {},
                GenerationLimits limits = {.max_live = 1000, .max_per_user = 1000}) {
         provider_ = std::make_unique<llm::simulated::SimulatedProvider>(sim);
-        engine_ = std::make_unique<Engine>(io_.get_executor(), store_, *provider_,
+        engine_ = std::make_unique<Engine>(io_.get_executor(), counted_, *provider_,
                                            EngineConfig{.limits = limits});
         net::co_spawn(io_, engine_->run(), [this](std::exception_ptr e) {
             if (e) std::rethrow_exception(e);
             stopped_ = true;
         });
-        conversations_ = std::make_unique<Conversations>(*engine_, store_, std::move(policy));
+        conversations_ = std::make_unique<Conversations>(*engine_, counted_, std::move(policy));
     }
 
     // Live answers end as interrupted and the persister drains.
@@ -110,6 +111,7 @@ protected:
     test::TempDir dir_;
     boost::asio::io_context io_;
     store::sqlite::SqliteStore store_{{.path = dir_.path() / "db.sqlite3"}};
+    test::FaultyStore counted_{store_};  // what the engine and conversations read
     std::unique_ptr<llm::simulated::SimulatedProvider> provider_;
     std::unique_ptr<Engine> engine_;
     std::unique_ptr<Conversations> conversations_;
@@ -126,6 +128,17 @@ TEST_F(ConversationsTest, CreateSessionTakesTheDefaults) {
     EXPECT_EQ(s.system_prompt, "");
     EXPECT_EQ(s.user_id, kUser);
     EXPECT_EQ(run(store_.get_session(kUser, s.id))->id, s.id);
+}
+
+// A send reads its session once: for the policy, and for its answer's
+// request (the engine is handed the system prompt it read).
+TEST_F(ConversationsTest, ASendReadsItsSessionOnceForItsAnswerToo) {
+    start(kFast);
+    auto s = create(kUser, {.system_prompt = "be brief"});
+    const int before = counted_.session_reads;
+    auto answer = finished(send(s.id));
+    EXPECT_EQ(answer.status, store::MessageStatus::completed);
+    EXPECT_EQ(counted_.session_reads, before + 1);
 }
 
 TEST_F(ConversationsTest, CreateSessionKeepsTheDraftAndAnAllowedModel) {

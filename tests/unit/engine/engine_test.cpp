@@ -98,6 +98,39 @@ TEST_F(EngineTest, GenerationCompletesWithTheProvidersWholeText) {
     EXPECT_EQ(engine_->find(kUser, g->id()), nullptr);
 }
 
+// A send reads its session before it stores the turn; the answer's request
+// is built with that session's system prompt, not a second read of it. A
+// generation started without one (a takeover, a restart) reads the session.
+TEST_F(EngineTest, AnAnswersRequestUsesTheSystemPromptItsSendRead) {
+    start_engine({.tokens_per_second = 0, .min_tokens = 30, .max_tokens = 30});
+    auto answer_to = [&](std::vector<llm::PromptMessage> prompt) {
+        std::string text;
+        for (auto& t : llm::simulated::simulated_answer(prompt, sim_)) text += t;
+        return text;
+    };
+    auto begin = [&](const std::string& system_prompt) {
+        auto session = run(store_.create_session(
+            kUser, store::NewSession{.title = "t", .system_prompt = system_prompt}));
+        return *run(store_.begin_turn(kUser, session->id,
+                                      store::NewTurn{.content = "q", .lease = lease_}))
+                    ->turn;
+    };
+    const std::vector<llm::PromptMessage> brief{{llm::PromptRole::system, "be brief"},
+                                                {llm::PromptRole::user, "q"}};
+
+    auto sent = engine_->start(kUser, begin("be brief"), *engine_->reserve(kUser), "req",
+                               std::string("be brief"));
+    wait_until([&] { return sent->ended(); });
+    EXPECT_EQ(faulty_.session_reads, 0);
+    EXPECT_EQ(sent->committed(), answer_to(brief));
+
+    auto adopted = engine_->start(kUser, begin("be brief"), *engine_->reserve(kUser));
+    wait_until([&] { return adopted->ended(); });
+    EXPECT_EQ(faulty_.session_reads, 1);
+    EXPECT_EQ(adopted->committed(), answer_to(brief));
+    EXPECT_NE(answer_to(brief), answer_text(sim_, "q"));  // the prompt counts
+}
+
 TEST_F(EngineTest, LookupsFindOnlyTheCallersOwnGenerations) {
     start_engine({.tokens_per_second = 5, .min_tokens = 50, .max_tokens = 50});
     auto g = start_turn("q");

@@ -22,6 +22,7 @@ public:
     std::vector<std::size_t> batch_sizes;
     int next_assistant_reads = 0;  // a session stream's look for a new message
     int message_reads = 0;         // get_message calls
+    int session_reads = 0;         // get_session calls
     // Runs on the caller's executor when a commit starts, before it is stored.
     std::function<void(const store::Batch&)> on_commit_start;
 
@@ -51,6 +52,7 @@ public:
         return inner_.create_session(std::move(u), std::move(s));
     }
     net::awaitable<Result<store::Session>> get_session(UserId u, SessionId id) override {
+        ++session_reads;
         return inner_.get_session(std::move(u), std::move(id));
     }
     net::awaitable<Result<store::Session>> find_chat(UserId u, std::string chat_id) override {
