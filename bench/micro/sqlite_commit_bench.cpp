@@ -72,7 +72,7 @@ void group_commit(benchmark::State& state, bool message_index) {
     std::vector<MessageId> live;
     for (int i = 0; i < streams; ++i) {
         auto s = run(io, store.create_session(user, {.title = "t", .model = "simulated"}));
-        auto t = run(io, store.begin_turn(user, s->id, {.content = "q", .model = "simulated"}));
+        auto t = run(io, store.begin_turn(user, s->id, {.content = "q"}));
         live.push_back(t->turn->assistant_message.id);
     }
     if (message_index) {

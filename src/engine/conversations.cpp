@@ -17,12 +17,16 @@ std::string fingerprint(const SessionId& session, std::string_view content) {
 }  // namespace
 
 Conversations::Conversations(Engine& engine, store::ChatStore& store, ConversationPolicy policy)
-    : engine_(engine), store_(store), policy_(std::move(policy)) {}
+    : engine_(engine),
+      store_(store),
+      policy_(std::move(policy)),
+      allowed_models_(std::make_shared<const std::vector<std::string>>(
+          policy_.allowed_models.empty() ? std::vector<std::string>{policy_.default_model}
+                                         : policy_.allowed_models)) {}
 
 bool Conversations::model_allowed(std::string_view model) const {
-    if (policy_.allowed_models.empty()) return model == policy_.default_model;
-    return std::find(policy_.allowed_models.begin(), policy_.allowed_models.end(), model) !=
-           policy_.allowed_models.end();
+    return std::find(allowed_models_->begin(), allowed_models_->end(), model) !=
+           allowed_models_->end();
 }
 
 net::awaitable<Result<store::Session>> Conversations::create_session(UserId user,
@@ -71,32 +75,37 @@ net::awaitable<Result<void>> Conversations::delete_session(UserId user, SessionI
 net::awaitable<Result<store::TurnOutcome>> Conversations::send(UserId user, SessionId session,
                                                                Prompt prompt) {
     if (!engine_.accepting()) co_return Error::shutting_down;
-    auto found = co_await store_.get_session(user, session);
-    if (!found) co_return found.error();
     auto fp = fingerprint(session, prompt.content);
+    // The turn reads the session itself (its model, checked against the
+    // models allowed, and its system prompt for the answer): no read of its
+    // own before it, and no change to the session between the two.
     store::NewTurn turn{.content = std::move(prompt.content),
-                        .model = found->model,
+                        .allowed_models = allowed_models_,
                         .idempotency_key = std::move(prompt.idempotency_key),
                         .request_fingerprint = std::move(fp),
                         .lease = engine_.lease()};
-    // A model allowed once but not any more is refused: the operator pays.
-    Result<GenerationSlots::Slot> slot = Error::model_not_allowed;
-    if (model_allowed(found->model)) slot = engine_.reserve(user);
+    auto slot = engine_.reserve(user);
     if (!slot) {
-        // A retry of a send that was made gets its turn back, whatever the
-        // limits and the models allowed are now: it starts nothing.
+        // An unknown session and a model allowed once but not any more (the
+        // operator pays) come before the limit; a retry of a send that was
+        // made gets its turn back, whatever the limits and the models allowed
+        // are now: it starts nothing.
+        auto found = co_await store_.get_session(user, session);
+        if (!found) co_return found.error();
+        const boost::system::error_code refusal =
+            model_allowed(found->model) ? slot.error() : make_error_code(Error::model_not_allowed);
         if (turn.idempotency_key) {
             turn.replay_only = true;
             auto replay = co_await store_.begin_turn(user, session, std::move(turn));
             if (replay && replay->turn) co_return replay;
         }
-        co_return slot.error();
+        co_return refusal;
     }
     auto outcome = co_await store_.begin_turn(user, session, std::move(turn));
     if (!outcome) co_return outcome.error();
     if (outcome->turn && !outcome->turn->replayed)
         engine_.start(user, *outcome->turn, std::move(*slot), std::move(prompt.request_id),
-                      std::move(found->system_prompt));
+                      std::move(outcome->turn->system_prompt));
     co_return outcome;
 }
 

@@ -10,6 +10,7 @@
 #include "engine/engine.hpp"
 #include "store/chat_store.hpp"
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -117,6 +118,8 @@ private:
     Engine& engine_;
     store::ChatStore& store_;
     ConversationPolicy policy_;
+    // What a turn may start with (policy_'s rule as a list), shared by every send.
+    std::shared_ptr<const std::vector<std::string>> allowed_models_;
 };
 
 }  // namespace chatd::engine

@@ -1,5 +1,7 @@
 #include "store/model.hpp"
 
+#include <algorithm>
+
 namespace chatd::store {
 
 std::string_view to_string(Role r) {
@@ -41,6 +43,11 @@ std::optional<MessageStatus> status_from_string(std::string_view s) {
     if (s == "error") return MessageStatus::error;
     if (s == "cancelled") return MessageStatus::cancelled;
     return std::nullopt;
+}
+
+bool allows(const NewTurn& turn, std::string_view model) {
+    const auto& allowed = turn.allowed_models;
+    return !allowed || std::find(allowed->begin(), allowed->end(), model) != allowed->end();
 }
 
 Message as_first_created(Message m) {

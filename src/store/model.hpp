@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -103,10 +104,12 @@ struct LeaseTerms {
 
 // One user turn: the user message and the empty assistant message, created in
 // one transaction, together with the idempotency record if a key was given.
-// The assistant message starts under `lease`, at epoch 1.
+// The assistant message starts under `lease`, at epoch 1, with the session's
+// model as that transaction reads it; a model outside `allowed_models` (when
+// given) is refused (model_not_allowed) and nothing is written.
 struct NewTurn {
     std::string content;
-    std::string model;
+    std::shared_ptr<const std::vector<std::string>> allowed_models;  // null: any
     std::optional<std::string> idempotency_key;
     std::string request_fingerprint;  // compared when the key is reused
     // Only replay what an earlier send with this key made; create nothing
@@ -119,7 +122,13 @@ struct Turn {
     Message user_message;
     Message assistant_message;  // as first created: empty, generating
     bool replayed = false;      // true when an earlier send with the same key made it
+    // The session's system prompt as the turn's transaction read it, for the
+    // answer's request (empty in a replay, which starts nothing).
+    std::string system_prompt;
 };
+
+// Whether a turn may start with `model`.
+bool allows(const NewTurn& turn, std::string_view model);
 
 // How long an idempotency key is kept (at least): 24 h.
 inline constexpr std::int64_t kIdempotencyRetentionMs = 24 * 3600 * 1000;

@@ -524,20 +524,28 @@ net::awaitable<Result<std::optional<TurnOutcome>>> PgStore::try_begin_turn(
     // The assistant message first: the unique index on generating messages
     // refuses it when the session has one (ON CONFLICT ... DO NOTHING), and
     // then nothing else is written.
+    // The session's model and system prompt are read here, under the
+    // session's lock: the answer starts with what the session says at its
+    // turn, and a model no longer allowed ($5, NULL: any) starts nothing.
     static const std::string insert =
-        "WITH session AS (SELECT id FROM ai_chat_sessions WHERE id = $1 AND user_id = $2 FOR "
-        "NO KEY UPDATE), "
+        "WITH session AS (SELECT id, model, system_prompt FROM ai_chat_sessions WHERE id = $1 "
+        "AND user_id = $2 FOR NO KEY UPDATE), "
+        "allowed AS (SELECT id, model FROM session WHERE $5::text[] IS NULL OR "
+        "model = ANY($5::text[])), "
         "assistant AS (INSERT INTO ai_chat_messages (id, session_id, user_id, role, content, "
         "status, is_streaming, created_at, last_updated, version, change_seq, model, owner_node, "
         "lease_expires_at, lease_epoch) "
         "SELECT $3, $1, $2, 'assistant', '', 'generating', true, $4, $4, 1, " CHATD_PG_XACT
-        ", $5, $8, " CHATD_PG_NOW " + $9::bigint, 1 FROM session "
+        ", model, $8, " CHATD_PG_NOW
+        " + $9::bigint, 1 FROM allowed "
         "ON CONFLICT (session_id) WHERE status = 'generating' DO NOTHING RETURNING id), "
         "question AS (INSERT INTO ai_chat_messages (id, session_id, user_id, role, content, "
         "status, is_streaming, created_at, last_updated, version, change_seq, model) "
         "SELECT $6, $1, $2, 'user', $7, 'completed', false, $4, $4, 1, " CHATD_PG_XACT
         ", '' FROM assistant RETURNING id) "
-        "SELECT (SELECT COUNT(*) FROM session), (SELECT COUNT(*) FROM question)";
+        "SELECT (SELECT COUNT(*) FROM session), (SELECT COUNT(*) FROM question), "
+        "(SELECT COUNT(*) FROM allowed), (SELECT model FROM session), "
+        "(SELECT system_prompt FROM session)";
     static const std::string touch =
         "UPDATE ai_chat_sessions SET last_updated = $1 WHERE id = $2 AND "
         "EXISTS (SELECT 1 FROM ai_chat_messages WHERE id = $3)";
@@ -605,11 +613,13 @@ net::awaitable<Result<std::optional<TurnOutcome>>> PgStore::try_begin_turn(
                       .status = MessageStatus::generating,
                       .is_streaming = true,
                       .created_at = now,
-                      .last_updated = now,
-                      .model = turn.model};
+                      .last_updated = now};
+    PgParam models = std::nullopt;  // any
+    if (const auto& allowed = turn.allowed_models)
+        models = text_array(std::vector<std::string_view>(allowed->begin(), allowed->end()));
     const std::size_t at = q.size();
     q.push_back({insert,
-                 {session.value, user.value, assistant.id.value, now, turn.model,
+                 {session.value, user.value, assistant.id.value, now, std::move(models),
                   user_message.id.value, turn.content, turn.lease.node,
                   static_cast<std::int64_t>(turn.lease.ttl.count())}});
     q.push_back({touch, {now, session.value, assistant.id.value}});
@@ -629,6 +639,7 @@ net::awaitable<Result<std::optional<TurnOutcome>>> PgStore::try_begin_turn(
     if (any_failed(*r, "begin_turn")) co_return Error::store_failure;
     const auto& inserted = (*r)[at];
     if (inserted.integer(0, 0) == 0) co_return Error::not_found;
+    if (inserted.integer(0, 2) == 0) co_return Error::model_not_allowed;
     if (inserted.integer(0, 1) == 0) {
         const auto& live = (*r)[active_at];
         // The answer it collided with ended meanwhile: begin_turn makes it again.
@@ -636,8 +647,10 @@ net::awaitable<Result<std::optional<TurnOutcome>>> PgStore::try_begin_turn(
         co_return TurnOutcome{.active_message = MessageId{std::string(live.text(0, 0))}};
     }
     // change_seq is not read back: poll reads it from the store, nothing else uses it.
+    assistant.model = inserted.text(0, 3);
     co_return TurnOutcome{.turn = Turn{.user_message = std::move(user_message),
-                                       .assistant_message = std::move(assistant)}};
+                                       .assistant_message = std::move(assistant),
+                                       .system_prompt = std::string(inserted.text(0, 4))}};
 }
 
 net::awaitable<Result<CommitResult>> PgStore::commit(const Batch& batch) {

@@ -994,7 +994,9 @@ net::awaitable<Result<TurnOutcome>> SqliteStore::begin_turn(UserId user, Session
             }
         }
         if (turn.replay_only) return TurnOutcome{};
-        if (!find_session(db, user, session)) return Error::not_found;
+        auto found = find_session(db, user, session);
+        if (!found) return Error::not_found;
+        if (!allows(turn, found->model)) return Error::model_not_allowed;
         const auto seq = allocate_seq(db, 2);
         Message user_message{.id = new_message_id(),
                              .session_id = session,
@@ -1011,7 +1013,7 @@ net::awaitable<Result<TurnOutcome>> SqliteStore::begin_turn(UserId user, Session
                           .is_streaming = true,
                           .created_at = now,
                           .last_updated = now,
-                          .model = turn.model,
+                          .model = found->model,
                           .change_seq = seq + 1};
         insert_message(db, user, user_message);
         try {
@@ -1052,7 +1054,8 @@ net::awaitable<Result<TurnOutcome>> SqliteStore::begin_turn(UserId user, Session
                 .run();
         }
         return TurnOutcome{.turn = Turn{.user_message = std::move(user_message),
-                                        .assistant_message = std::move(assistant)}};
+                                        .assistant_message = std::move(assistant),
+                                        .system_prompt = std::move(found->system_prompt)}};
     };
     auto made = [](const Result<TurnOutcome>& r) { return r && r->turn; };
     // Named: GCC 12 mishandles temporaries inside co_await.

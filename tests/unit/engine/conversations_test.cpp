@@ -130,15 +130,16 @@ TEST_F(ConversationsTest, CreateSessionTakesTheDefaults) {
     EXPECT_EQ(run(store_.get_session(kUser, s.id))->id, s.id);
 }
 
-// A send reads its session once: for the policy, and for its answer's
-// request (the engine is handed the system prompt it read).
-TEST_F(ConversationsTest, ASendReadsItsSessionOnceForItsAnswerToo) {
+// A send reads no session of its own: its turn reads the model (for the
+// policy) and the system prompt (for the answer's request) in its own
+// transaction.
+TEST_F(ConversationsTest, ASendLeavesTheSessionToItsTurn) {
     start(kFast);
     auto s = create(kUser, {.system_prompt = "be brief"});
     const int before = counted_.session_reads;
     auto answer = finished(send(s.id));
     EXPECT_EQ(answer.status, store::MessageStatus::completed);
-    EXPECT_EQ(counted_.session_reads, before + 1);
+    EXPECT_EQ(counted_.session_reads, before);
 }
 
 TEST_F(ConversationsTest, CreateSessionKeepsTheDraftAndAnAllowedModel) {
@@ -329,6 +330,22 @@ TEST_F(ConversationsTest, SendRefusesAModelNoLongerAllowed) {
     auto r = run(stricter.send(kUser, s.id, {.content = "hi"}));
     EXPECT_EQ(r.error(), make_error_code(Error::model_not_allowed));
     EXPECT_TRUE(messages(s.id).empty());
+}
+
+// A send refused for its limit still hears first of an unknown session or a
+// model no longer allowed, as one within its limit does.
+TEST_F(ConversationsTest, AtItsLimitASendHearsOfAnUnknownSessionOrARetiredModelFirst) {
+    start(kStalling, {.default_model = "simulated", .allowed_models = {"simulated", "retired"}},
+          {.max_live = 1000, .max_per_user = 1});
+    send(create().id);
+    auto retired = create(kUser, {.model = "retired"});
+    Conversations stricter(*engine_, store_, {.default_model = "simulated"});
+    auto unknown = run(stricter.send(kUser, new_session_id(), {.content = "hi"}));
+    EXPECT_EQ(unknown.error(), make_error_code(Error::not_found));
+    auto r = run(stricter.send(kUser, retired.id, {.content = "hi"}));
+    EXPECT_EQ(r.error(), make_error_code(Error::model_not_allowed));
+    auto allowed = run(stricter.send(kUser, create().id, {.content = "hi"}));
+    EXPECT_EQ(allowed.error(), make_error_code(Error::too_many_generations));
 }
 
 TEST_F(ConversationsTest, SendBeyondTheUsersGenerationsStoresNothing) {

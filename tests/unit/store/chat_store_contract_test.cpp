@@ -107,7 +107,6 @@ protected:
                   std::optional<std::string> key = std::nullopt, const UserId& user = kAlice) {
         auto outcome = run(store_->begin_turn(user, s.id,
                                               NewTurn{.content = content,
-                                                      .model = "simulated",
                                                       .idempotency_key = key,
                                                       .request_fingerprint = content,
                                                       .lease = kNodeA}));
@@ -279,6 +278,47 @@ TYPED_TEST(ChatStoreContract, BeginTurnCreatesUserAndEmptyGeneratingAssistant) {
     ASSERT_EQ(history->size(), 2u);
     EXPECT_EQ((*history)[0].content, "question");
     EXPECT_EQ((*history)[1].id, turn.assistant_message.id);
+}
+
+// The turn reads the session in its own transaction: the answer takes the
+// model and system prompt the session has then (a change just before it
+// included), and the caller needs no read of its own.
+TYPED_TEST(ChatStoreContract, BeginTurnTakesTheSessionsModelAndSystemPromptAsItIsThen) {
+    auto s = this->run(this->store_->create_session(
+        kAlice, NewSession{.title = "t", .system_prompt = "be brief", .model = "m-1"}));
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(this->run(this->store_->update_session(
+        kAlice, s->id, SessionPatch{.system_prompt = "be kind", .model = "m-2"})));
+    auto turn = this->new_turn(*s);
+    EXPECT_EQ(turn.assistant_message.model, "m-2");
+    EXPECT_EQ(turn.system_prompt, "be kind");
+    auto stored = this->run(this->store_->get_message(kAlice, turn.assistant_message.id));
+    ASSERT_TRUE(stored);
+    EXPECT_EQ(stored->model, "m-2");
+}
+
+// A session whose model is not among those allowed starts no turn and
+// writes nothing; an unknown session is not found before that.
+TYPED_TEST(ChatStoreContract, BeginTurnRefusesAModelNotAllowedAndWritesNothing) {
+    auto s = this->new_session();  // "simulated"
+    auto only_other =
+        std::make_shared<const std::vector<std::string>>(std::vector<std::string>{"m-other"});
+    auto refused = this->run(this->store_->begin_turn(
+        kAlice, s.id, NewTurn{.content = "q", .allowed_models = only_other, .lease = kNodeA}));
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error(), Error::model_not_allowed);
+    EXPECT_TRUE(this->run(this->store_->list_messages(kAlice, s.id))->empty());
+    auto unknown = this->run(this->store_->begin_turn(
+        kAlice, SessionId{"ses_unknown"},
+        NewTurn{.content = "q", .allowed_models = only_other, .lease = kNodeA}));
+    ASSERT_FALSE(unknown);
+    EXPECT_EQ(unknown.error(), Error::not_found);
+    auto allowed = std::make_shared<const std::vector<std::string>>(
+        std::vector<std::string>{"m-other", "simulated"});
+    auto made = this->run(this->store_->begin_turn(
+        kAlice, s.id, NewTurn{.content = "q", .allowed_models = allowed, .lease = kNodeA}));
+    ASSERT_TRUE(made && made->turn);
+    EXPECT_EQ(made->turn->assistant_message.model, "simulated");
 }
 
 TYPED_TEST(ChatStoreContract, SecondTurnWhileGeneratingNamesTheActiveMessage) {
@@ -735,7 +775,7 @@ TYPED_TEST(ChatStoreContract, TwoStoreClientsStartOneAnswerInASession) {
     auto s = this->new_session();
     auto other = this->backend_.open(this->io_);
     auto send = [&](ChatStore& store, std::string text) {
-        return store.begin_turn(kAlice, s.id, NewTurn{.content = text, .model = "simulated"});
+        return store.begin_turn(kAlice, s.id, NewTurn{.content = text});
     };
     for (int round = 0; round < 5; ++round) {
         auto [ra, rb] = this->both(send(*this->store_, "from a"), send(*other, "from b"));
@@ -789,7 +829,7 @@ TYPED_TEST(ChatStoreContract, PollingFromNextSeqMissesNoChangeOfTwoWriters) {
     std::vector<MessageId> ended;
     for (int i = 0; i < 4; ++i) {
         auto& writer = i % 2 ? *other : *this->store_;
-        auto outcome = this->run(writer.begin_turn(kAlice, s.id, NewTurn{.content = "q", .model = "simulated"}));
+        auto outcome = this->run(writer.begin_turn(kAlice, s.id, NewTurn{.content = "q"}));
         ASSERT_TRUE(outcome && outcome->turn);
         auto id = outcome->turn->assistant_message.id;
         poll();
@@ -929,7 +969,6 @@ TYPED_TEST(ChatStoreContract, AnUnrenewedLeaseExpiresAndItsMessageIsTakenOver) {
     auto outcome = this->run(this->store_->begin_turn(
         kAlice, s.id,
         NewTurn{.content = "q",
-                .model = "simulated",
                 .lease = {.node = "node-a", .ttl = std::chrono::milliseconds(50)}}));
     const auto id = outcome->turn->assistant_message.id;
     Claims claims;
@@ -948,7 +987,6 @@ TYPED_TEST(ChatStoreContract, ARenewedLeaseOutlivesItsFirstTerm) {
     auto outcome = this->run(this->store_->begin_turn(
         kAlice, s.id,
         NewTurn{.content = "q",
-                .model = "simulated",
                 .lease = {.node = "node-a", .ttl = std::chrono::milliseconds(100)}}));
     ASSERT_TRUE(outcome && outcome->turn);
     ASSERT_EQ(this->run(this->store_->renew_leases(kNodeA))->size(), 1u);  // 30 s from now

@@ -36,11 +36,9 @@ protected:
 
     Turn new_turn(const Session& s, std::string content = "hello",
                   std::optional<std::string> key = std::nullopt, const UserId& user = kAlice) {
-        auto outcome = run(store_->begin_turn(user, s.id,
-                                              NewTurn{.content = content,
-                                                      .model = "simulated",
-                                                      .idempotency_key = key,
-                                                      .request_fingerprint = content}));
+        auto outcome = run(store_->begin_turn(
+            user, s.id,
+            NewTurn{.content = content, .idempotency_key = key, .request_fingerprint = content}));
         EXPECT_TRUE(outcome);
         EXPECT_TRUE(outcome->turn);
         return *outcome->turn;
@@ -63,8 +61,7 @@ protected:
             pending.push_back(boost::asio::co_spawn(
                 io_,
                 store_->begin_turn(kAlice, session,
-                                   NewTurn{.content = content, .model = "simulated",
-                                           .request_fingerprint = content}),
+                                   NewTurn{.content = content, .request_fingerprint = content}),
                 boost::asio::use_future));
         io_.restart();
         io_.poll();  // every send is queued for the writer, which waits for the lock
@@ -354,7 +351,7 @@ TEST_F(SqliteStoreTest, TheDatabaseRefusesASecondGeneratingMessageInASession) {
     }
     insert(new_message_id().value, "completed");  // ended ones are not limited
     // begin_turn still names the live one.
-    auto again = run(store_->begin_turn(kAlice, s.id, NewTurn{.content = "x", .model = "simulated"}));
+    auto again = run(store_->begin_turn(kAlice, s.id, NewTurn{.content = "x"}));
     ASSERT_TRUE(again);
     EXPECT_EQ(again->active_message, first.assistant_message.id);
 }
