@@ -1,7 +1,9 @@
 #pragma once
 // FNV-1a, 64 bit: a small, stable, non-cryptographic hash (the same value in
 // every run and build), for deterministic seeds and request fingerprints.
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string_view>
 
 namespace chatd {
@@ -15,5 +17,15 @@ constexpr std::uint64_t fnv1a(std::string_view bytes, std::uint64_t h = kFnv1aBa
     }
     return h;
 }
+
+// std::hash of the bytes, for unordered containers keyed by std::string that
+// are looked up by std::string_view without building a string (with
+// std::equal_to<>).
+struct TextHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view text) const noexcept {
+        return std::hash<std::string_view>{}(text);
+    }
+};
 
 }  // namespace chatd

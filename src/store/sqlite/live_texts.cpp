@@ -13,12 +13,12 @@ void LiveTexts::committed(std::vector<Update>& updates, std::int64_t through) {
     std::lock_guard lock(mutex_);
     for (auto& u : updates) {
         if (u.ended) {
-            tails_.erase(u.id);
+            if (auto it = tails_.find(u.id); it != tails_.end()) tails_.erase(it);
             continue;
         }
         auto it = tails_.find(u.id);
         if (u.base) {
-            it = tails_.insert_or_assign(std::move(u.id), std::move(*u.base)).first;
+            it = tails_.insert_or_assign(std::string(u.id), std::move(*u.base)).first;
         } else if (it == tails_.end()) {
             continue;  // forgotten meanwhile; the next write reads it again
         }

@@ -14,10 +14,12 @@
 // from the database as it writes. A reader trusts it only for a snapshot
 // whose change sequence the writer has accounted for (`valid_through`), and
 // only at the lease epoch its snapshot shows; otherwise it reads the log.
+#include "core/hash.hpp"
 #include "core/time.hpp"
 #include "store/write_plan.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -39,9 +41,10 @@ public:
         UnixMillis last_updated = 0;
     };
 
-    // One committed write, as the writer hands it over after its commit.
+    // One committed write, as the writer hands it over after its commit. Its
+    // views are into the committed batch, which outlives the call.
     struct Update {
-        std::string id;
+        std::string_view id;
         std::optional<Tail> base;  // the message as read from the database first
         std::string_view text;     // appended
 
@@ -86,7 +89,7 @@ public:
 
 private:
     mutable std::mutex mutex_;
-    std::unordered_map<std::string, Tail> tails_;
+    std::unordered_map<std::string, Tail, TextHash, std::equal_to<>> tails_;
     std::int64_t valid_through_ = -1;  // no snapshot is accounted for yet
 };
 

@@ -2,6 +2,8 @@
 // A thin RAII layer over the sqlite3 C API: a connection, cached prepared
 // statements, and transactions. Used only on a store thread. Failures throw
 // SqliteError, which SqliteStore turns into Error::store_failure at its edge.
+#include "core/hash.hpp"
+
 #include <sqlite3.h>
 
 #include <cstdint>
@@ -108,13 +110,7 @@ private:
     std::function<void(int)> wal_hook_;
     // Looked up by the SQL's text without building a string (the commit
     // path looks statements up once per write).
-    struct SqlHash {
-        using is_transparent = void;
-        std::size_t operator()(std::string_view sql) const noexcept {
-            return std::hash<std::string_view>{}(sql);
-        }
-    };
-    std::unordered_map<std::string, std::unique_ptr<Statement>, SqlHash, std::equal_to<>> cache_;
+    std::unordered_map<std::string, std::unique_ptr<Statement>, TextHash, std::equal_to<>> cache_;
 };
 
 // BEGIN (IMMEDIATE for writes) on construction; ROLLBACK unless commit() ran.

@@ -5,15 +5,14 @@
 namespace chatd::store::sqlite {
 namespace {
 
-LiveTexts::Update loaded(std::string id, std::string text, std::int64_t epoch = 1) {
+LiveTexts::Update loaded(std::string_view id, std::string text, std::int64_t epoch = 1) {
     return LiveTexts::Update{
-        .id = std::move(id),
-        .base = LiveTexts::Tail{.text = std::move(text), .version = 2, .epoch = epoch}};
+        .id = id, .base = LiveTexts::Tail{.text = std::move(text), .version = 2, .epoch = epoch}};
 }
 
-LiveTexts::Update appended(std::string id, std::string_view text, std::int64_t seq) {
+LiveTexts::Update appended(std::string_view id, std::string_view text, std::int64_t seq) {
     return LiveTexts::Update{
-        .id = std::move(id), .text = text, .version = seq, .change_seq = seq, .at = seq * 10};
+        .id = id, .text = text, .version = seq, .change_seq = seq, .at = seq * 10};
 }
 
 TEST(LiveTextsTest, ACommitAppendsToWhatWasLoaded) {
