@@ -4,7 +4,8 @@
 // before, added back beside it, in the same run. Counters: bytes written
 // to files per token (WAL frames, 4 KiB per dirty page, and checkpoints),
 // tokens per second. Run:
-// build/release/bin/chatd_micro --benchmark_filter=sqlite
+// build/release/bin/chatd_micro --benchmark_filter=Sqlite
+// BM_SqliteAnswer: one answer's store work from its session to its end.
 #include "core/ids.hpp"
 #include "core/time.hpp"
 #include "store/sqlite/sqlite_db.hpp"
@@ -16,6 +17,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -62,6 +64,13 @@ std::uintmax_t written_bytes() {
     return 0;
 }
 
+// CPU time of every thread of this process (the store's threads too), µs.
+double process_cpu_us() {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_nsec) / 1e3;
+}
+
 void group_commit(benchmark::State& state, bool message_index) {
     const auto streams = static_cast<int>(state.range(0));
     ScratchDir dir;
@@ -103,7 +112,47 @@ void group_commit(benchmark::State& state, bool message_index) {
 void BM_SqliteGroupCommit_Log(benchmark::State& state) { group_commit(state, false); }
 void BM_SqliteGroupCommit_WithMessageIndex(benchmark::State& state) { group_commit(state, true); }
 
+// One answer's life as the SQLite store sees it, each step a transaction
+// of its own as under load: a session, its turn, the first token's commit
+// and the end's (with the whole text), then the text read back. The
+// per-answer cost that short answers pay on top of their tokens'.
+void BM_SqliteAnswer(benchmark::State& state) {
+    ScratchDir dir;
+    net::io_context io;
+    store::sqlite::SqliteStore store({.path = dir.path() / "chatd.sqlite3"});
+    const UserId user{"usr_bench"};
+    const std::string token = "token ";
+    const auto cpu_before = process_cpu_us();
+    for (auto _ : state) {
+        auto s = run(io, store.create_session(user, {.title = "t", .model = "simulated"}));
+        auto t = run(io, store.begin_turn(user, s->id, {.content = "q"}));
+        if (!t || !t->turn) {
+            state.SkipWithError("begin_turn failed");
+            break;
+        }
+        const auto id = t->turn->assistant_message.id;
+        store::Batch first{.writes = {{.id = id, .text = token}}, .at = now_millis()};
+        store::Batch end{.writes = {{.id = id,
+                                     .offset = static_cast<std::int64_t>(token.size()),
+                                     .terminal = store::Terminal{},
+                                     .full_content = token}},
+                         .at = now_millis()};
+        auto a = run(io, store.commit(first));
+        auto b = run(io, store.commit(end));
+        auto read = run(io, store.get_message(user, id));
+        if (!a || !b || !read || read->content != token) {
+            state.SkipWithError("the answer was not stored");
+            break;
+        }
+    }
+    state.counters["answers/s"] =
+        benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+    state.counters["cpu_us/answer"] =
+        (process_cpu_us() - cpu_before) / static_cast<double>(state.iterations());
+}
+
 BENCHMARK(BM_SqliteGroupCommit_Log)->Arg(20)->Arg(200)->Arg(1000)->UseRealTime();
+BENCHMARK(BM_SqliteAnswer)->UseRealTime();
 BENCHMARK(BM_SqliteGroupCommit_WithMessageIndex)->Arg(20)->Arg(200)->Arg(1000)->UseRealTime();
 
 }  // namespace

@@ -567,28 +567,36 @@ constexpr std::size_t kMaxWriteGroup = 64;
 
 template <class T>
 struct SqliteStore::GroupedWriteOf final : GroupedWrite {
-    GroupedWriteOf(std::function<Result<T>(Database&)> b, std::function<bool(const Result<T>&)> k)
-        : body(std::move(b)), keep(std::move(k)) {}
+    GroupedWriteOf(std::function<Result<T>(Database&)> b, std::function<bool(const Result<T>&)> k,
+                   std::function<void(const T&)> c)
+        : body(std::move(b)), keep(std::move(k)), committed(std::move(c)) {}
     bool run(Database& db) override {
         staged.emplace(body(db));
-        return keep(*staged);
+        kept = keep(*staged);
+        return kept;
     }
     void settle(bool failed) override {
-        if (failed || !staged)
+        if (failed || !staged) {
             result.emplace(Error::store_failure);
-        else
-            result.emplace(std::move(*staged));
+            return;
+        }
+        if (kept && committed && *staged) committed(**staged);
+        result.emplace(std::move(*staged));
     }
     std::function<Result<T>(Database&)> body;
     std::function<bool(const Result<T>&)> keep;
+    std::function<void(const T&)> committed;
     std::optional<Result<T>> staged;  // written, not committed yet
+    bool kept = false;
     std::optional<Result<T>> result;
 };
 
 template <class T>
-net::awaitable<Result<T>> SqliteStore::in_write_group(
-    std::function<Result<T>(Database&)> body, std::function<bool(const Result<T>&)> keep) {
-    auto write = std::make_shared<GroupedWriteOf<T>>(std::move(body), std::move(keep));
+net::awaitable<Result<T>> SqliteStore::in_write_group(std::function<Result<T>(Database&)> body,
+                                                      std::function<bool(const Result<T>&)> keep,
+                                                      std::function<void(const T&)> committed) {
+    auto write =
+        std::make_shared<GroupedWriteOf<T>>(std::move(body), std::move(keep), std::move(committed));
     {
         std::lock_guard lock(group_mutex_);
         group_.push_back(write);
@@ -1058,8 +1066,18 @@ net::awaitable<Result<TurnOutcome>> SqliteStore::begin_turn(UserId user, Session
                                         .system_prompt = std::move(found->system_prompt)}};
     };
     auto made = [](const Result<TurnOutcome>& r) { return r && r->turn; };
+    // A new answer is the writer's from its start: its first commit is
+    // planned from here, with no read of the message or walk of the log.
+    auto remember = [this](const TurnOutcome& outcome) {
+        if (outcome.turn->replayed) return;
+        const auto& m = outcome.turn->assistant_message;
+        chunk_log_.live.remember(m.id.value, LiveTexts::Tail{.version = m.version,
+                                                             .epoch = 1,
+                                                             .change_seq = m.change_seq,
+                                                             .last_updated = m.last_updated});
+    };
     // Named: GCC 12 mishandles temporaries inside co_await.
-    auto pending = in_write_group<TurnOutcome>(std::move(work), made);
+    auto pending = in_write_group<TurnOutcome>(std::move(work), made, remember);
     auto r = co_await std::move(pending);
     if (r && r->turn && !r->turn->replayed) notices_.announce(ChangeNotice{.sessions = {session}});
     co_return r;

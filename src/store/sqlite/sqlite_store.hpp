@@ -104,9 +104,12 @@ private:
     struct GroupedWrite;
     template <class T>
     struct GroupedWriteOf;
+    // `keep` says whether a result's writes stay; `committed`, if given, is
+    // run on the writer thread with a kept result once its group committed.
     template <class T>
     net::awaitable<Result<T>> in_write_group(std::function<Result<T>(Database&)> body,
-                                             std::function<bool(const Result<T>&)> keep);
+                                             std::function<bool(const Result<T>&)> keep,
+                                             std::function<void(const T&)> committed = {});
     // Writer thread: takes the oldest waiting writes and settles each.
     void run_write_group();
     // Writer thread: one transaction for `writes`; throws on failure, with
