@@ -5,7 +5,8 @@
 // to files per token (WAL frames, 4 KiB per dirty page, and checkpoints),
 // tokens per second. Run:
 // build/release/bin/chatd_micro --benchmark_filter=Sqlite
-// BM_SqliteAnswer: one answer's store work from its session to its end.
+// BM_SqliteAnswer: one answer's store work from its session to its end;
+// BM_SqliteCreateSession/N: a creation for a user with N sessions.
 #include "core/ids.hpp"
 #include "core/time.hpp"
 #include "store/sqlite/sqlite_db.hpp"
@@ -151,7 +152,40 @@ void BM_SqliteAnswer(benchmark::State& state) {
         (process_cpu_us() - cpu_before) / static_cast<double>(state.iterations());
 }
 
+// Creating a session for a user who has N already, under chatd's default
+// per-user limit (10,000), which every creation checks.
+void BM_SqliteCreateSession(benchmark::State& state) {
+    ScratchDir dir;
+    net::io_context io;
+    store::sqlite::SqliteStore store({.path = dir.path() / "chatd.sqlite3"});
+    const UserId user{"usr_bench"};
+    const store::NewSession fields{.title = "t", .model = "simulated", .max_per_user = 10000};
+    for (std::int64_t i = 0; i < state.range(0); ++i) run(io, store.create_session(user, fields));
+    std::vector<SessionId> made;
+    double cpu_deleting = 0;
+    const auto cpu_before = process_cpu_us();
+    for (auto _ : state) {
+        auto s = run(io, store.create_session(user, fields));
+        if (!s) {
+            state.SkipWithError("create_session failed");
+            break;
+        }
+        made.push_back(s->id);
+        if (made.size() == 1000) {  // the user stays at about N sessions
+            state.PauseTiming();
+            const auto paused = process_cpu_us();
+            for (const auto& id : made) run(io, store.delete_session(user, id));
+            made.clear();
+            cpu_deleting += process_cpu_us() - paused;
+            state.ResumeTiming();
+        }
+    }
+    state.counters["cpu_us/create"] =
+        (process_cpu_us() - cpu_before - cpu_deleting) / static_cast<double>(state.iterations());
+}
+
 BENCHMARK(BM_SqliteGroupCommit_Log)->Arg(20)->Arg(200)->Arg(1000)->UseRealTime();
+BENCHMARK(BM_SqliteCreateSession)->Arg(0)->Arg(5000)->UseRealTime();
 BENCHMARK(BM_SqliteAnswer)->UseRealTime();
 BENCHMARK(BM_SqliteGroupCommit_WithMessageIndex)->Arg(20)->Arg(200)->Arg(1000)->UseRealTime();
 

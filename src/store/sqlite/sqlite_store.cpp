@@ -74,6 +74,25 @@ std::int64_t current_seq(Database& db) {
     return q.integer(0);
 }
 
+}  // namespace
+
+std::int64_t SessionCounts::get(Database& db, const std::string& user) {
+    if (auto it = counts_.find(user); it != counts_.end()) return it->second;
+    constexpr std::size_t kMaxUsers = 4096;
+    if (counts_.size() >= kMaxUsers) counts_.clear();
+    auto q = db.cached("SELECT COUNT(*) FROM ai_chat_sessions WHERE user_id = ?");
+    q.bind(1, user);
+    const auto n = q.step() ? q.integer(0) : 0;
+    counts_.emplace(user, n);
+    return n;
+}
+
+void SessionCounts::add(const std::string& user, std::int64_t n) {
+    if (auto it = counts_.find(user); it != counts_.end()) it->second += n;
+}
+
+namespace {
+
 // Where a read finds a generating message's text: the reader thread passes
 // the live texts and its snapshot's change sequence; the writer reads the log.
 struct TextSource {
@@ -405,6 +424,7 @@ void notice_other_writers(Database& db, ChunkLog& chunk_log) {
     if (!q.step()) throw SqliteError(SQLITE_ERROR, "PRAGMA data_version returned nothing");
     if (auto v = q.integer(0); v != chunk_log.data_version) {
         chunk_log.live.forget_all();
+        chunk_log.sessions.forget_all();
         chunk_log.data_version = v;
     }
 }
@@ -625,6 +645,8 @@ void SqliteStore::run_write_group() {
         } catch (const std::exception& e) {
             log::error("sqlite writer: {}", e.what());
         }
+        // What the writes counted is undone with them.
+        chunk_log_.sessions.forget_all();
         if (failed == writes.size()) {  // BEGIN or COMMIT: none of them is written
             for (auto& w : writes) w->settle(true);
             return;
@@ -639,6 +661,7 @@ void SqliteStore::write_together(std::span<const std::shared_ptr<GroupedWrite>> 
                                  std::size_t& failed) {
     auto& db = *writer_db_;
     Transaction tx(db, Transaction::Kind::write);
+    notice_other_writers(db, chunk_log_);
     const auto before = current_seq(db);
     for (std::size_t i = 0; i < writes.size(); ++i) {
         db.cached("SAVEPOINT grouped_write").run();
@@ -753,16 +776,14 @@ void SqliteStore::checkpoint() {
 net::awaitable<Result<Session>> SqliteStore::create_session(UserId user, NewSession s) {
     // In one write transaction: the look-up, the count and the insert see
     // no other writer's (another store on the file) in between.
-    auto body = [user, s](Database& db) -> Result<Session> {
+    auto body = [this, user, s](Database& db) -> Result<Session> {
         if (s.chat_id) {
             if (auto found = find_chat_session(db, user, *s.chat_id)) return *found;
         }
-        if (s.max_per_user > 0) {
-            auto count = db.cached("SELECT COUNT(*) FROM ai_chat_sessions WHERE user_id = ?");
-            count.bind(1, user.value);
-            if (count.step() && static_cast<std::size_t>(count.integer(0)) >= s.max_per_user)
-                return Error::too_many_sessions;
-        }
+        auto& counts = chunk_log_.sessions;
+        if (s.max_per_user > 0 &&
+            counts.get(db, user.value) >= static_cast<std::int64_t>(s.max_per_user))
+            return Error::too_many_sessions;
         auto now = now_millis();
         Session session{.id = new_session_id(),
                         .user_id = user,
@@ -784,6 +805,7 @@ net::awaitable<Result<Session>> SqliteStore::create_session(UserId user, NewSess
             .bind(7, now)
             .bind(8, s.chat_id)
             .run();
+        counts.add(user.value, 1);
         return session;
     };
     return in_write_group<Session>(std::move(body), [](const Result<Session>& r) { return bool(r); });
@@ -874,6 +896,7 @@ net::awaitable<Result<void>> SqliteStore::delete_session(UserId user, SessionId 
             .run();
         tx.commit();
         chunk_log_.live.forget(live);
+        chunk_log_.sessions.add(user.value, -1);
         return {};
     };
     auto r = co_await on_writer(std::move(work));

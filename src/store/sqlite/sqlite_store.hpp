@@ -5,6 +5,7 @@
 // their write transactions, and each takes its change sequences inside its
 // transaction, so change_seq increases in commit order. Callers
 // await from any executor; no SQLite call ever runs on the caller's thread.
+#include "core/hash.hpp"
 #include "store/chat_store.hpp"
 #include "store/local_notices.hpp"
 #include "store/sqlite/live_texts.hpp"
@@ -18,6 +19,8 @@
 #include <memory>
 #include <mutex>
 #include <span>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace chatd::store::sqlite {
@@ -45,10 +48,32 @@ struct SqliteConfig {
     int writer_checkpoint_pages = 16 * 1024;
 };
 
-// The writer's state of the chunk log (live_texts.hpp); `live` is shared
-// with the reader.
+class Database;
+
+// Each user's number of sessions as the writer's transactions have left it:
+// the per-user limit is checked at every creation, and counting walks every
+// session of the user (10,000 of them: about 350 us of the writer's time).
+// Writer thread only, inside its write transactions; forgotten whenever
+// another connection has committed or a transaction of the writer failed,
+// and when it holds too many users.
+class SessionCounts {
+public:
+    std::int64_t get(Database& db, const std::string& user);
+    // A committed (or, inside the transaction, made) change of the user's
+    // sessions; a user not counted yet stays uncounted.
+    void add(const std::string& user, std::int64_t n);
+    void forget_all() { counts_.clear(); }
+
+private:
+    std::unordered_map<std::string, std::int64_t, TextHash, std::equal_to<>> counts_;
+};
+
+// The writer's state of the chunk log (live_texts.hpp), of which `live` is
+// shared with the reader, and what else it knows of the database between its
+// transactions (all of it forgotten when another connection writes).
 struct ChunkLog {
     LiveTexts live;
+    SessionCounts sessions;
     std::int64_t data_version = -1;  // PRAGMA data_version at the writer's last look
     UnixMillis collected_at = 0;     // the last collection of the log's head
     std::int64_t max_rows = 0;

@@ -257,6 +257,26 @@ TYPED_TEST(ChatStoreContract, AChatIdFindsOrCreatesOneSessionPerUser) {
     EXPECT_EQ(limited("chat-1")->id, first->id);
 }
 
+// The per-user limit counts what this client made and removed and what
+// another client (another process or node on the same database) made.
+TYPED_TEST(ChatStoreContract, TheSessionLimitCountsCreatesDeletesAndAnotherClientsSessions) {
+    auto other = this->backend_.open(this->io_);
+    auto create = [&](ChatStore& store, const UserId& user = kAlice) {
+        return this->run(store.create_session(
+            user, NewSession{.title = "t", .model = "simulated", .max_per_user = 3}));
+    };
+    auto first = create(*this->store_);
+    ASSERT_TRUE(first);
+    ASSERT_TRUE(create(*this->store_));
+    ASSERT_TRUE(create(*other));
+    EXPECT_EQ(create(*this->store_).error(), Error::too_many_sessions);
+    ASSERT_TRUE(this->run(this->store_->delete_session(kAlice, first->id)));
+    EXPECT_TRUE(create(*this->store_));
+    EXPECT_EQ(create(*other).error(), Error::too_many_sessions);
+    EXPECT_EQ(create(*this->store_).error(), Error::too_many_sessions);
+    EXPECT_TRUE(create(*this->store_, kBob));
+}
+
 TYPED_TEST(ChatStoreContract, TwoStoreClientsOpeningOneNewChatMakeOneSession) {
     auto other = this->backend_.open(this->io_);
     auto open = [](ChatStore& store) {

@@ -420,6 +420,41 @@ TEST_F(SqliteStoreTest, EachSendOfAGroupHasItsOwnOutcome) {
               "two");
 }
 
+// A creation that fails in a group is refused alone and the others are made
+// again: what the writer counted of the user's sessions in the failed attempt
+// goes with it, so the limit still counts the sessions there are.
+TEST_F(SqliteStoreTest, ASessionLimitOutlivesAFailedGroupOfCreations) {
+    Database(config_.path.string(), Database::Mode::read_write)
+        .exec(
+            "CREATE TRIGGER poison BEFORE INSERT ON ai_chat_sessions WHEN NEW.title = "
+            "'poison' BEGIN SELECT RAISE(ABORT, 'poisoned'); END");
+    auto create = [&](std::string title) {
+        return store_->create_session(
+            kAlice, NewSession{.title = std::move(title), .model = "simulated", .max_per_user = 3});
+    };
+    std::vector<std::future<Result<Session>>> pending;
+    {
+        Database holder(config_.path.string(), Database::Mode::read_write);
+        holder.exec("BEGIN IMMEDIATE");
+        for (auto title : {"one", "poison", "two"})
+            pending.push_back(boost::asio::co_spawn(io_, create(title), boost::asio::use_future));
+        io_.restart();
+        io_.poll();  // all three wait for the writer, which waits for the lock
+        holder.exec("ROLLBACK");
+    }
+    std::vector<Result<Session>> made;
+    for (auto& f : pending) {
+        while (f.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
+            if (io_.run_one_for(std::chrono::seconds(10)) == 0) ADD_FAILURE() << "no progress";
+        made.push_back(f.get());
+    }
+    EXPECT_TRUE(made[0]);
+    EXPECT_EQ(made[1].error(), Error::store_failure);
+    EXPECT_TRUE(made[2]);
+    EXPECT_TRUE(run(create("three")));
+    EXPECT_EQ(run(create("four")).error(), Error::too_many_sessions);
+}
+
 // The write-ahead log is copied into the database file by a checkpointer of
 // its own, not inside a commit: the writer's own checkpoints are set out of
 // reach here, and the file still takes the log's pages and the log starts
