@@ -2,8 +2,6 @@
 
 #include "core/hash.hpp"
 
-#include <algorithm>
-
 namespace chatd::engine {
 namespace {
 
@@ -25,8 +23,7 @@ Conversations::Conversations(Engine& engine, store::ChatStore& store, Conversati
                                          : policy_.allowed_models)) {}
 
 bool Conversations::model_allowed(std::string_view model) const {
-    return std::find(allowed_models_->begin(), allowed_models_->end(), model) !=
-           allowed_models_->end();
+    return store::allows(allowed_models_, model);
 }
 
 net::awaitable<Result<store::Session>> Conversations::create_session(UserId user,

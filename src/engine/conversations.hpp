@@ -119,7 +119,7 @@ private:
     store::ChatStore& store_;
     ConversationPolicy policy_;
     // What a turn may start with (policy_'s rule as a list), shared by every send.
-    std::shared_ptr<const std::vector<std::string>> allowed_models_;
+    store::ModelList allowed_models_;
 };
 
 }  // namespace chatd::engine

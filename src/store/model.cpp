@@ -45,8 +45,7 @@ std::optional<MessageStatus> status_from_string(std::string_view s) {
     return std::nullopt;
 }
 
-bool allows(const NewTurn& turn, std::string_view model) {
-    const auto& allowed = turn.allowed_models;
+bool allows(const ModelList& allowed, std::string_view model) {
     return !allowed || std::find(allowed->begin(), allowed->end(), model) != allowed->end();
 }
 

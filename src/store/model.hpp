@@ -102,6 +102,12 @@ struct LeaseTerms {
     std::chrono::milliseconds ttl{10000};
 };
 
+// The models an answer may start with, shared by every send (null: any).
+using ModelList = std::shared_ptr<const std::vector<std::string>>;
+
+// Whether `model` is in `allowed`.
+bool allows(const ModelList& allowed, std::string_view model);
+
 // One user turn: the user message and the empty assistant message, created in
 // one transaction, together with the idempotency record if a key was given.
 // The assistant message starts under `lease`, at epoch 1, with the session's
@@ -109,7 +115,7 @@ struct LeaseTerms {
 // given) is refused (model_not_allowed) and nothing is written.
 struct NewTurn {
     std::string content;
-    std::shared_ptr<const std::vector<std::string>> allowed_models;  // null: any
+    ModelList allowed_models;
     std::optional<std::string> idempotency_key;
     std::string request_fingerprint;  // compared when the key is reused
     // Only replay what an earlier send with this key made; create nothing
@@ -126,9 +132,6 @@ struct Turn {
     // answer's request (empty in a replay, which starts nothing).
     std::string system_prompt;
 };
-
-// Whether a turn may start with `model`.
-bool allows(const NewTurn& turn, std::string_view model);
 
 // How long an idempotency key is kept (at least): 24 h.
 inline constexpr std::int64_t kIdempotencyRetentionMs = 24 * 3600 * 1000;

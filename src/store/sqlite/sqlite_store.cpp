@@ -1027,7 +1027,7 @@ net::awaitable<Result<TurnOutcome>> SqliteStore::begin_turn(UserId user, Session
         if (turn.replay_only) return TurnOutcome{};
         auto found = find_session(db, user, session);
         if (!found) return Error::not_found;
-        if (!allows(turn, found->model)) return Error::model_not_allowed;
+        if (!allows(turn.allowed_models, found->model)) return Error::model_not_allowed;
         const auto seq = allocate_seq(db, 2);
         Message user_message{.id = new_message_id(),
                              .session_id = session,

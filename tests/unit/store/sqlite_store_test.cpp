@@ -49,30 +49,38 @@ protected:
         store_ = std::make_unique<SqliteStore>(config_);
     }
 
-    // Starts `turns` together while another connection holds the file's
+    // Starts `calls` together while another connection holds the file's
     // write lock, so that they all wait for the writer at once, then lets
-    // the writer go; returns their outcomes in order.
-    std::vector<Result<TurnOutcome>> send_together(
-        const std::vector<std::pair<SessionId, std::string>>& turns) {
-        Database holder(config_.path.string(), Database::Mode::read_write);
-        holder.exec("BEGIN IMMEDIATE");
-        std::vector<std::future<Result<TurnOutcome>>> pending;
-        for (const auto& [session, content] : turns)
-            pending.push_back(boost::asio::co_spawn(
-                io_,
-                store_->begin_turn(kAlice, session,
-                                   NewTurn{.content = content, .request_fingerprint = content}),
-                boost::asio::use_future));
-        io_.restart();
-        io_.poll();  // every send is queued for the writer, which waits for the lock
-        holder.exec("ROLLBACK");
-        std::vector<Result<TurnOutcome>> out;
+    // the writer go; returns their results in order.
+    template <class T>
+    std::vector<Result<T>> together(std::vector<net::awaitable<Result<T>>> calls) {
+        std::vector<std::future<Result<T>>> pending;
+        {
+            Database holder(config_.path.string(), Database::Mode::read_write);
+            holder.exec("BEGIN IMMEDIATE");
+            for (auto& call : calls)
+                pending.push_back(
+                    boost::asio::co_spawn(io_, std::move(call), boost::asio::use_future));
+            io_.restart();
+            io_.poll();  // every call is queued for the writer, which waits for the lock
+            holder.exec("ROLLBACK");
+        }
+        std::vector<Result<T>> out;
         for (auto& f : pending) {
             while (f.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
                 if (io_.run_one_for(std::chrono::seconds(10)) == 0) ADD_FAILURE() << "no progress";
             out.push_back(f.get());
         }
         return out;
+    }
+
+    std::vector<Result<TurnOutcome>> send_together(
+        const std::vector<std::pair<SessionId, std::string>>& turns) {
+        std::vector<net::awaitable<Result<TurnOutcome>>> calls;
+        for (const auto& [session, content] : turns)
+            calls.push_back(store_->begin_turn(
+                kAlice, session, NewTurn{.content = content, .request_fingerprint = content}));
+        return together(std::move(calls));
     }
 
     std::uint64_t wal_frames() const {
@@ -432,22 +440,9 @@ TEST_F(SqliteStoreTest, ASessionLimitOutlivesAFailedGroupOfCreations) {
         return store_->create_session(
             kAlice, NewSession{.title = std::move(title), .model = "simulated", .max_per_user = 3});
     };
-    std::vector<std::future<Result<Session>>> pending;
-    {
-        Database holder(config_.path.string(), Database::Mode::read_write);
-        holder.exec("BEGIN IMMEDIATE");
-        for (auto title : {"one", "poison", "two"})
-            pending.push_back(boost::asio::co_spawn(io_, create(title), boost::asio::use_future));
-        io_.restart();
-        io_.poll();  // all three wait for the writer, which waits for the lock
-        holder.exec("ROLLBACK");
-    }
-    std::vector<Result<Session>> made;
-    for (auto& f : pending) {
-        while (f.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
-            if (io_.run_one_for(std::chrono::seconds(10)) == 0) ADD_FAILURE() << "no progress";
-        made.push_back(f.get());
-    }
+    std::vector<net::awaitable<Result<Session>>> calls;
+    for (auto title : {"one", "poison", "two"}) calls.push_back(create(title));
+    auto made = together(std::move(calls));
     EXPECT_TRUE(made[0]);
     EXPECT_EQ(made[1].error(), Error::store_failure);
     EXPECT_TRUE(made[2]);
