@@ -140,6 +140,12 @@ ParseOutcome parse(int argc, char** argv) {
     std::int64_t commit_interval_ms = 5;
     add_ms_option(app, "--commit-interval-ms", commit_interval_ms,
                   "group mode: least time between commit starts (0: back to back)", 0, 1000);
+    app.add_option("--commit-at-writes", c.engine.persister.commit_at_writes,
+                   "group mode: a commit starts before its interval is up once this many answers "
+                   "have text waiting (0: never)")
+        ->envname("CHATD_COMMIT_AT_WRITES")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 1000000));
 
     std::int64_t heartbeat_ms = 15000, idle_ms = 60000, request_ms = 30000, write_ms = 10000;
     add_ms_option(app, "--heartbeat-ms", heartbeat_ms, "SSE heartbeat interval", 10, 3600000);

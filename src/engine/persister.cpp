@@ -34,6 +34,7 @@ void Persister::mark_dirty(const std::shared_ptr<Generation>& g) {
     g->queued_for_commit = true;
     dirty_.push_back(g);
     wake_.notify();
+    if (dirty_.size() == config_.commit_at_writes) pace_timer_.cancel();  // a full batch
 }
 
 void Persister::stop() {
@@ -68,7 +69,8 @@ net::awaitable<void> Persister::run() {
 net::awaitable<void> Persister::pace() {
     if (config_.mode != CommitMode::group) co_return;
     const auto due = last_start_ + config_.commit_interval;
-    if (paced_ && std::chrono::steady_clock::now() < due) {
+    const bool full = config_.commit_at_writes > 0 && dirty_.size() >= config_.commit_at_writes;
+    if (paced_ && !full && std::chrono::steady_clock::now() < due) {
         pace_timer_.expires_at(due);
         co_await pace_timer_.async_wait(net::as_tuple(net::use_awaitable));
     }

@@ -2,9 +2,11 @@
 // The group-commit persister (DESIGN §5): one loop for every generation. While
 // one commit is in flight the next batch gathers. Commits are paced: one starts
 // at most every `commit_interval`, and at once when none started within the
-// last interval. So a lone stream's token is committed as soon as it comes,
-// while under load commits scale with time (at most 1 s / interval of them)
-// and batches grow with the load instead of commits. Text becomes visible
+// last interval or when `commit_at_writes` generations have text waiting. So
+// a lone stream's token is committed as soon as it comes, while under load
+// commits scale with time (at most 1 s / interval of them) and batches grow
+// with the load instead of commits, until a batch is large enough to carry
+// a commit's fixed cost on its own. Text becomes visible
 // (Generation::committed) only after its commit returns (I1). Runs on the I/O
 // thread.
 #include "core/metrics.hpp"
@@ -28,6 +30,12 @@ struct PersisterConfig {
     CommitMode mode = CommitMode::group;
     // Group mode: the least time from one commit's start to the next's.
     std::chrono::milliseconds commit_interval{5};
+    // Group mode: a commit starts before its interval is up once this many
+    // generations have text waiting (0: never). A batch that large shares a
+    // commit's fixed cost among enough tokens that waiting longer saves
+    // little, and every one of them waits less (1,000 streams at 50 tokens/s
+    // reach 128 in under 3 ms).
+    std::size_t commit_at_writes = 128;
     // Commits failing without a success for this long is an outage: the
     // outage handler runs (after each failed retry while it lasts).
     std::chrono::milliseconds outage_timeout{60000};

@@ -212,6 +212,25 @@ TEST_F(EngineTest, AnIdlePersisterCommitsAtOnceAndShutdownCutsThePacingShort) {
     EXPECT_EQ(g->committed().size(), g->produced_bytes());
 }
 
+// A full batch does not wait out the interval: with an interval of a minute,
+// the commit after the first (at once: the persister was idle) starts as
+// soon as `commit_at_writes` generations have text waiting, and carries them.
+TEST_F(EngineTest, AFullBatchStartsItsCommitBeforeTheIntervalIsUp) {
+    start_engine({.tokens_per_second = 0, .min_tokens = 40, .max_tokens = 40, .stall_after = 5},
+                 {.commit_interval = std::chrono::minutes(1), .commit_at_writes = 4});
+    std::vector<std::chrono::steady_clock::time_point> starts;
+    faulty_.on_commit_start = [&](const store::Batch&) {
+        starts.push_back(std::chrono::steady_clock::now());
+    };
+    // Eight: the first commit cannot take all of them, whatever it takes.
+    std::vector<std::shared_ptr<Generation>> gens;
+    for (int i = 0; i < 8; ++i) gens.push_back(start_turn("q" + std::to_string(i)));
+    wait_until([&] { return faulty_.commits >= 2; });
+    ASSERT_GE(faulty_.batch_sizes.size(), 2u);
+    EXPECT_GE(faulty_.batch_sizes[1], 4u);
+    EXPECT_LT(starts[1] - starts[0], std::chrono::seconds(30));
+}
+
 TEST_F(EngineTest, TextIsInvisibleUntilItsCommitReturns) {
     start_engine({.tokens_per_second = 0, .min_tokens = 20, .max_tokens = 20});
     std::shared_ptr<Generation> g;
