@@ -28,7 +28,8 @@ namespace chatd::engine {
 
 struct PersisterConfig {
     CommitMode mode = CommitMode::group;
-    // Group mode: the least time from one commit's start to the next's.
+    // Group mode: the least time from one commit's start to the next's,
+    // unless the next one's batch is full (commit_at_writes).
     std::chrono::milliseconds commit_interval{5};
     // Group mode: a commit starts before its interval is up once this many
     // generations have text waiting (0: never). A batch that large shares a
