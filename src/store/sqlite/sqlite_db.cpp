@@ -80,6 +80,10 @@ bool Statement::is_null(int column) const {
 }
 
 Database::Database(const std::string& path, Mode mode) {
+    // Before SQLite's first use in the process: no global memory statistics,
+    // which every allocation would otherwise count under a process-wide mutex.
+    static const int configured = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    (void)configured;
     int flags = SQLITE_OPEN_NOMUTEX |
                 (mode == Mode::read_only ? SQLITE_OPEN_READONLY
                                          : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
