@@ -13,9 +13,12 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <array>
+#include <bit>
 #include <chrono>
 #include <functional>
 #include <limits>
+#include <span>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -294,23 +297,85 @@ std::optional<LoadedTail> load_tail(Database& db, const std::string& id) {
 // texts once the commit lands).
 class CommitPlanner {
 public:
-    CommitPlanner(Database& db, const LiveTexts& live, std::size_t writes)
-        : db_(db), live_(live) {
+    // `defer_chunks`: the writes' chunk rows wait for insert_chunks(), which
+    // appends them in a few statements of many rows each (one statement's
+    // cursor, seek and reset for a whole batch); otherwise each write
+    // appends its own, so that a failure is that write's alone.
+    CommitPlanner(Database& db, const LiveTexts& live, std::size_t writes, bool defer_chunks)
+        : db_(db), live_(live), defer_chunks_(defer_chunks) {
         updates_.reserve(writes);
+        if (defer_chunks_) chunks_.reserve(writes);
     }
 
     // Carries out one write of the commit; refusals are values, SQLite
     // errors throw (and leave nothing of the write behind here either).
     WriteResult apply(const MessageWrite& w, UnixMillis at, std::int64_t seq);
+    // Appends the deferred chunk rows to the log.
+    void insert_chunks();
 
     std::vector<LiveTexts::Update>& updates() { return updates_; }
 
 private:
+    struct ChunkRow {
+        std::int64_t seq;
+        std::string_view message_id;
+        std::int64_t offset;
+        std::string_view text;
+        UnixMillis at;
+        std::int64_t version;
+    };
+
     Database& db_;
     const LiveTexts& live_;
+    const bool defer_chunks_;
     std::unordered_map<std::string_view, StoredTail> planned_;
     std::vector<LiveTexts::Update> updates_;
+    std::vector<ChunkRow> chunks_;
 };
+
+// INSERT of `rows` chunk rows in one statement; `rows` a power of two up to
+// kMaxChunkRows, so that a handful of statements cover any batch.
+constexpr std::size_t kMaxChunkRows = 64;
+
+const std::string& insert_chunks_sql(std::size_t rows) {
+    static const auto statements = [] {
+        std::array<std::string, std::bit_width(kMaxChunkRows)> out;
+        for (std::size_t i = 0; i < out.size(); ++i) {
+            out[i] =
+                "INSERT INTO ai_chat_message_chunks (seq, message_id, byte_offset, text, "
+                "created_at, version) VALUES ";
+            for (std::size_t r = 0; r < (std::size_t{1} << i); ++r)
+                out[i] += r == 0 ? "(?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?)";
+        }
+        return out;
+    }();
+    return statements[static_cast<std::size_t>(std::bit_width(rows) - 1)];
+}
+
+void CommitPlanner::insert_chunks() {
+    // Gone also when SQLite refuses them: a refused write's row is not tried again.
+    struct Clear {
+        std::vector<ChunkRow>& rows;
+        ~Clear() { rows.clear(); }
+    } clear{chunks_};
+    std::span<const ChunkRow> rest(chunks_);
+    while (!rest.empty()) {
+        const auto n = std::min(std::bit_floor(rest.size()), kMaxChunkRows);
+        auto q = db_.cached(insert_chunks_sql(n));
+        int i = 0;
+        for (const auto& c : rest.first(n)) {
+            q.bind(i + 1, c.seq)
+                .bind(i + 2, c.message_id)
+                .bind(i + 3, c.offset)
+                .bind(i + 4, c.text)
+                .bind(i + 5, c.at)
+                .bind(i + 6, c.version);
+            i += 6;
+        }
+        q.run();
+        rest = rest.subspan(n);
+    }
+}
 
 WriteResult CommitPlanner::apply(const MessageWrite& w, UnixMillis at, std::int64_t seq) {
     auto& db = db_;
@@ -394,16 +459,13 @@ WriteResult CommitPlanner::apply(const MessageWrite& w, UnixMillis at, std::int6
         next.end = static_cast<std::int64_t>(w.full_content.size());
         u.replace = w.full_content;
     } else if (!plan.text.empty()) {
-        db.cached(
-              "INSERT INTO ai_chat_message_chunks (seq, message_id, byte_offset, text, "
-              "created_at, version) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(1, seq)
-            .bind(2, w.id.value)
-            .bind(3, plan.offset)
-            .bind(4, plan.text)
-            .bind(5, at)
-            .bind(6, plan.version)
-            .run();
+        chunks_.push_back({.seq = seq,
+                           .message_id = w.id.value,
+                           .offset = plan.offset,
+                           .text = plan.text,
+                           .at = at,
+                           .version = plan.version});
+        if (!defer_chunks_) insert_chunks();
         next.end = plan.offset + static_cast<std::int64_t>(plan.text.size());
         u.text = plan.text;
     }
@@ -513,7 +575,7 @@ CommitResult commit_batch(Database& db, ChunkLog& chunk_log, const Batch& batch,
     notice_other_writers(db, chunk_log);
     collect_log(db, chunk_log, batch.at);
     auto seq = allocate_seq(db, static_cast<std::int64_t>(batch.writes.size()));
-    CommitPlanner planner(db, chunk_log.live, batch.writes.size());
+    CommitPlanner planner(db, chunk_log.live, batch.writes.size(), isolation == Isolation::none);
     CommitResult result;
     result.writes.reserve(batch.writes.size());
     for (const auto& w : batch.writes) {
@@ -532,6 +594,7 @@ CommitResult commit_batch(Database& db, ChunkLog& chunk_log, const Batch& batch,
         }
         db.exec("RELEASE one_write");
     }
+    planner.insert_chunks();
     tx.commit();
     chunk_log.live.committed(planner.updates(), seq - 1);
     return result;

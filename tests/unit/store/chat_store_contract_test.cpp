@@ -746,6 +746,32 @@ TYPED_TEST(ChatStoreContract, ReasoningIsStoredBesideTheContent) {
     EXPECT_EQ((*history)[1].status, MessageStatus::completed);
 }
 
+// A batch larger than any one statement takes (SQLite inserts its chunk rows
+// many to a statement): every generation's text lands whole, in order.
+TYPED_TEST(ChatStoreContract, ALargeBatchStoresEachGenerationsText) {
+    constexpr int kGenerations = 75;  // 64 + 8 + 2 + 1 rows on SQLite
+    std::vector<MessageId> ids;
+    for (int i = 0; i < kGenerations; ++i)
+        ids.push_back(this->new_turn(this->new_session()).assistant_message.id);
+    std::vector<MessageWrite> first, second;
+    for (int i = 0; i < kGenerations; ++i) {
+        first.push_back(this->chunk(ids[i], 0, "a" + std::to_string(i)));
+        second.push_back(this->chunk(ids[i], static_cast<std::int64_t>(first.back().text.size()),
+                                     "|b" + std::to_string(i)));
+    }
+    for (auto* batch : {&first, &second}) {
+        auto r = this->commit(*batch);
+        ASSERT_EQ(r.writes.size(), static_cast<std::size_t>(kGenerations));
+        for (const auto& w : r.writes) EXPECT_FALSE(w.error);
+    }
+    for (int i = 0; i < kGenerations; ++i)
+        EXPECT_EQ(this->content(ids[i]), "a" + std::to_string(i) + "|b" + std::to_string(i));
+    // Read back from the log itself as well, not from what the store holds in memory.
+    this->reopen();
+    for (int i = 0; i < kGenerations; i += 37)
+        EXPECT_EQ(this->content(ids[i]), "a" + std::to_string(i) + "|b" + std::to_string(i));
+}
+
 // One bad write fails alone: the other generations of the batch are stored.
 TYPED_TEST(ChatStoreContract, AWriteAfterAGapIsRefusedAlone) {
     auto a = this->new_turn(this->new_session()).assistant_message.id;
